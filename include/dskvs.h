@@ -1,0 +1,426 @@
+/*
+ * dskvs: a Dead Simple Key-Value Store.
+ *
+ * This header is the whole API and its reference manual. Anything that is not
+ * declared here is internal and may change without notice.
+ *
+ * The model
+ * ---------
+ * A store lives in one directory. Every read and write is served from memory
+ * through lock-free hash tables; a background thread per store (the janitor)
+ * appends each write to a log file soon after it happens and fdatasync()s it,
+ * and dskvs_open() replays that log. A write is therefore "eventually
+ * persisted": it is visible to every thread as soon as the call returns, and
+ * on disk shortly afterwards. dskvs_sync() (or DSKVS_SYNC_ALWAYS) turns
+ * "shortly" into "now".
+ *
+ * Keys are "collection/member" strings. The collection is everything before
+ * the first '/', the member everything after it, so "artist/daft_punk/x" is
+ * member "daft_punk/x" of collection "artist". A key without a '/' or with
+ * nothing after it ("artist", "artist/") names a collection. A collection
+ * exists while it has at least one member. Values are arbitrary bytes.
+ *
+ * Threads
+ * -------
+ * Every function may be called from any thread at any time, except that
+ * dskvs_close() must not race with any other call on the same handle.
+ * Callers never register threads with RCU or call any RCU function; a thread
+ * may exit at any time between calls.
+ *
+ * A read that starts after a write returned (in any thread) sees that write or
+ * a later one. Writes to one key are applied, logged and replayed in the same
+ * order.
+ *
+ * Errors
+ * ------
+ * Every function that can fail returns DSKVS_OK (0) or one of the negative
+ * DSKVS_E* / DSKVS_NOTFOUND codes below. They live in their own range
+ * (-31999 .. -31000), so they can never be mistaken for a -errno value.
+ * dskvs_strerror() gives a sentence for a code, dskvs_err_name() its
+ * symbolic name, and dskvs_errmsg() the detail behind the last failure seen
+ * by the calling thread (file, offset, errno).
+ *
+ * Memory
+ * ------
+ * Memory that dskvs hands to the caller (dskvs_get_alloc()'s *val, put's
+ * *old) comes from malloc() and is released with free(). Pointers passed to
+ * callbacks are valid only until the callback returns.
+ */
+#ifndef DSKVS_H
+#define DSKVS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(DSKVS_STATIC_DEFINE)
+#define DSKVS_EXTERN
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define DSKVS_EXTERN __attribute__((visibility("default")))
+#else
+#define DSKVS_EXTERN
+#endif
+
+/* Library version. DSKVS_VERSION_HEX is 0xMMmmpp. */
+#define DSKVS_VERSION_MAJOR  1
+#define DSKVS_VERSION_MINOR  0
+#define DSKVS_VERSION_PATCH  0
+#define DSKVS_VERSION_STRING "1.0.0"
+#define DSKVS_VERSION_HEX                                           \
+	((DSKVS_VERSION_MAJOR << 16) | (DSKVS_VERSION_MINOR << 8) | \
+	 DSKVS_VERSION_PATCH)
+
+/* Largest collection name and largest member name, in bytes (the limit of a
+ * ck_ht bytestring key). */
+#define DSKVS_NAME_MAX 65535u
+/* Largest value, in bytes: 64 MiB. */
+#define DSKVS_VALUE_MAX (64u * 1024u * 1024u)
+
+/*
+ * The error codes, one list: code name, value, sentence.
+ */
+#define DSKVS_ERRNO_MAP(XX)                                                   \
+	XX(NOTFOUND, -31001, "key or collection not found")                   \
+	XX(EINVAL, -31002, "invalid argument")                                \
+	XX(EBADKEY, -31003,                                                   \
+	   "malformed key, or a collection key where a member key is needed " \
+	   "(or the reverse)")                                                \
+	XX(ETOOBIG, -31004, "name or value larger than the documented limit") \
+	XX(ERANGE, -31005, "buffer too small for the value")                  \
+	XX(ENOMEM, -31006, "out of memory")                                   \
+	XX(EBUSY, -31007,                                                     \
+	   "store directory is in use by another handle or "                  \
+	   "process")                                                         \
+	XX(EPATH, -31008,                                                     \
+	   "store path is not a usable directory (a file, or no permission)") \
+	XX(EIO, -31009,                                                       \
+	   "input/output error; the store refuses writes until "              \
+	   "it is rewritten or reopened")                                     \
+	XX(ECORRUPT, -31010,                                                  \
+	   "data file is damaged before its last valid record")               \
+	XX(EVERSION, -31011,                                                  \
+	   "data file was written by a newer, incompatible format version")   \
+	XX(ETIMEDOUT, -31012, "timed out")
+
+typedef enum {
+	DSKVS_OK = 0,
+#define DSKVS__ERR_ENUM(name, value, msg) DSKVS_##name = (value),
+	DSKVS_ERRNO_MAP(DSKVS__ERR_ENUM)
+#undef DSKVS__ERR_ENUM
+} dskvs_errno_t;
+
+typedef struct dskvs dskvs; /* opaque store handle */
+
+/* Durability modes (dskvs_options.sync_mode). */
+#define DSKVS_SYNC_ASYNC 0  /* write returns once applied in memory and queued \
+	                     */
+#define DSKVS_SYNC_ALWAYS 1 /* write returns once its record is fdatasync'ed \
+	                     */
+
+/* Log levels passed to dskvs_options.log_fn. */
+#define DSKVS_LOG_ERROR 0
+#define DSKVS_LOG_WARN  1
+#define DSKVS_LOG_INFO  2
+
+typedef void (*dskvs_log_fn)(void *arg, int level, const char *msg);
+
+/*
+ * Options for dskvs_open(). Always fill with dskvs_options_init() first and
+ * then change the fields you care about; a zero field is not a default.
+ */
+typedef struct dskvs_options {
+	/* DSKVS_SYNC_ASYNC (default) or DSKVS_SYNC_ALWAYS. In ALWAYS mode
+	 * concurrent writers share one fdatasync (group commit). */
+	int sync_mode;
+	/* Capacity of the janitor's queue in records; rounded up to a power of
+	 * two, 16 .. 2^24. Writers wait (sleeping, not spinning) while it is
+	 * full. Default 65536. */
+	unsigned int queue_capacity;
+	/* Permission bits of files the store creates. Default 0600. The
+	 * directory, if created, gets 0700 plus the read/execute bits that
+	 * match file_mode's group/other read bits. */
+	unsigned int file_mode;
+	/* Most records and bytes the janitor writes in one batch (one pwritev,
+	 * one fdatasync). Defaults 16384 records, 8 MiB. A single larger
+	 * record is still written whole. */
+	unsigned int batch_max_records;
+	size_t batch_max_bytes;
+	/* Automatic compaction: the janitor rewrites the log when it is larger
+	 * than compact_min_bytes and garbage makes up more than
+	 * compact_garbage_pct percent of it. Defaults 1, 64 MiB, 50. */
+	int auto_compact;
+	uint64_t compact_min_bytes;
+	unsigned int compact_garbage_pct;
+	/* Create the directory (and its parents) when missing. Default 1. */
+	int create;
+	/* Optional logging hook; dskvs never prints anything by itself. May be
+	 * called from the janitor thread. Default NULL. */
+	dskvs_log_fn log_fn;
+	void *log_arg;
+} dskvs_options;
+
+/* Fill *opts with the defaults. */
+DSKVS_EXTERN void dskvs_options_init(dskvs_options *opts);
+
+/* Library version as DSKVS_VERSION_HEX of the library actually linked. */
+DSKVS_EXTERN unsigned int dskvs_version(void);
+DSKVS_EXTERN const char *dskvs_version_string(void);
+
+/*
+ * Open (creating if needed) the store in directory `path` and load
+ * everything persisted in it before returning.
+ *
+ * in:  path   directory of the store; created with its parents if missing
+ *             (unless opts->create is 0).
+ *      opts   options, or NULL for the defaults.
+ * out: *out   the new handle on success, NULL on failure.
+ *
+ * A torn tail of the log (a crash in the middle of an append) is truncated
+ * back to the last whole record, which is reported through log_fn.
+ *
+ * Some possible errors are:
+ *   DSKVS_EINVAL    path or out is NULL, or an option is out of range.
+ *   DSKVS_EPATH     path is a regular file, or cannot be created or opened.
+ *   DSKVS_EBUSY     the directory is already open, in this process or in
+ *                   another (an flock'ed lock file; dies with its process).
+ *   DSKVS_ECORRUPT  the log is damaged and valid records follow the damage;
+ *                   dskvs_errmsg(NULL) names the file and offset.
+ *   DSKVS_EVERSION  the log was written by a newer major format version.
+ *   DSKVS_EIO       reading, truncating or syncing failed.
+ *   DSKVS_ENOMEM    out of memory.
+ */
+DSKVS_EXTERN int dskvs_open(const char *path, const dskvs_options *opts,
+                            dskvs **out);
+
+/*
+ * Persist every pending write durably, stop the janitor, release the lock and
+ * free everything. `s` is invalid afterwards even when an error is returned.
+ * Closing NULL is a harmless no-op returning DSKVS_OK. Must not race with any
+ * other call on the same handle.
+ *
+ * Returns DSKVS_OK, or DSKVS_EIO if any write could not be persisted
+ * (during close or earlier: the sticky error is reported here).
+ */
+DSKVS_EXTERN int dskvs_close(dskvs *s);
+
+/*
+ * Copy the value of member key `key` into buf.
+ *
+ * in:  buf, cap  destination; buf may be NULL when cap is 0.
+ * out: *len      the value's full length (set on DSKVS_OK and DSKVS_ERANGE).
+ *
+ * Copies min(cap, length) bytes. Returns DSKVS_OK, or:
+ *   DSKVS_ERANGE    cap was smaller than the value (the prefix was copied).
+ *   DSKVS_NOTFOUND  no such member.
+ *   DSKVS_EBADKEY   key is NULL, empty, starts with '/' or is a collection.
+ *   DSKVS_ETOOBIG   a name in key is longer than DSKVS_NAME_MAX.
+ *   DSKVS_EINVAL    s or len is NULL, or buf is NULL with cap > 0.
+ * Lock-free; never waits for a writer.
+ */
+DSKVS_EXTERN int dskvs_get(dskvs *s, const char *key, void *buf, size_t cap,
+                           size_t *len);
+
+/*
+ * Like dskvs_get(), but *val receives a malloc'd copy of the value (non-NULL,
+ * even for an empty value) that the caller releases with free(). *len may be
+ * NULL. On error *val is NULL. Extra error: DSKVS_ENOMEM.
+ */
+DSKVS_EXTERN int dskvs_get_alloc(dskvs *s, const char *key, void **val,
+                                 size_t *len);
+
+/*
+ * Zero-copy read: call fn(val, len, arg) with the value in place, then return
+ * what fn returned. `val` is valid only until fn returns and must not be
+ * written. fn runs inside an RCU read-side section: it must be quick, may
+ * call the read functions, and must not write to, sync or close any store.
+ * Returns fn's result, or (without calling fn) the errors of dskvs_get().
+ */
+typedef int (*dskvs_read_fn)(const void *val, size_t len, void *arg);
+DSKVS_EXTERN int dskvs_get_with(dskvs *s, const char *key, dskvs_read_fn fn,
+                                void *arg);
+
+/*
+ * Call fn once per member of `collection` ("artist" or "artist/") with the
+ * NUL-terminated member name and its value. A non-zero return from fn stops
+ * the walk and is returned. A missing or empty collection returns DSKVS_OK
+ * with no calls. The walk is not a snapshot of the whole store: a member put
+ * or deleted during the walk may or may not be seen, but every value seen is
+ * whole and was the member's value at some moment. The pointers are valid
+ * until fn returns. fn may call the read functions; it must not write to,
+ * close or sync the store, and should be quick (it delays memory
+ * reclamation).
+ *
+ * Errors: DSKVS_EBADKEY (NULL, empty, leading '/', or a member key),
+ * DSKVS_ETOOBIG, DSKVS_EINVAL (s or fn NULL), DSKVS_ENOMEM.
+ */
+typedef int (*dskvs_visit_fn)(const char *member, size_t member_len,
+                              const void *val, size_t val_len, void *arg);
+DSKVS_EXTERN int dskvs_get_all(dskvs *s, const char *collection,
+                               dskvs_visit_fn fn, void *arg);
+
+/*
+ * Set member key `key` to a copy of val[0..len). Creates the collection on
+ * first use. If old is non-NULL, *old receives a malloc'd copy of the
+ * previous value and *old_len its length (NULL and 0 when there was none;
+ * old_len may be NULL). val may be NULL when len is 0.
+ *
+ * Errors: DSKVS_EBADKEY, DSKVS_ETOOBIG (name over DSKVS_NAME_MAX or value
+ * over DSKVS_VALUE_MAX), DSKVS_EINVAL, DSKVS_ENOMEM (nothing was changed),
+ * DSKVS_EIO (the store has a sticky I/O error; nothing was changed; in
+ * DSKVS_SYNC_ALWAYS mode also: the write was applied in memory but could not
+ * be made durable).
+ */
+DSKVS_EXTERN int dskvs_put(dskvs *s, const char *key, const void *val,
+                           size_t len, void **old, size_t *old_len);
+
+/* Remove member key `key`. DSKVS_NOTFOUND if it was absent; otherwise the
+ * errors of dskvs_put(). */
+DSKVS_EXTERN int dskvs_delete(dskvs *s, const char *key);
+
+/* Remove every member of `collection`. DSKVS_NOTFOUND if the collection did
+ * not exist (or had no members). Logged as one record. Errors otherwise as
+ * dskvs_put(), with DSKVS_EBADKEY for a member key. */
+DSKVS_EXTERN int dskvs_delete_all(dskvs *s, const char *collection);
+
+/*
+ * Wait until every write that returned before this call is on disk
+ * (fdatasync'ed). Returns DSKVS_OK, or DSKVS_EIO if the store has a sticky
+ * I/O error (writes since the error are not persisted).
+ */
+DSKVS_EXTERN int dskvs_sync(dskvs *s);
+
+/* The sentence for an error code; "unknown error" for unknown codes. */
+DSKVS_EXTERN const char *dskvs_strerror(int err);
+/* The symbolic name ("DSKVS_EIO") of an error code; "DSKVS_UNKNOWN"
+ * for unknown codes. */
+DSKVS_EXTERN const char *dskvs_err_name(int err);
+
+/*
+ * Detail behind the last error a dskvs call returned to the calling thread:
+ * the operation, file, offset and errno when there is one, e.g.
+ * "dskvs.log: record at offset 4096: bad checksum; 2 valid records follow".
+ * s may be NULL (for a failed dskvs_open). Returns "" when there is none.
+ * The string lives in thread-local storage until the thread's next dskvs call.
+ */
+DSKVS_EXTERN const char *dskvs_errmsg(const dskvs *s);
+
+/* ---- Durability tickets -------------------------------------------------
+ *
+ * Every write gets a sequence number; a larger number is a later write. A
+ * write with sequence number q is on disk once dskvs_durable_seq() >= q.
+ */
+
+/* Like dskvs_put/delete/delete_all, and *seq (may be NULL) receives the
+ * write's sequence number on success. */
+DSKVS_EXTERN int dskvs_put_seq(dskvs *s, const char *key, const void *val,
+                               size_t len, void **old, size_t *old_len,
+                               uint64_t *seq);
+DSKVS_EXTERN int dskvs_delete_seq(dskvs *s, const char *key, uint64_t *seq);
+DSKVS_EXTERN int dskvs_delete_all_seq(dskvs *s, const char *collection,
+                                      uint64_t *seq);
+
+/* Highest sequence number known durable: every write numbered <= it is
+ * fdatasync'ed. 0 for a NULL store. */
+DSKVS_EXTERN uint64_t dskvs_durable_seq(dskvs *s);
+
+/*
+ * Wait until the write numbered `seq` is durable, at most timeout_ms
+ * milliseconds (negative: no limit, 0: just check). Returns DSKVS_OK,
+ * DSKVS_ETIMEDOUT, or DSKVS_EIO (sticky error before it became durable).
+ */
+DSKVS_EXTERN int dskvs_wait_durable(dskvs *s, uint64_t seq, int timeout_ms);
+
+/*
+ * A file descriptor (an eventfd, non-blocking, close-on-exec) that becomes
+ * readable whenever dskvs_durable_seq() advances or a sticky error occurs.
+ * Read 8 bytes from it to clear it, then check dskvs_durable_seq(). Owned by
+ * the store: do not close it; it is closed by dskvs_close(). Returns the fd,
+ * or a negative DSKVS_E* code.
+ */
+DSKVS_EXTERN int dskvs_durable_fd(dskvs *s);
+
+/* ---- Maintenance -------------------------------------------------------- */
+
+/* Rewrite the log now with only the live data (what the janitor does by
+ * itself when garbage dominates). Waits for it to finish. Readers are never
+ * blocked; writers only wait if the queue fills up meanwhile.
+ * Errors: DSKVS_EIO (sticky error, or the rewrite failed), DSKVS_ENOMEM. */
+DSKVS_EXTERN int dskvs_compact(dskvs *s);
+
+/*
+ * After a sticky I/O error: write the whole live set from memory to a fresh
+ * log file, sync it, rename it over the old one and sync the directory. On
+ * success the error is cleared and the store accepts writes again. Returns
+ * DSKVS_OK (also when there was no error), DSKVS_EIO, DSKVS_ENOMEM.
+ */
+DSKVS_EXTERN int dskvs_rewrite(dskvs *s);
+
+/* Statistics, a consistent-enough snapshot for monitoring. */
+typedef struct dskvs_stats {
+	uint64_t collections;    /* collections with at least one member */
+	uint64_t entries;        /* members in all collections */
+	uint64_t live_bytes;     /* key + value bytes of every member */
+	uint64_t log_bytes;      /* size of the log file */
+	uint64_t log_live_bytes; /* bytes of log records still live */
+	uint64_t queue_depth;    /* records queued for the janitor */
+	uint64_t queue_capacity;
+	uint64_t seq;               /* sequence number of the latest write */
+	uint64_t durable_seq;       /* see dskvs_durable_seq() */
+	uint64_t pending_bytes;     /* bytes queued but not yet durable */
+	uint64_t oldest_pending_ns; /* age of the oldest write not durable */
+	uint64_t batches;           /* batches written (one fdatasync each) */
+	uint64_t records_written;
+	uint64_t bytes_written;
+	uint64_t last_batch_records;
+	uint64_t last_batch_bytes;
+	uint64_t fsync_last_ns; /* latency of the last fdatasync */
+	uint64_t fsync_p50_ns;  /* over the last 1024 fdatasyncs */
+	uint64_t fsync_p99_ns;
+	uint64_t fsync_max_ns;
+	uint64_t compactions;
+	int64_t last_compaction_unix; /* 0 if none since open */
+	int last_error;               /* sticky DSKVS_E* code, or 0 */
+	int last_errno;               /* errno behind it, or 0 */
+	unsigned int format_major, format_minor;
+} dskvs_stats;
+
+DSKVS_EXTERN int dskvs_stats_get(dskvs *s, dskvs_stats *out);
+
+/* Call fn once per non-empty collection with its name, member count and the
+ * sum of its value sizes. Stops at and returns fn's first non-zero result. */
+typedef int (*dskvs_collection_fn)(const char *name, size_t name_len,
+                                   uint64_t members, uint64_t value_bytes,
+                                   void *arg);
+DSKVS_EXTERN int dskvs_list_collections(dskvs *s, dskvs_collection_fn fn,
+                                        void *arg);
+
+/*
+ * Check every record of the store at `path` without changing anything and
+ * without taking the store's lock. For each damage found fn (may be NULL) is
+ * called with the file name, the offset and a description. Returns DSKVS_OK
+ * when the log is healthy (a torn tail counts as healthy: open would truncate
+ * it; it is still reported through fn and rep->torn_tail), DSKVS_ECORRUPT
+ * when damage is followed by valid records, DSKVS_EVERSION, DSKVS_EPATH,
+ * DSKVS_EIO.
+ */
+typedef struct dskvs_verify_report {
+	uint64_t records; /* whole, valid records */
+	uint64_t puts, deletes, delete_alls;
+	uint64_t file_bytes;  /* size of the log file */
+	uint64_t valid_bytes; /* bytes up to the end of the last valid record */
+	uint64_t damaged;     /* damaged regions found */
+	int torn_tail;        /* 1 if the file ends in a partial record */
+	unsigned int format_major, format_minor;
+} dskvs_verify_report;
+typedef void (*dskvs_damage_fn)(const char *file, uint64_t offset,
+                                const char *what, void *arg);
+DSKVS_EXTERN int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
+                              dskvs_verify_report *rep);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DSKVS_H */
