@@ -1,0 +1,1026 @@
+/*
+ * The in-memory engine: two levels of ck_ht (collections, then members),
+ * lock-free readers inside RCU read-side sections, one writer lock per
+ * collection and one for the table of collections.
+ *
+ * Rules this file keeps (DESIGN.md section 4):
+ *  - A ck_ht has exactly one writer at a time: members under the
+ *    collection's `lock`, collections under `colls_lock`.
+ *  - Readers take no lock: rcu_read_lock, two ck_ht_get_spmc, copy,
+ *    rcu_read_unlock.
+ *  - A published block is never written again; a replaced or deleted block
+ *    is released through call_rcu (dskvs__blk_retire), as is every map that
+ *    ck_ht frees with defer == true, and every removed collection.
+ *  - Everything reached through a lock-free lookup (a collection, a block)
+ *    is only used inside the read-side section of that lookup: that is what
+ *    lets a removed collection be freed after one grace period even though
+ *    writers may still be queued on its lock.
+ *  - A write queues its log record while holding the collection's lock, so
+ *    the log order of a key equals its memory order. A DeleteAll marks the
+ *    collection dead and queues its record before the collection leaves the
+ *    table, so a writer re-creating it is ordered after the DeleteAll.
+ *  - Lock order: collection lock, then colls_lock.
+ *  - Nothing here waits for a grace period.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- ck_ht memory hooks -------------------------------------------------
+ * Each allocation carries an rcu_head in front so that a map ck_ht frees
+ * with defer == true (a reader may still be probing it) can wait out a grace
+ * period. */
+
+static void *ht_malloc(size_t n)
+{
+	struct rcu_head *h = malloc(sizeof(*h) + n);
+	return h ? (void *)(h + 1) : NULL;
+}
+
+static void ht_free_cb(struct rcu_head *h)
+{
+	free(h);
+}
+
+static void ht_free(void *p, size_t n, bool defer)
+{
+	(void)n;
+	if (p == NULL)
+		return;
+	struct rcu_head *h = (struct rcu_head *)p - 1;
+	if (defer)
+		dskvs__call_rcu(h, ht_free_cb);
+	else
+		free(h);
+}
+
+static void *ht_realloc(void *p, size_t old, size_t n, bool defer)
+{
+	void *q = ht_malloc(n);
+	if (q == NULL)
+		return NULL;
+	if (p != NULL)
+		memcpy(q, p, old < n ? old : n);
+	ht_free(p, old, defer);
+	return q;
+}
+
+struct ck_malloc dskvs__ht_allocator = {
+	.malloc = ht_malloc,
+	.realloc = ht_realloc,
+	.free = ht_free,
+};
+
+/* Initial member-table size: most collections are small, and ck_ht doubles
+ * as needed (load factor 1/2). */
+#define MEMBERS_INITIAL 8
+#define HT_MODE         (CK_HT_MODE_BYTESTRING | CK_HT_WORKLOAD_DELETE)
+
+/* ---- blocks ------------------------------------------------------------- */
+
+struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
+                                  const char *member, size_t mlen,
+                                  const void *val, size_t vlen, uint32_t refs)
+{
+	size_t sz = sizeof(struct dskvs__blk) + clen + 1 + mlen + 1 + vlen;
+	struct dskvs__blk *b = malloc(sz);
+	if (b == NULL)
+		return NULL;
+	b->seq = 0;
+	b->refs = refs;
+	b->vlen = (uint32_t)vlen;
+	b->clen = (uint16_t)clen;
+	b->mlen = (uint16_t)mlen;
+	b->pad = 0;
+	memcpy(b->key, coll, clen);
+	b->key[clen] = '/';
+	if (mlen)
+		memcpy(b->key + clen + 1, member, mlen);
+	b->key[clen + 1 + mlen] = '\0';
+	if (vlen)
+		memcpy(dskvs__blk_val(b), val, vlen);
+	return b;
+}
+
+void dskvs__blk_unref(struct dskvs__blk *b)
+{
+	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(b);
+}
+
+static void blk_retire_cb(struct rcu_head *h)
+{
+	dskvs__blk_unref(caa_container_of(h, struct dskvs__blk, rcu));
+}
+
+void dskvs__blk_retire(struct dskvs__blk *b)
+{
+	dskvs__call_rcu(&b->rcu, blk_retire_cb);
+}
+
+/* ---- collections -------------------------------------------------------- */
+
+static inline void coll_lock(struct dskvs__coll *c)
+{
+	pthread_mutex_lock(&c->lock);
+#if defined(DSKVS_DEBUG_CHECKS)
+	DSKVS_CHECK(!c->owned, "second writer on a members table");
+	c->owner = pthread_self();
+	c->owned = true;
+#endif
+}
+
+static inline void coll_unlock(struct dskvs__coll *c)
+{
+#if defined(DSKVS_DEBUG_CHECKS)
+	DSKVS_CHECK(
+	    c->owned && pthread_equal(c->owner, pthread_self()),
+	    "members table unlocked by a thread that is not its writer");
+	c->owned = false;
+#endif
+	pthread_mutex_unlock(&c->lock);
+}
+
+#define CHECK_WRITER(c)                                                       \
+	DSKVS_CHECK((c)->owned &&pthread_equal((c)->owner, pthread_self()) && \
+	                !(c)->dead,                                           \
+	            "members table written without its lock, or after death")
+
+static struct dskvs__coll *coll_new(dskvs *s, const char *name, size_t len)
+{
+	struct dskvs__coll *c = calloc(1, sizeof(*c) + len + 1);
+	if (c == NULL)
+		return NULL;
+	if (!ck_ht_init(&c->members, HT_MODE, NULL, &dskvs__ht_allocator,
+	                MEMBERS_INITIAL, s->seed)) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	c->nlen = (uint16_t)len;
+	memcpy(c->name, name, len);
+	c->name[len] = '\0';
+	return c;
+}
+
+/* Free a collection and drop the table's reference on each block. Only once
+ * no reader can reach it: after a grace period, or single-threaded. */
+static void coll_free(struct dskvs__coll *c)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	while (ck_ht_next(&c->members, &it, &e))
+		dskvs__blk_unref(ck_ht_entry_value(e));
+	ck_ht_destroy(&c->members);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static void coll_free_cb(struct rcu_head *h)
+{
+	coll_free(caa_container_of(h, struct dskvs__coll, rcu));
+}
+
+/* Call inside a read-side section. */
+struct dskvs__coll *dskvs__coll_lookup(dskvs *s, const char *name, size_t len)
+{
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	ck_ht_hash(&h, &s->colls, name, (uint16_t)len);
+	ck_ht_entry_key_set(&e, name, (uint16_t)len);
+	if (!ck_ht_get_spmc(&s->colls, h, &e))
+		return NULL;
+	return ck_ht_entry_value(&e);
+}
+
+/* Call inside a read-side section. */
+static struct dskvs__blk *member_lookup(struct dskvs__coll *c, const char *name,
+                                        size_t len)
+{
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	ck_ht_hash(&h, &c->members, name, (uint16_t)len);
+	ck_ht_entry_key_set(&e, name, (uint16_t)len);
+	if (!ck_ht_get_spmc(&c->members, h, &e))
+		return NULL;
+	return ck_ht_entry_value(&e);
+}
+
+/* Insert a new collection unless another writer did first. Call inside a
+ * read-side section without holding any collection lock. */
+static struct dskvs__coll *coll_create(dskvs *s, const char *name, size_t len)
+{
+	struct dskvs__coll *c, *fresh;
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+
+	pthread_mutex_lock(&s->colls_lock);
+	c = dskvs__coll_lookup(s, name, len);
+	if (c == NULL) {
+		fresh = coll_new(s, name, len);
+		if (fresh != NULL) {
+			ck_ht_hash(&h, &s->colls, fresh->name, (uint16_t)len);
+			ck_ht_entry_set(&e, h, fresh->name, (uint16_t)len,
+			                fresh);
+			if (ck_ht_put_spmc(&s->colls, h, &e))
+				c = fresh;
+			else
+				coll_free(fresh);
+		}
+	}
+	pthread_mutex_unlock(&s->colls_lock);
+	return c;
+}
+
+/* Take the collection out of the table of collections. Caller holds c->lock
+ * and has marked it dead; it frees c through call_rcu after unlocking. */
+static void coll_unlink(dskvs *s, struct dskvs__coll *c)
+{
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	pthread_mutex_lock(&s->colls_lock);
+	ck_ht_hash(&h, &s->colls, c->name, c->nlen);
+	ck_ht_entry_key_set(&e, c->name, c->nlen);
+	ck_ht_remove_spmc(&s->colls, h, &e);
+	pthread_mutex_unlock(&s->colls_lock);
+}
+
+/* Find (or create) the live collection and lock it. Call inside a read-side
+ * section. A dead collection is already out of the table when its lock is
+ * released, so the retry finds the fresh one or none. */
+static int coll_acquire(dskvs *s, const struct dskvs__key *k, bool create,
+                        struct dskvs__coll **out)
+{
+	for (;;) {
+		struct dskvs__coll *c = dskvs__coll_lookup(s, k->coll, k->clen);
+		if (c == NULL) {
+			if (!create)
+				return DSKVS_NOTFOUND;
+			c = coll_create(s, k->coll, k->clen);
+			if (c == NULL)
+				return DSKVS_ENOMEM;
+		}
+		coll_lock(c);
+		if (DSKVS_LIKELY(!c->dead)) {
+			*out = c;
+			return DSKVS_OK;
+		}
+		coll_unlock(c);
+	}
+}
+
+/* Collect tombstones once removals since the last pass are many, both in
+ * absolute terms and relative to the live count, so the O(capacity) pass is
+ * amortised to O(1) per removal. */
+static void maybe_gc(struct dskvs__coll *c)
+{
+	if (++c->tombstones >= 256 && c->tombstones >= c->count / 4) {
+		ck_ht_gc(&c->members, 0, (unsigned long)c->tombstones);
+		c->tombstones = 0;
+	}
+}
+
+int dskvs__tables_init(dskvs *s)
+{
+	pthread_mutex_init(&s->colls_lock, NULL);
+	if (!ck_ht_init(&s->colls, HT_MODE, NULL, &dskvs__ht_allocator, 64,
+	                s->seed))
+		return DSKVS_ENOMEM;
+	return DSKVS_OK;
+}
+
+void dskvs__tables_destroy(dskvs *s)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	while (ck_ht_next(&s->colls, &it, &e))
+		coll_free(ck_ht_entry_value(e));
+	ck_ht_destroy(&s->colls);
+	pthread_mutex_destroy(&s->colls_lock);
+}
+
+/* ---- sticky error and argument checks ------------------------------------ */
+
+static int refuse_if_failed(dskvs *s)
+{
+	int err = __atomic_load_n(&s->err, __ATOMIC_ACQUIRE);
+	if (DSKVS_LIKELY(err == 0))
+		return DSKVS_OK;
+	pthread_mutex_lock(&s->jmu);
+	dskvs__fail(err, "store refuses writes after an earlier error: %s",
+	            s->err_detail);
+	pthread_mutex_unlock(&s->jmu);
+	return err;
+}
+
+static int key_error(int rc, const char *key)
+{
+	if (rc == DSKVS_ETOOBIG)
+		return dskvs__fail(rc,
+		                   "a name in the key is longer than %u "
+		                   "bytes",
+		                   DSKVS_NAME_MAX);
+	return dskvs__fail(rc, "bad key \"%.64s\"", key ? key : "(null)");
+}
+
+static int after_write(dskvs *s, uint64_t seq, uint64_t *seq_out)
+{
+	if (seq_out)
+		*seq_out = seq;
+	if (s->opts.sync_mode == DSKVS_SYNC_ALWAYS)
+		return dskvs__wait_seq(s, seq, -1);
+	return DSKVS_OK;
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+/* Find a member's block. Call inside a read-side section. */
+static inline int find(dskvs *s, const char *key, struct dskvs__blk **out)
+{
+	struct dskvs__key k;
+	int rc = dskvs__key_parse(key, 1, &k);
+	if (DSKVS_UNLIKELY(rc != DSKVS_OK))
+		return key_error(rc, key);
+	struct dskvs__coll *c = dskvs__coll_lookup(s, k.coll, k.clen);
+	if (c == NULL)
+		return DSKVS_NOTFOUND;
+	struct dskvs__blk *b = member_lookup(c, k.member, k.mlen);
+	if (b == NULL)
+		return DSKVS_NOTFOUND;
+	*out = b;
+	return DSKVS_OK;
+}
+
+int dskvs_get(dskvs *s, const char *key, void *buf, size_t cap, size_t *len)
+{
+	struct dskvs__blk *b = NULL;
+	int rc;
+
+	if (DSKVS_UNLIKELY(s == NULL || len == NULL ||
+	                   (buf == NULL && cap > 0)))
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_get: NULL argument");
+	dskvs__rcu_read_lock();
+	rc = find(s, key, &b);
+	if (DSKVS_LIKELY(rc == DSKVS_OK)) {
+		size_t n = b->vlen < cap ? b->vlen : cap;
+		*len = b->vlen;
+		if (n)
+			memcpy(buf, dskvs__blk_val(b), n);
+		if (b->vlen > cap)
+			rc = DSKVS_ERANGE;
+	}
+	dskvs__rcu_read_unlock();
+	return rc;
+}
+
+int dskvs_get_alloc(dskvs *s, const char *key, void **val, size_t *len)
+{
+	struct dskvs__blk *b = NULL;
+	int rc;
+
+	if (val != NULL)
+		*val = NULL;
+	if (s == NULL || val == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_get_alloc: NULL argument");
+	dskvs__rcu_read_lock();
+	rc = find(s, key, &b);
+	if (rc == DSKVS_OK) {
+		void *p = malloc(b->vlen ? b->vlen : 1);
+		if (p == NULL) {
+			rc = dskvs__fail(DSKVS_ENOMEM, "copy of %u bytes",
+			                 b->vlen);
+		} else {
+			memcpy(p, dskvs__blk_val(b), b->vlen);
+			*val = p;
+			if (len)
+				*len = b->vlen;
+		}
+	}
+	dskvs__rcu_read_unlock();
+	return rc;
+}
+
+int dskvs_get_with(dskvs *s, const char *key, dskvs_read_fn fn, void *arg)
+{
+	struct dskvs__blk *b = NULL;
+	int rc;
+
+	if (s == NULL || fn == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_get_with: NULL argument");
+	dskvs__rcu_read_lock();
+	rc = find(s, key, &b);
+	if (rc == DSKVS_OK)
+		rc = fn(dskvs__blk_val(b), b->vlen, arg);
+	dskvs__rcu_read_unlock();
+	return rc;
+}
+
+/*
+ * ck_ht_next is not safe against a concurrent writer (an entry being moved
+ * can be seen twice or missed), so the walk gathers the blocks under the
+ * collection's writer lock, releases it, and only then calls fn: fn never
+ * runs with a lock held (it may call get_all itself), and every block
+ * gathered stays valid until the read-side section ends even if it is
+ * replaced meanwhile.
+ */
+static int gather(struct dskvs__coll *c, struct dskvs__blk ***out, size_t *n,
+                  bool take_ref)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	size_t i = 0;
+	struct dskvs__blk **v;
+
+	*out = NULL;
+	*n = 0;
+	if (c->count == 0)
+		return DSKVS_OK;
+	v = malloc(c->count * sizeof(*v));
+	if (v == NULL)
+		return DSKVS_ENOMEM;
+	while (i < c->count && ck_ht_next(&c->members, &it, &e)) {
+		v[i] = ck_ht_entry_value(e);
+		if (take_ref)
+			__atomic_add_fetch(&v[i]->refs, 1, __ATOMIC_RELAXED);
+		i++;
+	}
+	*out = v;
+	*n = i;
+	return DSKVS_OK;
+}
+
+int dskvs_get_all(dskvs *s, const char *collection, dskvs_visit_fn fn,
+                  void *arg)
+{
+	struct dskvs__key k;
+	struct dskvs__coll *c;
+	struct dskvs__blk **v;
+	size_t n;
+	int rc;
+
+	if (s == NULL || fn == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_get_all: NULL argument");
+	rc = dskvs__key_parse(collection, 0, &k);
+	if (rc != DSKVS_OK)
+		return key_error(rc, collection);
+	dskvs__rcu_read_lock();
+	rc = coll_acquire(s, &k, false, &c);
+	if (rc != DSKVS_OK) {
+		dskvs__rcu_read_unlock();
+		return rc == DSKVS_NOTFOUND ? DSKVS_OK : rc;
+	}
+	rc = gather(c, &v, &n, false);
+	coll_unlock(c);
+	if (rc == DSKVS_OK) {
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = fn(dskvs__blk_member(v[i]), v[i]->mlen,
+			        dskvs__blk_val(v[i]), v[i]->vlen, arg);
+		free(v);
+	} else {
+		rc = dskvs__fail(rc, "dskvs_get_all: no memory for the walk");
+	}
+	dskvs__rcu_read_unlock();
+	return rc;
+}
+
+/* Gather the live collections under colls_lock. Call inside a read-side
+ * section; the collections stay valid until it ends. */
+static int gather_colls(dskvs *s, struct dskvs__coll ***out, size_t *n)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	size_t cap, i = 0;
+	struct dskvs__coll **v;
+
+	pthread_mutex_lock(&s->colls_lock);
+	cap = (size_t)ck_ht_count(&s->colls) + 1;
+	v = malloc(cap * sizeof(*v));
+	if (v != NULL)
+		while (i < cap && ck_ht_next(&s->colls, &it, &e))
+			v[i++] = ck_ht_entry_value(e);
+	pthread_mutex_unlock(&s->colls_lock);
+	*out = v;
+	*n = i;
+	return v ? DSKVS_OK : DSKVS_ENOMEM;
+}
+
+int dskvs_list_collections(dskvs *s, dskvs_collection_fn fn, void *arg)
+{
+	struct dskvs__coll **v;
+	size_t n;
+	int rc;
+
+	if (s == NULL || fn == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_list_collections: NULL argument");
+	dskvs__rcu_read_lock();
+	rc = gather_colls(s, &v, &n);
+	if (rc == DSKVS_OK) {
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			uint64_t cnt =
+			    __atomic_load_n(&v[i]->count, __ATOMIC_RELAXED);
+			if (cnt == 0)
+				continue;
+			rc =
+			    fn(v[i]->name, v[i]->nlen, cnt,
+			       __atomic_load_n(&v[i]->vbytes, __ATOMIC_RELAXED),
+			       arg);
+		}
+		free(v);
+	}
+	dskvs__rcu_read_unlock();
+	return rc;
+}
+
+int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *nout)
+{
+	struct dskvs__coll **cv;
+	struct dskvs__blk **all = NULL;
+	size_t nc, n = 0, cap = 0;
+	int rc;
+
+	dskvs__rcu_read_lock();
+	rc = gather_colls(s, &cv, &nc);
+	for (size_t i = 0; rc == DSKVS_OK && i < nc; i++) {
+		struct dskvs__coll *c = cv[i];
+		struct dskvs__blk **v;
+		size_t m;
+		coll_lock(c);
+		if (c->dead) {
+			coll_unlock(c);
+			continue;
+		}
+		rc = gather(c, &v, &m, true);
+		coll_unlock(c);
+		if (rc != DSKVS_OK)
+			break;
+		if (n + m > cap) {
+			size_t ncap = (n + m) * 2;
+			void *p = realloc(all, ncap * sizeof(*all));
+			if (p == NULL) {
+				for (size_t j = 0; j < m; j++)
+					dskvs__blk_unref(v[j]);
+				free(v);
+				rc = DSKVS_ENOMEM;
+				break;
+			}
+			all = p;
+			cap = ncap;
+		}
+		if (m)
+			memcpy(all + n, v, m * sizeof(*v));
+		n += m;
+		free(v);
+	}
+	free(cv);
+	dskvs__rcu_read_unlock();
+	if (rc != DSKVS_OK) {
+		for (size_t j = 0; j < n; j++)
+			dskvs__blk_unref(all[j]);
+		free(all);
+		return rc;
+	}
+	*out = all;
+	*nout = n;
+	return DSKVS_OK;
+}
+
+/* Sum of the log bytes of live records; racy by design (monitoring and the
+ * compaction trigger only). */
+uint64_t dskvs__live_log_bytes(dskvs *s)
+{
+	struct dskvs__coll **v;
+	size_t n;
+	uint64_t sum = 0;
+
+	dskvs__rcu_read_lock();
+	if (gather_colls(s, &v, &n) == DSKVS_OK) {
+		for (size_t i = 0; i < n; i++)
+			sum +=
+			    __atomic_load_n(&v[i]->log_bytes, __ATOMIC_RELAXED);
+		free(v);
+	}
+	dskvs__rcu_read_unlock();
+	return sum;
+}
+
+void dskvs__totals(dskvs *s, uint64_t *colls, uint64_t *entries, uint64_t *live,
+                   uint64_t *log_live)
+{
+	struct dskvs__coll **v;
+	size_t n;
+
+	*colls = *entries = *live = *log_live = 0;
+	dskvs__rcu_read_lock();
+	if (gather_colls(s, &v, &n) == DSKVS_OK) {
+		for (size_t i = 0; i < n; i++) {
+			struct dskvs__coll *c = v[i];
+			uint64_t cnt =
+			    __atomic_load_n(&c->count, __ATOMIC_RELAXED);
+			if (cnt == 0)
+				continue;
+			*colls += 1;
+			*entries += cnt;
+			/* log record bytes minus headers and the collection
+			 * name and '/' of each key: member + value bytes */
+			*live +=
+			    __atomic_load_n(&c->log_bytes, __ATOMIC_RELAXED) -
+			    cnt * (DSKVS_REC_HDR + c->nlen + 1);
+			*log_live +=
+			    __atomic_load_n(&c->log_bytes, __ATOMIC_RELAXED);
+		}
+		free(v);
+	}
+	dskvs__rcu_read_unlock();
+}
+
+/* ---- writes -------------------------------------------------------------- */
+
+static inline uint64_t blk_rec_bytes(const struct dskvs__blk *b)
+{
+	return dskvs__rec_size(dskvs__blk_klen(b), b->vlen);
+}
+
+/* Account for `nb` replacing `ob` (either may be NULL). Under c->lock. */
+static inline void account(struct dskvs__coll *c, struct dskvs__blk *nb,
+                           struct dskvs__blk *ob)
+{
+	uint64_t cnt = c->count, vb = c->vbytes, lb = c->log_bytes;
+	if (nb) {
+		cnt++;
+		vb += nb->vlen;
+		lb += blk_rec_bytes(nb);
+	}
+	if (ob) {
+		cnt--;
+		vb -= ob->vlen;
+		lb -= blk_rec_bytes(ob);
+	}
+	/* Relaxed atomic stores: stats read these without the lock. */
+	__atomic_store_n(&c->count, cnt, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->vbytes, vb, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->log_bytes, lb, __ATOMIC_RELAXED);
+}
+
+int dskvs_put_seq(dskvs *s, const char *key, const void *val, size_t len,
+                  void **old, size_t *old_len, uint64_t *seq_out)
+{
+	struct dskvs__key k;
+	struct dskvs__coll *c;
+	struct dskvs__blk *b, *prev;
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	void *copy = NULL;
+	uint64_t seq;
+	int rc;
+
+	if (old)
+		*old = NULL;
+	if (old_len)
+		*old_len = 0;
+	if (s == NULL || (val == NULL && len > 0))
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_put: NULL argument");
+	rc = dskvs__key_parse(key, 1, &k);
+	if (rc != DSKVS_OK)
+		return key_error(rc, key);
+	if (len > DSKVS_VALUE_MAX)
+		return dskvs__fail(DSKVS_ETOOBIG,
+		                   "value of %zu bytes is over the %u-byte "
+		                   "limit",
+		                   len, DSKVS_VALUE_MAX);
+	if ((rc = refuse_if_failed(s)) != DSKVS_OK)
+		return rc;
+	/* Table reference + queue reference. */
+	b = dskvs__blk_new(k.coll, k.clen, k.member, k.mlen, val, len, 2);
+	if (b == NULL)
+		return dskvs__fail(DSKVS_ENOMEM, "value block of %zu bytes",
+		                   len);
+
+	dskvs__rcu_read_lock();
+	rc = coll_acquire(s, &k, true, &c);
+	if (rc != DSKVS_OK)
+		goto fail_unlocked;
+	CHECK_WRITER(c);
+	ck_ht_hash(&h, &c->members, dskvs__blk_member(b), (uint16_t)k.mlen);
+	if (old) {
+		/* Allocate the copy before changing anything, so ENOMEM
+		 * leaves the store as it was. The old value cannot change
+		 * while we hold the lock. */
+		prev = member_lookup(c, k.member, k.mlen);
+		if (prev) {
+			copy = malloc(prev->vlen ? prev->vlen : 1);
+			if (copy == NULL) {
+				rc = DSKVS_ENOMEM;
+				goto fail_locked;
+			}
+		}
+	}
+	ck_ht_entry_set(&e, h, dskvs__blk_member(b), (uint16_t)k.mlen, b);
+	if (!ck_ht_set_spmc(&c->members, h, &e)) {
+		rc = DSKVS_ENOMEM;
+		goto fail_locked;
+	}
+	prev = e.key == CK_HT_KEY_EMPTY ? NULL : ck_ht_entry_value(&e);
+	account(c, b, prev);
+	seq = dskvs__enqueue(s, b, DSKVS_OP_PUT);
+	coll_unlock(c);
+	if (prev) {
+		if (copy) {
+			memcpy(copy, dskvs__blk_val(prev), prev->vlen);
+			*old = copy;
+			if (old_len)
+				*old_len = prev->vlen;
+		}
+		dskvs__blk_retire(prev);
+	}
+	dskvs__rcu_read_unlock();
+	return after_write(s, seq, seq_out);
+
+fail_locked:
+	coll_unlock(c);
+fail_unlocked:
+	dskvs__rcu_read_unlock();
+	free(copy);
+	free(b);
+	return dskvs__fail(rc, "dskvs_put: %s", dskvs_strerror(rc));
+}
+
+int dskvs_put(dskvs *s, const char *key, const void *val, size_t len,
+              void **old, size_t *old_len)
+{
+	return dskvs_put_seq(s, key, val, len, old, old_len, NULL);
+}
+
+/* The collection became empty: take it out of the table. Under c->lock; the
+ * caller frees it with call_rcu after unlocking. */
+static void coll_drop_empty(dskvs *s, struct dskvs__coll *c)
+{
+	c->dead = true;
+	coll_unlink(s, c);
+}
+
+int dskvs_delete_seq(dskvs *s, const char *key, uint64_t *seq_out)
+{
+	struct dskvs__key k;
+	struct dskvs__coll *c;
+	struct dskvs__blk *prev;
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	uint64_t seq;
+	bool dropped = false;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_delete: NULL store");
+	rc = dskvs__key_parse(key, 1, &k);
+	if (rc != DSKVS_OK)
+		return key_error(rc, key);
+	if ((rc = refuse_if_failed(s)) != DSKVS_OK)
+		return rc;
+	dskvs__rcu_read_lock();
+	rc = coll_acquire(s, &k, false, &c);
+	if (rc != DSKVS_OK) {
+		dskvs__rcu_read_unlock();
+		dskvs__clear_detail();
+		return rc;
+	}
+	CHECK_WRITER(c);
+	ck_ht_hash(&h, &c->members, k.member, (uint16_t)k.mlen);
+	ck_ht_entry_key_set(&e, k.member, (uint16_t)k.mlen);
+	if (!ck_ht_remove_spmc(&c->members, h, &e)) {
+		coll_unlock(c);
+		dskvs__rcu_read_unlock();
+		dskvs__clear_detail();
+		return DSKVS_NOTFOUND;
+	}
+	prev = ck_ht_entry_value(&e);
+	account(c, NULL, prev);
+	maybe_gc(c);
+	/* The record carries the removed block's key: one more reference,
+	 * dropped by the janitor. */
+	__atomic_add_fetch(&prev->refs, 1, __ATOMIC_RELAXED);
+	seq = dskvs__enqueue(s, prev, DSKVS_OP_DEL);
+	if (c->count == 0) {
+		coll_drop_empty(s, c);
+		dropped = true;
+	}
+	coll_unlock(c);
+	dskvs__blk_retire(prev);
+	if (dropped)
+		dskvs__call_rcu(&c->rcu, coll_free_cb);
+	dskvs__rcu_read_unlock();
+	return after_write(s, seq, seq_out);
+}
+
+int dskvs_delete(dskvs *s, const char *key)
+{
+	return dskvs_delete_seq(s, key, NULL);
+}
+
+int dskvs_delete_all_seq(dskvs *s, const char *collection, uint64_t *seq_out)
+{
+	struct dskvs__key k;
+	struct dskvs__coll *c;
+	struct dskvs__blk *rec;
+	uint64_t seq;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_delete_all: NULL store");
+	rc = dskvs__key_parse(collection, 0, &k);
+	if (rc != DSKVS_OK)
+		return key_error(rc, collection);
+	if ((rc = refuse_if_failed(s)) != DSKVS_OK)
+		return rc;
+	/* The record, allocated first so that ENOMEM changes nothing. */
+	rec = dskvs__blk_new(k.coll, k.clen, NULL, 0, NULL, 0, 1);
+	if (rec == NULL)
+		return dskvs__fail(DSKVS_ENOMEM, "dskvs_delete_all record");
+	dskvs__rcu_read_lock();
+	rc = coll_acquire(s, &k, false, &c);
+	if (rc != DSKVS_OK) {
+		dskvs__rcu_read_unlock();
+		free(rec);
+		dskvs__clear_detail();
+		return rc;
+	}
+	CHECK_WRITER(c);
+	if (c->count == 0) {
+		/* Only possible after a failed first put: no member, so
+		 * the collection does not exist for the caller. */
+		coll_drop_empty(s, c);
+		coll_unlock(c);
+		dskvs__call_rcu(&c->rcu, coll_free_cb);
+		dskvs__rcu_read_unlock();
+		free(rec);
+		dskvs__clear_detail();
+		return DSKVS_NOTFOUND;
+	}
+	/* Dead first, record queued, then out of the table: a writer that
+	 * re-creates the collection finds it gone only after the DeleteAll's
+	 * record is in the queue, so its own record is ordered after it. */
+	c->dead = true;
+	seq = dskvs__enqueue(s, rec, DSKVS_OP_DELALL);
+	coll_unlink(s, c);
+	coll_unlock(c);
+	/* Readers inside a read-side section may still walk the members;
+	 * the collection and its blocks go after a grace period. */
+	dskvs__call_rcu(&c->rcu, coll_free_cb);
+	dskvs__rcu_read_unlock();
+	return after_write(s, seq, seq_out);
+}
+
+int dskvs_delete_all(dskvs *s, const char *collection)
+{
+	return dskvs_delete_all_seq(s, collection, NULL);
+}
+
+/* ---- replay (open only: one thread, no readers, no janitor) ------------- */
+
+static int split_key(const char *key, size_t klen, struct dskvs__key *k)
+{
+	const char *slash = memchr(key, '/', klen);
+	if (slash == NULL)
+		return -1;
+	k->coll = key;
+	k->clen = (size_t)(slash - key);
+	k->member = slash + 1;
+	k->mlen = klen - k->clen - 1;
+	return 0;
+}
+
+static struct dskvs__coll *replay_coll(dskvs *s, const char *name, size_t len,
+                                       bool create)
+{
+	struct dskvs__coll *c = dskvs__coll_lookup(s, name, len);
+	if (c == NULL && create)
+		c = coll_create(s, name, len);
+	return c;
+}
+
+/* Remove a collection right away (no reader can exist yet). */
+static void replay_drop(dskvs *s, struct dskvs__coll *c)
+{
+	coll_unlink(s, c);
+	coll_free(c);
+}
+
+/*
+ * Replay applies a record only if it is newer than what the key holds:
+ * entries carry the sequence number of their write. In a log written in
+ * order this never skips anything; after a compaction the snapshot's entries
+ * may be newer than the records that follow it (see janitor.c), and this
+ * rule makes the replay equal to applying the history in order.
+ */
+int dskvs__replay_put(dskvs *s, const char *key, size_t klen, const void *val,
+                      size_t vlen, uint64_t seq, uint64_t rec_bytes)
+{
+	struct dskvs__key k;
+	struct dskvs__coll *c;
+	struct dskvs__blk *b, *prev;
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+
+	(void)rec_bytes;
+	if (split_key(key, klen, &k) != 0)
+		return DSKVS_ECORRUPT;
+	dskvs__rcu_read_lock();
+	c = replay_coll(s, k.coll, k.clen, true);
+	if (c == NULL) {
+		dskvs__rcu_read_unlock();
+		return DSKVS_ENOMEM;
+	}
+	prev = member_lookup(c, k.member, k.mlen);
+	if (prev && prev->seq >= seq) {
+		dskvs__rcu_read_unlock();
+		return DSKVS_OK;
+	}
+	b = dskvs__blk_new(k.coll, k.clen, k.member, k.mlen, val, vlen, 1);
+	if (b == NULL) {
+		dskvs__rcu_read_unlock();
+		return DSKVS_ENOMEM;
+	}
+	b->seq = seq;
+	ck_ht_hash(&h, &c->members, dskvs__blk_member(b), (uint16_t)k.mlen);
+	ck_ht_entry_set(&e, h, dskvs__blk_member(b), (uint16_t)k.mlen, b);
+	if (!ck_ht_set_spmc(&c->members, h, &e)) {
+		free(b);
+		dskvs__rcu_read_unlock();
+		return DSKVS_ENOMEM;
+	}
+	prev = e.key == CK_HT_KEY_EMPTY ? NULL : ck_ht_entry_value(&e);
+	account(c, b, prev);
+	if (prev)
+		dskvs__blk_unref(prev);
+	dskvs__rcu_read_unlock();
+	return DSKVS_OK;
+}
+
+int dskvs__replay_del(dskvs *s, const char *key, size_t klen, uint64_t seq)
+{
+	struct dskvs__key k;
+	struct dskvs__coll *c;
+	struct dskvs__blk *prev;
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+
+	if (split_key(key, klen, &k) != 0)
+		return DSKVS_ECORRUPT;
+	dskvs__rcu_read_lock();
+	c = replay_coll(s, k.coll, k.clen, false);
+	prev = c ? member_lookup(c, k.member, k.mlen) : NULL;
+	if (prev && prev->seq < seq) {
+		ck_ht_hash(&h, &c->members, k.member, (uint16_t)k.mlen);
+		ck_ht_entry_key_set(&e, k.member, (uint16_t)k.mlen);
+		ck_ht_remove_spmc(&c->members, h, &e);
+		account(c, NULL, prev);
+		maybe_gc(c);
+		dskvs__blk_unref(prev);
+		if (c->count == 0)
+			replay_drop(s, c);
+	}
+	dskvs__rcu_read_unlock();
+	return DSKVS_OK;
+}
+
+int dskvs__replay_delall(dskvs *s, const char *name, size_t len, uint64_t seq)
+{
+	struct dskvs__coll *c;
+	struct dskvs__blk **v;
+	size_t n;
+	int rc = DSKVS_OK;
+
+	dskvs__rcu_read_lock();
+	c = replay_coll(s, name, len, false);
+	if (c != NULL) {
+		rc = gather(c, &v, &n, false);
+		if (rc == DSKVS_OK) {
+			for (size_t i = 0; i < n; i++) {
+				ck_ht_hash_t h;
+				ck_ht_entry_t e;
+				if (v[i]->seq >= seq)
+					continue;
+				ck_ht_hash(&h, &c->members,
+				           dskvs__blk_member(v[i]), v[i]->mlen);
+				ck_ht_entry_key_set(&e, dskvs__blk_member(v[i]),
+				                    v[i]->mlen);
+				ck_ht_remove_spmc(&c->members, h, &e);
+				account(c, NULL, v[i]);
+				dskvs__blk_unref(v[i]);
+			}
+			free(v);
+			if (c->count == 0)
+				replay_drop(s, c);
+			else
+				ck_ht_gc(&c->members, 0, 0);
+		}
+	}
+	dskvs__rcu_read_unlock();
+	return rc;
+}

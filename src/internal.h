@@ -1,0 +1,362 @@
+/*
+ * Internal structures of dskvs. Nothing here is API.
+ *
+ * Every shared field below says who writes it, who reads it and what orders
+ * the two. "Under X" means the field is only touched with lock X held.
+ */
+#ifndef DSKVS_INTERNAL_H
+#define DSKVS_INTERNAL_H
+
+#include "dskvs.h"
+#include "rcu.h"
+
+#include <ck_ht.h>
+#include <ck_ring.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define DSKVS_LOCAL __attribute__((visibility("hidden")))
+
+#if defined(DSKVS_DEBUG_CHECKS)
+#include <stdio.h>
+#include <stdlib.h>
+#define DSKVS_CHECK(cond, what)                                           \
+	do {                                                              \
+		if (!(cond)) {                                            \
+			fprintf(stderr,                                   \
+			        "dskvs debug check failed: %s (%s:%d)\n", \
+			        (what), __FILE__, __LINE__);              \
+			abort();                                          \
+		}                                                         \
+	} while (0)
+#else
+#define DSKVS_CHECK(cond, what) ((void)0)
+#endif
+
+#define DSKVS_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define DSKVS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- keys --------------------------------------------------------------- */
+
+struct dskvs__key {
+	const char *coll; /* points into the caller's string */
+	size_t clen;
+	const char *member; /* NULL for a collection key */
+	size_t mlen;
+};
+
+/* want_member: 1 member key required, 0 collection key required. */
+DSKVS_LOCAL int dskvs__key_parse(const char *key, int want_member,
+                                 struct dskvs__key *k);
+
+/* ---- value blocks -------------------------------------------------------
+ *
+ * One malloc holds a whole entry: header, the full key "coll/member", a NUL,
+ * then the value. The members table's key points at the member part, its
+ * value at the block. A published block is immutable except for `refs`.
+ *
+ * References: the table holds one while the block is published; a queued log
+ * record holds one until the janitor has written it; a compaction snapshot
+ * holds one while it copies the block out. When the table drops it (replace
+ * or delete) it does so through call_rcu, so readers that found the block
+ * inside a read-side section can finish with it. The last reference frees.
+ *
+ * The same layout, with mlen == 0 and no '/', carries the collection name of
+ * a DeleteAll record through the queue.
+ */
+struct dskvs__blk {
+	struct rcu_head rcu; /* for the table's deferred reference drop */
+	uint64_t seq;  /* sequence number of the write that made it; written
+	                  by the writer under the collection lock before the
+	                  record is committed to the queue, read by the
+	                  janitor (ordered by the ring's commit/dequeue) and by
+	                  compaction (under the collection lock) */
+	uint32_t refs; /* atomic */
+	uint32_t vlen;
+	uint16_t clen;
+	uint16_t mlen;
+	uint32_t pad;
+	char key[]; /* clen bytes, '/', mlen bytes, NUL, vlen bytes */
+};
+
+static inline char *dskvs__blk_member(struct dskvs__blk *b)
+{
+	return b->key + b->clen + 1;
+}
+static inline size_t dskvs__blk_klen(const struct dskvs__blk *b)
+{
+	return b->mlen ? (size_t)b->clen + 1 + b->mlen : b->clen;
+}
+static inline char *dskvs__blk_val(struct dskvs__blk *b)
+{
+	return b->key + b->clen + 1 + b->mlen + 1;
+}
+
+DSKVS_LOCAL struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
+                                              const char *member, size_t mlen,
+                                              const void *val, size_t vlen,
+                                              uint32_t refs);
+DSKVS_LOCAL void dskvs__blk_unref(struct dskvs__blk *b);
+/* Drop the table's reference after a grace period. */
+DSKVS_LOCAL void dskvs__blk_retire(struct dskvs__blk *b);
+
+/* ---- collections -------------------------------------------------------- */
+
+struct dskvs__coll {
+	/* Members: key = member name inside the block, value = block.
+	 * Written only under `lock`; read lock-free by readers in RCU
+	 * read-side sections (ck_ht_get_spmc). */
+	ck_ht_t members;
+	/* The writer lock of `members`. Lock order: a collection's lock, then
+	 * the store's colls_lock; never the reverse. */
+	pthread_mutex_t lock;
+	/* Set under `lock` by DeleteAll (and when an empty collection is
+	 * dropped) before the collection leaves the table of collections;
+	 * read under `lock` by writers, who retry from the top when set. */
+	bool dead;
+	/* Under `lock`; read racily (monitoring only) by stats and the
+	 * janitor's compaction trigger. */
+	uint64_t count;      /* members */
+	uint64_t vbytes;     /* sum of value lengths */
+	uint64_t log_bytes;  /* log bytes of the records of live members */
+	uint32_t tombstones; /* removals since the last ck_ht_gc */
+#if defined(DSKVS_DEBUG_CHECKS)
+	pthread_t owner; /* thread holding `lock` (debug checks only) */
+	bool owned;
+#endif
+	struct rcu_head rcu; /* for the deferred destroy after removal */
+	uint16_t nlen;
+	char name[]; /* key of the table of collections points here */
+};
+
+/* ---- the store ---------------------------------------------------------- */
+
+struct dskvs__fsync_hist {
+	uint64_t ns[1024]; /* ring of the last latencies */
+	uint64_t n;
+};
+
+struct dskvs {
+	/* Table of collections: key = name inside the collection, value =
+	 * the collection. Written only under colls_lock; read lock-free. */
+	ck_ht_t colls;
+	pthread_mutex_t colls_lock;
+	dskvs_options opts;
+	uint64_t seed; /* hash seed, constant after open */
+
+	/* ---- janitor queue ----
+	 * MPSC ring of tagged pointers (block | op). Producers reserve a slot
+	 * under the collection lock of the write, so a key's records are
+	 * queued in memory order; ck_ring's commit publishes them in ticket
+	 * order. The janitor is the only consumer. */
+	ck_ring_t ring;
+	ck_ring_buffer_t *ring_buf;
+	unsigned int ring_cap;
+
+	/* Sequence numbers. A record at ring position p (64-bit, counting
+	 * from 0 at open) has sequence number seq_base + p + 1. seq_base is
+	 * the highest sequence number found in the log at open, constant
+	 * afterwards. */
+	uint64_t seq_base;
+	/* Records the janitor has dequeued; written only by the janitor,
+	 * read by writers (atomic) to widen 32-bit ring tickets. */
+	uint64_t jdone;
+	/* Records known durable, counted like jdone; written by the janitor
+	 * with release order after fdatasync returned; read with acquire by
+	 * sync waiters. */
+	uint64_t durable;
+
+	/* Sticky error: 0 or a DSKVS_E* code. Set by the janitor (or a
+	 * synchronous write) with a seq_cst store; read by every writer
+	 * before it changes anything. Cleared only by dskvs_rewrite(). */
+	int err;
+	int err_errno;        /* under jmu */
+	char err_detail[256]; /* under jmu */
+
+	/* Janitor coordination, all under jmu unless marked atomic. */
+	pthread_mutex_t jmu;
+	pthread_cond_t jcv;        /* janitor waits here when idle */
+	pthread_cond_t space_cv;   /* writers wait here when the ring is full */
+	pthread_cond_t durable_cv; /* sync waiters, compaction requesters */
+	int jsleeping;             /* atomic: janitor is (about to be) asleep */
+	int space_waiters;         /* atomic */
+	int durable_waiters;       /* atomic */
+	bool closing;              /* under jmu */
+	/* Compaction requests: callers bump compact_asked and wait for
+	 * compact_done to reach their ticket; compact_kind is 2 if any
+	 * waiting caller asked for a rewrite. All under jmu; compact_req is
+	 * also read without it (atomic) by the janitor as a hint. */
+	int compact_req;
+	int compact_kind;
+	uint64_t compact_asked, compact_done;
+	int compact_rc;
+	pthread_t janitor;
+	bool janitor_started;
+	int efd; /* atomic: eventfd for dskvs_durable_fd, -1 until asked */
+
+	/* Files. dirfd/lockfd constant after open. logfd and log_size are
+	 * owned by the janitor once it runs (open and close use them only
+	 * while it is not running). */
+	int dirfd;
+	int lockfd;
+	int logfd;
+	uint64_t log_size;
+	char *path;
+
+	/* Janitor-private scratch. */
+	void **batch; /* tagged record pointers */
+	char *scratch;
+	size_t scratch_cap;
+	struct iovec *iov;
+	size_t iov_cap;
+
+	/* Statistics: written by the janitor under stats_mu, read under it. */
+	pthread_mutex_t stats_mu;
+	uint64_t st_batches, st_records, st_bytes;
+	uint64_t st_last_batch_records, st_last_batch_bytes;
+	uint64_t st_compactions;
+	int64_t st_last_compaction_unix;
+	uint64_t st_log_live_bytes; /* as of the last trigger check */
+	uint64_t st_caught_up_ns;   /* last time nothing was pending */
+	struct dskvs__fsync_hist hist;
+	uint64_t pending_bytes; /* atomic: queued record bytes not durable */
+	uint64_t next_check;    /* janitor-private: log size of the next
+	                           compaction check */
+};
+
+/* Ring entry tags (blocks are 16-byte aligned). */
+#define DSKVS_OP_PUT    1u
+#define DSKVS_OP_DEL    2u
+#define DSKVS_OP_DELALL 3u
+#define DSKVS_OP_NOP    4u /* reserved slot whose write failed */
+#define DSKVS_TAG_MASK  ((uintptr_t)15)
+
+static inline void *dskvs__tag(struct dskvs__blk *b, unsigned op)
+{
+	return (void *)((uintptr_t)b | op);
+}
+static inline struct dskvs__blk *dskvs__untag(void *p, unsigned *op)
+{
+	*op = (unsigned)((uintptr_t)p & DSKVS_TAG_MASK);
+	return (struct dskvs__blk *)((uintptr_t)p & ~DSKVS_TAG_MASK);
+}
+
+/* ---- engine (engine.c) -------------------------------------------------- */
+
+extern struct ck_malloc dskvs__ht_allocator;
+DSKVS_LOCAL int dskvs__tables_init(dskvs *s);
+/* Free every collection and block now; only when no other thread can touch
+ * the store (open failure, close after the janitor stopped). */
+DSKVS_LOCAL void dskvs__tables_destroy(dskvs *s);
+DSKVS_LOCAL struct dskvs__coll *dskvs__coll_lookup(dskvs *s, const char *name,
+                                                   size_t len);
+
+/* Apply a replayed record during open (single-threaded, no queue). */
+DSKVS_LOCAL int dskvs__replay_put(dskvs *s, const char *key, size_t klen,
+                                  const void *val, size_t vlen, uint64_t seq,
+                                  uint64_t rec_bytes);
+DSKVS_LOCAL int dskvs__replay_del(dskvs *s, const char *key, size_t klen,
+                                  uint64_t seq);
+DSKVS_LOCAL int dskvs__replay_delall(dskvs *s, const char *name, size_t len,
+                                     uint64_t seq);
+
+/* Snapshot of the live set for compaction: every published block with a
+ * reference taken. *out is malloc'd. Caller unrefs each block. */
+DSKVS_LOCAL int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *n);
+DSKVS_LOCAL uint64_t dskvs__live_log_bytes(dskvs *s);
+/* Totals for dskvs_stats_get (racy sums, monitoring only). */
+DSKVS_LOCAL void dskvs__totals(dskvs *s, uint64_t *colls, uint64_t *entries,
+                               uint64_t *live, uint64_t *log_live);
+
+/* ---- janitor (janitor.c) ------------------------------------------------ */
+
+DSKVS_LOCAL int dskvs__janitor_start(dskvs *s);
+DSKVS_LOCAL int dskvs__janitor_stop(dskvs *s);
+/* Queue a record; called under the collection lock. Waits (sleeping) while
+ * the ring is full. Returns the record's sequence number. */
+DSKVS_LOCAL uint64_t dskvs__enqueue(dskvs *s, struct dskvs__blk *b,
+                                    unsigned op);
+/* Sequence number of the latest committed record. */
+DSKVS_LOCAL uint64_t dskvs__committed_seq(dskvs *s);
+DSKVS_LOCAL int dskvs__wait_seq(dskvs *s, uint64_t seq, int timeout_ms);
+DSKVS_LOCAL int dskvs__request_compact(dskvs *s, int kind);
+DSKVS_LOCAL void dskvs__set_error(dskvs *s, int code, int errnum,
+                                  const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+DSKVS_LOCAL void dskvs__log(dskvs *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+DSKVS_LOCAL uint64_t dskvs__now_ns(void);
+
+/* ---- log format (log.c) ------------------------------------------------- */
+
+#define DSKVS_LOG_NAME     "dskvs.log"
+#define DSKVS_LOG_TMP      "dskvs.log.tmp"
+#define DSKVS_LOCK_NAME    "dskvs.lock"
+#define DSKVS_FORMAT_MAJOR 1
+#define DSKVS_FORMAT_MINOR 0
+#define DSKVS_FILE_HDR     32
+#define DSKVS_REC_HDR      32
+/* A record's key: "coll/member" or a collection name. */
+#define DSKVS_KEY_MAX (2 * (size_t)DSKVS_NAME_MAX + 1)
+
+static inline size_t dskvs__rec_size(size_t klen, size_t vlen)
+{
+	return DSKVS_REC_HDR + klen + vlen;
+}
+
+DSKVS_LOCAL void dskvs__file_hdr_encode(unsigned char out[DSKVS_FILE_HDR]);
+DSKVS_LOCAL void dskvs__rec_hdr_encode(unsigned char out[DSKVS_REC_HDR],
+                                       unsigned op, const char *key,
+                                       size_t klen, const void *val,
+                                       size_t vlen, uint64_t seq);
+/* Replay the log of an opened store into its tables; truncates a torn
+ * tail. Sets s->log_size and s->seq_base. */
+DSKVS_LOCAL int dskvs__log_recover(dskvs *s);
+/* Create a fresh log file at `name` holding only the file header; returns
+ * an fd or a DSKVS_E* code. */
+DSKVS_LOCAL int dskvs__log_create(dskvs *s, const char *name);
+
+/* ---- CRC32C (crc32c.c) -------------------------------------------------- */
+
+DSKVS_LOCAL uint32_t dskvs__crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* ---- errors (error.c) --------------------------------------------------- */
+
+/* Set the calling thread's error detail; returns code. */
+DSKVS_LOCAL int dskvs__fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+DSKVS_LOCAL void dskvs__clear_detail(void);
+
+/* ---- file I/O seam (io.c) -----------------------------------------------
+ *
+ * Every file operation of the library goes through dskvs__io so that tests
+ * can inject faults or simulate power loss. Production uses libc.
+ */
+struct dskvs__io_ops {
+	int (*openat)(int dirfd, const char *name, int flags, mode_t mode);
+	int (*close)(int fd);
+	ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
+	ssize_t (*pwritev)(int fd, const struct iovec *iov, int cnt, off_t off);
+	int (*fdatasync)(int fd);
+	int (*fsync)(int fd);
+	int (*ftruncate)(int fd, off_t len);
+	int (*renameat)(int olddir, const char *oldname, int newdir,
+	                const char *newname);
+	int (*unlinkat)(int dirfd, const char *name, int flags);
+	int (*fstat)(int fd, struct stat *st);
+};
+extern struct dskvs__io_ops dskvs__io;
+extern const struct dskvs__io_ops dskvs__io_libc;
+
+/* pwritev the whole iovec (looping on short writes). Returns 0 or -errno
+ * (-EIO for a write that makes no progress). */
+DSKVS_LOCAL int dskvs__write_all(int fd, struct iovec *iov, int cnt, off_t off);
+/* Read exactly n bytes (short file: returns bytes read). -errno on error. */
+DSKVS_LOCAL ssize_t dskvs__read_all(int fd, void *buf, size_t n, off_t off);
+
+#endif

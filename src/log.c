@@ -1,0 +1,561 @@
+/*
+ * The log file: format, replay at open, and verification.
+ *
+ * Format (all integers little-endian)
+ * -----------------------------------
+ * File header, 32 bytes:
+ *    0  8  magic "DSKVSLOG"
+ *    8  2  major format version (1)     a reader refuses a newer major
+ *   10  2  minor format version (0)     (DSKVS_EVERSION); the layout after
+ *   12  4  flags (0)                    these 12 bytes may change with it
+ *   16  8  creation time, Unix ns
+ *   24  4  reserved (0)
+ *   28  4  CRC32C of bytes 0..27
+ *
+ * Record, 32-byte header then key then value:
+ *    0  4  CRC32C of header bytes 4..31
+ *    4  4  CRC32C of key and value
+ *    8  1  op: 1 put, 2 delete, 3 delete-all
+ *    9  3  reserved (0)
+ *   12  4  key length: "coll/member" for put and delete, the collection
+ *          name for delete-all
+ *   16  4  value length (0 unless put)
+ *   20  4  reserved (0)
+ *   24  8  sequence number of the write
+ *
+ * The header has its own checksum so that its lengths are trusted before
+ * anything is sized from them; lengths are also checked against the limits
+ * and against the bytes left in the file before any allocation.
+ *
+ * Recovery: records are replayed in file order. If the file ends inside a
+ * record (a crash mid-append), or with damage that no valid record follows,
+ * the tail is truncated back to the last whole record and synced. Damage
+ * followed by a valid record is DSKVS_ECORRUPT: data after it would
+ * otherwise be silently lost.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char magic[8] = { 'D', 'S', 'K', 'V', 'S', 'L', 'O', 'G' };
+
+static inline void put16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+static inline void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline uint16_t get16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+	       ((uint32_t)p[3] << 24);
+}
+static inline uint64_t get64(const unsigned char *p)
+{
+	return (uint64_t)get32(p) | ((uint64_t)get32(p + 4) << 32);
+}
+
+void dskvs__file_hdr_encode(unsigned char out[DSKVS_FILE_HDR])
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memset(out, 0, DSKVS_FILE_HDR);
+	memcpy(out, magic, 8);
+	put16(out + 8, DSKVS_FORMAT_MAJOR);
+	put16(out + 10, DSKVS_FORMAT_MINOR);
+	put64(out + 16,
+	      (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+	put32(out + 28, dskvs__crc32c(0, out, 28));
+}
+
+void dskvs__rec_hdr_encode(unsigned char out[DSKVS_REC_HDR], unsigned op,
+                           const char *key, size_t klen, const void *val,
+                           size_t vlen, uint64_t seq)
+{
+	uint32_t dcrc = dskvs__crc32c(0, key, klen);
+	if (vlen)
+		dcrc = dskvs__crc32c(dcrc, val, vlen);
+	memset(out, 0, DSKVS_REC_HDR);
+	put32(out + 4, dcrc);
+	out[8] = (unsigned char)op;
+	put32(out + 12, (uint32_t)klen);
+	put32(out + 16, (uint32_t)vlen);
+	put64(out + 24, seq);
+	put32(out, dskvs__crc32c(0, out + 4, DSKVS_REC_HDR - 4));
+}
+
+/* ---- parsing ------------------------------------------------------------- */
+
+enum { REC_OK = 0, REC_TORN = 1, REC_BAD = -1 };
+
+struct rec {
+	unsigned op;
+	const char *key;
+	size_t klen;
+	const void *val;
+	size_t vlen;
+	uint64_t seq;
+	size_t size;
+};
+
+static bool key_ok(unsigned op, const char *key, size_t klen)
+{
+	if (memchr(key, '\0', klen) != NULL)
+		return false;
+	const char *slash = memchr(key, '/', klen);
+	if (op == DSKVS_OP_DELALL)
+		return slash == NULL && klen <= DSKVS_NAME_MAX;
+	if (slash == NULL)
+		return false;
+	size_t clen = (size_t)(slash - key), mlen = klen - clen - 1;
+	return clen >= 1 && clen <= DSKVS_NAME_MAX && mlen >= 1 &&
+	       mlen <= DSKVS_NAME_MAX;
+}
+
+/* Decode the record at off. REC_TORN: the file ends inside it. */
+static int rec_at(const unsigned char *buf, size_t size, size_t off,
+                  struct rec *r, const char **why)
+{
+	const unsigned char *p = buf + off;
+	if (size - off < DSKVS_REC_HDR) {
+		*why = "file ends inside a record header";
+		return REC_TORN;
+	}
+	if (dskvs__crc32c(0, p + 4, DSKVS_REC_HDR - 4) != get32(p)) {
+		*why = "bad record header checksum";
+		return REC_BAD;
+	}
+	r->op = p[8];
+	r->klen = get32(p + 12);
+	r->vlen = get32(p + 16);
+	r->seq = get64(p + 24);
+	if (p[9] || p[10] || p[11] || get32(p + 20)) {
+		*why = "reserved header bytes are not zero";
+		return REC_BAD;
+	}
+	if (r->op < DSKVS_OP_PUT || r->op > DSKVS_OP_DELALL) {
+		*why = "unknown record type";
+		return REC_BAD;
+	}
+	if (r->klen == 0 || r->klen > DSKVS_KEY_MAX ||
+	    r->vlen > DSKVS_VALUE_MAX || (r->op != DSKVS_OP_PUT && r->vlen)) {
+		*why = "record lengths out of range";
+		return REC_BAD;
+	}
+	r->size = DSKVS_REC_HDR + r->klen + r->vlen;
+	if (r->size > size - off) {
+		*why = "file ends inside a record";
+		return REC_TORN;
+	}
+	r->key = (const char *)p + DSKVS_REC_HDR;
+	r->val = p + DSKVS_REC_HDR + r->klen;
+	if (dskvs__crc32c(0, p + DSKVS_REC_HDR, r->klen + r->vlen) !=
+	    get32(p + 4)) {
+		*why = "bad record data checksum";
+		return REC_BAD;
+	}
+	if (!key_ok(r->op, r->key, r->klen)) {
+		*why = "malformed key in record";
+		return REC_BAD;
+	}
+	return REC_OK;
+}
+
+/* First offset after `from` holding a whole valid record, or 0. Cheap
+ * filters (type byte, reserved bytes) keep the checksums to a few
+ * candidates per kilobyte of garbage. */
+static size_t next_valid(const unsigned char *buf, size_t size, size_t from)
+{
+	struct rec r;
+	const char *why;
+	for (size_t q = from; q + DSKVS_REC_HDR <= size; q++) {
+		const unsigned char *p = buf + q;
+		if (p[8] < DSKVS_OP_PUT || p[8] > DSKVS_OP_DELALL || p[9] ||
+		    p[10] || p[11])
+			continue;
+		if (rec_at(buf, size, q, &r, &why) == REC_OK)
+			return q;
+	}
+	return 0;
+}
+
+/* Check the file header. Returns DSKVS_OK, DSKVS_EVERSION or
+ * DSKVS_ECORRUPT (with the thread's detail set). */
+static int check_hdr(const unsigned char *buf, size_t size, const char *file,
+                     unsigned *major, unsigned *minor)
+{
+	if (size < DSKVS_FILE_HDR || memcmp(buf, magic, 8) != 0)
+		return dskvs__fail(DSKVS_ECORRUPT,
+		                   "%s: not a dskvs log (bad magic number)",
+		                   file);
+	*major = get16(buf + 8);
+	*minor = get16(buf + 10);
+	if (*major > DSKVS_FORMAT_MAJOR)
+		return dskvs__fail(DSKVS_EVERSION,
+		                   "%s: format version %u.%u is newer than "
+		                   "this library's %u.%u",
+		                   file, *major, *minor, DSKVS_FORMAT_MAJOR,
+		                   DSKVS_FORMAT_MINOR);
+	if (*major == 0 || dskvs__crc32c(0, buf, 28) != get32(buf + 28))
+		return dskvs__fail(DSKVS_ECORRUPT,
+		                   "%s: damaged file header (offset 0)", file);
+	return DSKVS_OK;
+}
+
+/* A file shorter than a header whose bytes are a prefix of one (or zeros):
+ * a crash while the file was being created. */
+static bool torn_header(const unsigned char *buf, size_t size)
+{
+	if (size >= DSKVS_FILE_HDR)
+		return false;
+	if (memcmp(buf, magic, size < 8 ? size : 8) == 0)
+		return true;
+	for (size_t i = 0; i < size; i++)
+		if (buf[i])
+			return false;
+	return true;
+}
+
+static int map_file(int fd, size_t size, const unsigned char **out)
+{
+	if (size == 0) {
+		*out = NULL;
+		return 0;
+	}
+	void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	madvise(p, size, MADV_SEQUENTIAL);
+	*out = p;
+	return 0;
+}
+
+/* ---- recovery ------------------------------------------------------------ */
+
+int dskvs__log_create(dskvs *s, const char *name)
+{
+	unsigned char hdr[DSKVS_FILE_HDR];
+	struct iovec iov = { hdr, sizeof(hdr) };
+	int fd = dskvs__io.openat(
+	    s->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    (mode_t)s->opts.file_mode);
+	if (fd < 0) {
+		int e = errno;
+		dskvs__log(s, DSKVS_LOG_ERROR, "%s/%s: create: %s", s->path,
+		           name, strerror(e));
+		return dskvs__fail(DSKVS_EIO, "%s/%s: create: %s", s->path,
+		                   name, strerror(e));
+	}
+	dskvs__file_hdr_encode(hdr);
+	int rc = dskvs__write_all(fd, &iov, 1, 0);
+	if (rc != 0) {
+		dskvs__io.close(fd);
+		dskvs__io.unlinkat(s->dirfd, name, 0);
+		dskvs__log(s, DSKVS_LOG_ERROR, "%s/%s: write header: %s",
+		           s->path, name, strerror(-rc));
+		return dskvs__fail(DSKVS_EIO, "%s/%s: write header: %s",
+		                   s->path, name, strerror(-rc));
+	}
+	return fd;
+}
+
+/* A new, empty log: written under a temporary name, synced, renamed into
+ * place and the directory synced, so a crash never leaves a log without a
+ * whole header. */
+static int create_fresh(dskvs *s)
+{
+	int fd = dskvs__log_create(s, DSKVS_LOG_TMP);
+	if (fd < 0)
+		return fd;
+	if (dskvs__io.fdatasync(fd) != 0 ||
+	    dskvs__io.renameat(s->dirfd, DSKVS_LOG_TMP, s->dirfd,
+	                       DSKVS_LOG_NAME) != 0 ||
+	    dskvs__io.fsync(s->dirfd) != 0) {
+		int e = errno;
+		dskvs__io.close(fd);
+		dskvs__io.unlinkat(s->dirfd, DSKVS_LOG_TMP, 0);
+		return dskvs__fail(
+		    DSKVS_EIO, "%s/" DSKVS_LOG_NAME ": creating the log: %s",
+		    s->path, strerror(e));
+	}
+	s->logfd = fd;
+	s->log_size = DSKVS_FILE_HDR;
+	s->seq_base = 0;
+	return DSKVS_OK;
+}
+
+static int replay(dskvs *s, const struct rec *r)
+{
+	switch (r->op) {
+	case DSKVS_OP_PUT:
+		return dskvs__replay_put(s, r->key, r->klen, r->val, r->vlen,
+		                         r->seq, r->size);
+	case DSKVS_OP_DEL:
+		return dskvs__replay_del(s, r->key, r->klen, r->seq);
+	default:
+		return dskvs__replay_delall(s, r->key, r->klen, r->seq);
+	}
+}
+
+int dskvs__log_recover(dskvs *s)
+{
+	const unsigned char *buf = NULL;
+	struct stat st;
+	unsigned major, minor;
+	size_t size, off;
+	uint64_t max_seq = 0, records = 0;
+	int fd, rc = DSKVS_OK;
+	const char *why = NULL;
+
+	/* A leftover of a compaction that did not finish: never renamed, so
+	 * never the live log. */
+	if (dskvs__io.unlinkat(s->dirfd, DSKVS_LOG_TMP, 0) != 0 &&
+	    errno != ENOENT)
+		return dskvs__fail(DSKVS_EIO,
+		                   "%s/" DSKVS_LOG_TMP ": unlink: %s", s->path,
+		                   strerror(errno));
+	fd = dskvs__io.openat(s->dirfd, DSKVS_LOG_NAME,
+	                      O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return create_fresh(s);
+		return dskvs__fail(errno == ELOOP || errno == EACCES ||
+		                           errno == EISDIR
+		                       ? DSKVS_EPATH
+		                       : DSKVS_EIO,
+		                   "%s/" DSKVS_LOG_NAME ": open: %s", s->path,
+		                   strerror(errno));
+	}
+	if (dskvs__io.fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		dskvs__io.close(fd);
+		return dskvs__fail(DSKVS_EPATH,
+		                   "%s/" DSKVS_LOG_NAME ": not a regular file",
+		                   s->path);
+	}
+	size = (size_t)st.st_size;
+	int e = map_file(fd, size, &buf);
+	if (e) {
+		dskvs__io.close(fd);
+		return dskvs__fail(e == -ENOMEM ? DSKVS_ENOMEM : DSKVS_EIO,
+		                   "%s/" DSKVS_LOG_NAME ": mmap: %s", s->path,
+		                   strerror(-e));
+	}
+
+	if (torn_header(buf, size)) {
+		/* Crash while creating: nothing was ever logged. */
+		unsigned char hdr[DSKVS_FILE_HDR];
+		struct iovec iov = { hdr, sizeof(hdr) };
+		dskvs__file_hdr_encode(hdr);
+		if (dskvs__io.ftruncate(fd, 0) != 0 ||
+		    dskvs__write_all(fd, &iov, 1, 0) != 0 ||
+		    dskvs__io.fdatasync(fd) != 0) {
+			rc = dskvs__fail(DSKVS_EIO,
+			                 "%s/" DSKVS_LOG_NAME
+			                 ": rewriting a torn header: %s",
+			                 s->path, strerror(errno));
+			goto out;
+		}
+		dskvs__log(s, DSKVS_LOG_WARN,
+		           "%s/" DSKVS_LOG_NAME
+		           ": torn file header (%zu bytes) rewritten",
+		           s->path, size);
+		size = DSKVS_FILE_HDR;
+		off = DSKVS_FILE_HDR;
+		goto done;
+	}
+	rc = check_hdr(buf, size, DSKVS_LOG_NAME, &major, &minor);
+	if (rc != DSKVS_OK)
+		goto out;
+
+	off = DSKVS_FILE_HDR;
+	while (off < size) {
+		struct rec r;
+		int k = rec_at(buf, size, off, &r, &why);
+		if (k == REC_OK) {
+			rc = replay(s, &r);
+			if (rc != DSKVS_OK) {
+				rc = dskvs__fail(rc,
+				                 "%s/" DSKVS_LOG_NAME
+				                 ": replaying the record at "
+				                 "offset %zu: %s",
+				                 s->path, off,
+				                 dskvs_strerror(rc));
+				goto out;
+			}
+			if (r.seq > max_seq)
+				max_seq = r.seq;
+			records++;
+			off += r.size;
+			continue;
+		}
+		if (k == REC_BAD) {
+			size_t q = next_valid(buf, size, off + 1);
+			if (q) {
+				rc = dskvs__fail(
+				    DSKVS_ECORRUPT,
+				    "%s/" DSKVS_LOG_NAME
+				    ": damaged record at offset %zu (%s), "
+				    "followed by a valid record at offset "
+				    "%zu; refusing to drop data (inspect "
+				    "with 'dskvs verify')",
+				    s->path, off, why, q);
+				goto out;
+			}
+		}
+		break;
+	}
+	if (off < size) {
+		/* Torn tail, or damage with nothing valid after it. */
+		if (dskvs__io.ftruncate(fd, (off_t)off) != 0 ||
+		    dskvs__io.fdatasync(fd) != 0) {
+			rc = dskvs__fail(DSKVS_EIO,
+			                 "%s/" DSKVS_LOG_NAME
+			                 ": truncating a torn tail at offset "
+			                 "%zu: %s",
+			                 s->path, off, strerror(errno));
+			goto out;
+		}
+		dskvs__log(s, DSKVS_LOG_WARN,
+		           "%s/" DSKVS_LOG_NAME
+		           ": truncated a torn tail of %zu bytes at offset %zu "
+		           "(%s)",
+		           s->path, size - off, off, why);
+	}
+done:
+	s->logfd = fd;
+	s->log_size = off;
+	s->seq_base = max_seq;
+	dskvs__log(s, DSKVS_LOG_INFO, "%s: replayed %llu records, %zu bytes",
+	           s->path, (unsigned long long)records, off);
+	if (buf)
+		munmap((void *)buf, size);
+	return DSKVS_OK;
+out:
+	if (buf)
+		munmap((void *)buf, size);
+	dskvs__io.close(fd);
+	return rc;
+}
+
+/* ---- verification -------------------------------------------------------- */
+
+int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
+                 dskvs_verify_report *rep)
+{
+	dskvs_verify_report local;
+	const unsigned char *buf = NULL;
+	struct stat st;
+	char *file;
+	size_t size, off;
+	int fd, rc = DSKVS_OK;
+
+	if (rep == NULL)
+		rep = &local;
+	memset(rep, 0, sizeof(*rep));
+	if (path == NULL)
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_verify: NULL path");
+	if (asprintf(&file, "%s/" DSKVS_LOG_NAME, path) < 0)
+		return dskvs__fail(DSKVS_ENOMEM, "dskvs_verify");
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		rc = dskvs__fail(DSKVS_EPATH, "%s: %s", file, strerror(errno));
+		free(file);
+		return rc;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		rc = dskvs__fail(DSKVS_EPATH, "%s: not a regular file", file);
+		free(file);
+		return rc;
+	}
+	size = (size_t)st.st_size;
+	rep->file_bytes = size;
+	int e = map_file(fd, size, &buf);
+	close(fd);
+	if (e) {
+		rc = dskvs__fail(DSKVS_EIO, "%s: mmap: %s", file, strerror(-e));
+		free(file);
+		return rc;
+	}
+	if (torn_header(buf, size)) {
+		rep->torn_tail = 1;
+		if (fn)
+			fn(file, 0,
+			   "file header incomplete (crash while creating); "
+			   "open will rewrite it",
+			   arg);
+		goto out;
+	}
+	rc = check_hdr(buf, size, file, &rep->format_major, &rep->format_minor);
+	if (rc != DSKVS_OK) {
+		rep->damaged = 1;
+		if (fn)
+			fn(file, 0, dskvs_errmsg(NULL), arg);
+		goto out;
+	}
+	off = DSKVS_FILE_HDR;
+	rep->valid_bytes = off;
+	while (off < size) {
+		struct rec r;
+		const char *why;
+		char msg[256];
+		int k = rec_at(buf, size, off, &r, &why);
+		if (k == REC_OK) {
+			rep->records++;
+			rep->puts += r.op == DSKVS_OP_PUT;
+			rep->deletes += r.op == DSKVS_OP_DEL;
+			rep->delete_alls += r.op == DSKVS_OP_DELALL;
+			off += r.size;
+			if (!rep->damaged)
+				rep->valid_bytes = off;
+			continue;
+		}
+		size_t q = k == REC_BAD ? next_valid(buf, size, off + 1) : 0;
+		if (q == 0) {
+			rep->torn_tail = 1;
+			snprintf(msg, sizeof(msg),
+			         "%s; the last %zu bytes are a torn tail that "
+			         "open will truncate",
+			         why, size - off);
+			if (fn)
+				fn(file, off, msg, arg);
+			break;
+		}
+		rep->damaged++;
+		snprintf(msg, sizeof(msg),
+		         "%s; %zu damaged bytes before the next valid record "
+		         "at offset %zu",
+		         why, q - off, q);
+		if (fn)
+			fn(file, off, msg, arg);
+		rc = dskvs__fail(DSKVS_ECORRUPT, "%s: damaged at offset %zu",
+		                 file, off);
+		off = q;
+	}
+out:
+	if (buf)
+		munmap((void *)buf, size);
+	free(file);
+	return rc;
+}
