@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it (.ci/run calls exactly this):
+#   1. install what is missing (Debian 12, as root or with sudo);
+#   2. build with -Werror and run the test suite (ctest);
+#   3. build everything with ASan+UBSan and run the test suite again;
+#   4. under ASan+UBSan: 60 s of stress and 50 kill -9 crash cycles;
+#   5. fuzz the recovery path for 60 s (libFuzzer, ASan+UBSan).
+# Set DSKVS_QUICK=1 to skip steps 4 and 5 while developing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+jobs=$(nproc)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "build (RelWithDebInfo, -Werror)"
+cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSKVS_WERROR=ON \
+  -DDSKVS_BUILD_BENCH=OFF >/dev/null
+cmake --build build/ci -j"$jobs"
+
+step "test suite"
+ctest --test-dir build/ci --output-on-failure -j"$jobs"
+
+step "build (ASan+UBSan)"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDSKVS_WERROR=ON \
+  -DDSKVS_SANITIZE=ON -DDSKVS_DEBUG_CHECKS=ON -DDSKVS_BUILD_BENCH=OFF >/dev/null
+cmake --build build/asan -j"$jobs"
+
+step "test suite under ASan+UBSan"
+ctest --test-dir build/asan --output-on-failure -j"$jobs"
+
+if [[ "${DSKVS_QUICK:-0}" != 1 ]]; then
+  if [[ -x build/asan/stress/dskvs-stress ]]; then
+    step "stress, 60 s, ASan+UBSan"
+    build/asan/stress/dskvs-stress --seconds 60
+    step "crash cycles, 50, ASan+UBSan"
+    build/asan/stress/dskvs-stress --crash 50
+  fi
+  if [[ -x scripts/fuzz.sh ]]; then
+    step "fuzz the recovery path, 60 s"
+    scripts/fuzz.sh 60
+  fi
+fi
+step "all checks passed"
