@@ -1,0 +1,127 @@
+/*
+ * dskvs through its public API only, as a user would link it: async mode
+ * (the default) unless the workload asks every write to be durable, then
+ * DSKVS_SYNC_ALWAYS (group commit across the writing threads).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dskvs.h"
+#include "engine.h"
+
+static void *dk_open(const struct bench_open_cfg *cfg, char *err, size_t errlen)
+{
+	dskvs_options o;
+	dskvs *s = NULL;
+	int rc;
+
+	dskvs_options_init(&o);
+	o.sync_mode = cfg->sync_every ? DSKVS_SYNC_ALWAYS : DSKVS_SYNC_ASYNC;
+	rc = dskvs_open(cfg->dir, &o, &s);
+	if (rc != DSKVS_OK) {
+		bench_errf(err, errlen, "%s (%s)", dskvs_strerror(rc),
+		           dskvs_errmsg(NULL));
+		return NULL;
+	}
+	return s;
+}
+
+static void dk_close(void *db)
+{
+	int rc = dskvs_close(db);
+
+	if (rc != DSKVS_OK)
+		fprintf(stderr, "dskvs_close: %s\n", dskvs_strerror(rc));
+}
+
+static int dk_get(void *db, void *t, const struct bkey *k, void *buf,
+                  size_t cap, size_t *len)
+{
+	int rc = dskvs_get(db, k->full, buf, cap, len);
+
+	(void)t;
+	if (rc == DSKVS_OK || rc == DSKVS_ERANGE)
+		return 0;
+	return rc == DSKVS_NOTFOUND ? BENCH_NOTFOUND : rc;
+}
+
+static int dk_put(void *db, void *t, const struct bkey *k, const void *v,
+                  size_t len)
+{
+	(void)t;
+	return dskvs_put(db, k->full, v, len, NULL, NULL);
+}
+
+static int dk_del(void *db, void *t, const struct bkey *k)
+{
+	int rc = dskvs_delete(db, k->full);
+
+	(void)t;
+	return rc == DSKVS_NOTFOUND ? BENCH_NOTFOUND : rc;
+}
+
+struct visit {
+	uint64_t n, bytes;
+};
+
+static int dk_visit(const char *m, size_t ml, const void *v, size_t vl,
+                    void *arg)
+{
+	struct visit *x = arg;
+
+	(void)m;
+	(void)ml;
+	x->n++;
+	x->bytes += vl + (vl ? *(const unsigned char *)v : 0);
+	return 0;
+}
+
+static int dk_scan(void *db, void *t, const char *c, size_t cl, uint64_t *n,
+                   uint64_t *bytes)
+{
+	char name[256];
+	struct visit x = { 0, 0 };
+	int rc;
+
+	(void)t;
+	if (cl >= sizeof(name))
+		return -1;
+	memcpy(name, c, cl);
+	name[cl] = 0;
+	rc = dskvs_get_all(db, name, dk_visit, &x);
+	*n = x.n;
+	*bytes = x.bytes;
+	return rc;
+}
+
+static int dk_sync(void *db)
+{
+	return dskvs_sync(db);
+}
+
+static void dk_mem_report(void *db, char *out, size_t outlen)
+{
+	dskvs_stats st;
+
+	if (dskvs_stats_get(db, &st) != DSKVS_OK || st.entries == 0)
+		return;
+	snprintf(out, outlen, "entries=%llu live_bytes/entry=%.1f",
+	         (unsigned long long)st.entries,
+	         (double)st.live_bytes / (double)st.entries);
+}
+
+const struct bench_engine bench_engine_dskvs = {
+	.name = "dskvs",
+	.what = "dskvs " DSKVS_VERSION_STRING
+	        " (public API; async, or DSKVS_SYNC_ALWAYS for durable)",
+	.persistent = 1,
+	.open = dk_open,
+	.close = dk_close,
+	.get = dk_get,
+	.put = dk_put,
+	.del = dk_del,
+	.scan = dk_scan,
+	.sync = dk_sync,
+	.mem_report = dk_mem_report,
+};
