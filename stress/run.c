@@ -1,0 +1,1423 @@
+/*
+ * The threaded run.
+ *
+ * DESIGN
+ *
+ * Keys. Each writer owns `keys` keys spread over `colls` collections of its
+ * own; nobody else writes them, so the owner knows their exact state. All
+ * writers also fight over the keys of one "shared" collection. Readers only
+ * read. A maintenance thread calls dskvs_compact() now and then.
+ *
+ * Versions. Every operation of an owner on one of its keys (put, delete, and
+ * delete_all for each key of the collection) takes the key's next version.
+ * A put writes the value of that version (value.c), so its bytes say which
+ * operation wrote it. Per key, the owner keeps three atomics, each stored by
+ * the owner only:
+ *   started      version of the newest operation it has begun (stored with
+ *                release before calling dskvs, so a reader that sees a value
+ *                and then loads `started` can bound it: no phantom versions);
+ *   del_started  version of the newest delete / delete_all it has begun;
+ *   pub          (version << 1 | present) of the newest operation that has
+ *                returned, stored with release after the call returned.
+ * A reader loads pub (acquire) before its read. The contract says a read that
+ * starts after a write returned sees that write or a later one, so:
+ *   value of version g:  pub.version <= g <= started   (else stale/phantom);
+ *   not found:           allowed if pub says absent, or a delete began after
+ *                        pub's operation (del_started > pub.version).
+ * The owner itself reads back every write right after it returned and must
+ * see exactly it (read-your-writes), and checks put's *old against the value
+ * it knows was there.
+ *
+ * The shared collection has no single owner, so there is no exact model:
+ * versions come from one global counter (unique across shared keys) and the
+ * checks use dskvs_put()'s *old instead. The values of one key form a chain
+ * in which each put replaces exactly one previous value, so:
+ *   - a value may be returned as *old at most once; a second time means two
+ *     puts both replaced it and one update was lost (lost_update);
+ *   - once a put that replaced value o has returned, a read that starts
+ *     later must not return o (stale). To order "returned" against "started"
+ *     the replacing writer takes a ticket from the global `tick` after its
+ *     put returned and stores it in o's slot; a reader loads `tick` before
+ *     its read. slot(o).tick <= reader's tick means the replacing put
+ *     returned before the read began.
+ *   - a writer's own read after its own put returns must find a value (any
+ *     not-yet-replaced one) unless a delete or delete_all of the shared
+ *     collection was in flight at some point in between: writers count
+ *     deletes begun (sdel_started) and finished (sdel_done); if
+ *     sdel_started after the read equals sdel_done before the put, none was.
+ *
+ * Reopen checks. Every reopen_every seconds the main thread parks every
+ * thread (between operations), compares the store with the model exactly
+ * (every owned key, every walk, the stats and per-collection counts; shared
+ * keys must hold values nobody has replaced), closes the store, reopens it
+ * (switching the sync mode when --sync mixed) and compares again: the
+ * reopened store must equal the model, the shared collection must equal what
+ * it held before the close.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stress.h"
+
+#define PUB(v, present) (((v) << 1) | (uint64_t)(present))
+#define PUB_VER(p)      ((p) >> 1)
+#define PUB_PRESENT(p)  ((p)&1)
+
+/* How long an acknowledged write may take to show up in the durable ticket
+ * counter: generous, so a slow CI machine cannot cause a false alarm. */
+#define DURABLE_WAIT_MS 5000
+
+/* Shared-key slots: 2^16 chunks of 2^16 slots cover 2^32 versions, far more
+ * than a run makes; a chunk (512 KiB) is allocated on first use. */
+#define CHUNK_BITS 16
+#define CHUNKS     (1u << 16)
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+
+struct key_state {
+	_Atomic uint64_t pub;
+	_Atomic uint64_t started;
+	_Atomic uint64_t del_started;
+	/* Owner only; main reads them while every thread is parked. */
+	uint64_t ver;     /* last version taken */
+	uint64_t val_ver; /* version of the live value, 0 when absent */
+};
+
+enum role { ROLE_WRITER, ROLE_READER, ROLE_MAINT };
+
+struct worker {
+	pthread_t tid;
+	enum role role;
+	unsigned int idx;
+	char who[16];
+	uint64_t rng;
+	/* Written by this thread only, read by main for the progress line. */
+	_Atomic uint64_t ops[OP_NKINDS];
+	_Atomic uint64_t ryw, members, compactions;
+	unsigned char *wbuf, *rbuf;
+	uint64_t *snap;      /* per-member pub snapshot for a walk */
+	unsigned char *seen; /* members visited by a walk */
+	uint64_t last_seq;   /* sequence number of this thread's last write */
+};
+
+static struct {
+	struct stress_opts *o;
+	struct keyspace ks;
+	struct key_state *st;
+	const char *dir;
+	dskvs *store; /* replaced by main only while every thread is parked */
+	int sync_mode;
+	unsigned int hot;
+
+	_Atomic uint64_t shared_ctr; /* last shared version handed out */
+	_Atomic uint64_t tick;
+	_Atomic uint64_t sdel_started, sdel_done;
+	_Atomic(_Atomic uint64_t *) chunks[CHUNKS];
+	uint64_t *shared_snap; /* main only: shared state at the last pause */
+
+	_Atomic int pause_req, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_parked, cv_resume;
+	unsigned int parked;     /* under mu */
+	unsigned long pause_gen; /* under mu */
+
+	struct worker *w;
+	unsigned int nthreads;
+
+	_Atomic uint64_t
+	    ticket_lag; /* acks that the ticket counter showed late */
+	uint64_t reopens, keys_compared, persisted_base;
+} R;
+
+static inline void bump(_Atomic uint64_t *c)
+{
+	/* One writer per counter: no need for a locked add. */
+	atomic_store_explicit(c,
+	                      atomic_load_explicit(c, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+}
+
+static inline uint32_t owner_of(uint32_t k)
+{
+	return k / R.ks.keys;
+}
+
+/* ---- parking --------------------------------------------------------------
+ */
+
+static void park(void)
+{
+	pthread_mutex_lock(&R.mu);
+	unsigned long gen = R.pause_gen;
+	R.parked++;
+	pthread_cond_signal(&R.cv_parked);
+	while (R.pause_gen == gen)
+		pthread_cond_wait(&R.cv_resume, &R.mu);
+	R.parked--;
+	pthread_mutex_unlock(&R.mu);
+}
+
+static void pause_all(void)
+{
+	atomic_store(&R.pause_req, 1);
+	pthread_mutex_lock(&R.mu);
+	while (R.parked < R.nthreads)
+		pthread_cond_wait(&R.cv_parked, &R.mu);
+	pthread_mutex_unlock(&R.mu);
+}
+
+static void resume_all(void)
+{
+	atomic_store(&R.pause_req, 0);
+	pthread_mutex_lock(&R.mu);
+	R.pause_gen++;
+	pthread_cond_broadcast(&R.cv_resume);
+	pthread_mutex_unlock(&R.mu);
+}
+
+/* ---- shared-key slots
+ * --------------------------------------------------------- */
+
+static _Atomic uint64_t *slot(uint64_t v, bool create)
+{
+	size_t c = (size_t)(v >> CHUNK_BITS);
+	if (c >= CHUNKS)
+		return NULL;
+	_Atomic uint64_t *p =
+	    atomic_load_explicit(&R.chunks[c], memory_order_acquire);
+	if (!p && create) {
+		_Atomic uint64_t *fresh = calloc(CHUNK_SIZE, sizeof *fresh);
+		if (!fresh)
+			return NULL;
+		_Atomic uint64_t *expect = NULL;
+		if (atomic_compare_exchange_strong(&R.chunks[c], &expect,
+		                                   fresh)) {
+			p = fresh;
+		} else {
+			free(fresh);
+			p = expect;
+		}
+	}
+	return p ? &p[v & (CHUNK_SIZE - 1)] : NULL;
+}
+
+/* ---- reading
+ * ------------------------------------------------------------------ */
+
+struct copy_ctx {
+	unsigned char *buf;
+	size_t cap, len;
+};
+
+static int copy_cb(const void *val, size_t len, void *arg)
+{
+	struct copy_ctx *c = arg;
+	c->len = len;
+	memcpy(c->buf, val, len < c->cap ? len : c->cap);
+	return 0;
+}
+
+/*
+ * Read `key` into w->rbuf with one of the three read calls, so each gets its
+ * share of races. Returns the dskvs code; on DSKVS_OK *len is the full
+ * length. A value longer than value_max is reported here (nobody writes one).
+ */
+static int read_key(struct worker *w, dskvs *s, uint32_t k, size_t *len)
+{
+	const char *key = R.ks.key[k];
+	size_t cap = R.o->value_max;
+	int rc;
+	*len = 0;
+	switch (rng_below(&w->rng, 4)) {
+	case 0: {
+		void *v = NULL;
+		size_t l = 0;
+		rc = dskvs_get_alloc(s, key, &v, &l);
+		if (rc == DSKVS_OK) {
+			if (!v) {
+				violation(V_RC,
+				          "%s get_alloc %s: DSKVS_OK with *val "
+				          "NULL",
+				          w->who, key);
+				return DSKVS_EINVAL;
+			}
+			memcpy(w->rbuf, v, l < cap ? l : cap);
+			*len = l;
+		}
+		free(v);
+		break;
+	}
+	case 1: {
+		struct copy_ctx c = { w->rbuf, cap, 0 };
+		rc = dskvs_get_with(s, key, copy_cb, &c);
+		if (rc == DSKVS_OK)
+			*len = c.len;
+		break;
+	}
+	default:
+		rc = dskvs_get(s, key, w->rbuf, cap, len);
+		if (rc == DSKVS_ERANGE)
+			rc = DSKVS_OK; /* *len > cap, reported below */
+		break;
+	}
+	if (rc == DSKVS_OK && *len > cap) {
+		violation(V_TORN,
+		          "%s get %s: a value of %zu bytes, longer than any "
+		          "written (%zu)",
+		          w->who, key, *len, cap);
+		return DSKVS_EINVAL;
+	}
+	return rc;
+}
+
+/* A whole value of key k (and of its owner, for an owned key)? Reports torn
+ * or misdirected values. */
+static bool value_ok(const char *who, const char *what, uint32_t k,
+                     const void *data, size_t len, struct sv_info *in)
+{
+	char why[256];
+	if (!sv_check(R.o, data, len, in, why, sizeof why)) {
+		violation(V_TORN, "%s %s %s: not a whole value: %s", who, what,
+		          R.ks.key[k], why);
+		return false;
+	}
+	if (in->key != k) {
+		violation(V_MISDIRECTED,
+		          "%s %s %s: expected a value of key id %" PRIu32
+		          ", got a whole value of key id %" PRIu32
+		          " (%s) writer %" PRIu32 " version %" PRIu64,
+		          who, what, R.ks.key[k], k, in->key,
+		          in->key < R.ks.owned + R.ks.shared ? R.ks.key[in->key]
+		                                             : "?",
+		          in->writer, in->version);
+		return false;
+	}
+	if (k < R.ks.owned && in->writer != owner_of(k)) {
+		violation(V_MISDIRECTED,
+		          "%s %s %s: expected a value by writer %" PRIu32
+		          ", got one by writer %" PRIu32 " version %" PRIu64,
+		          who, what, R.ks.key[k], owner_of(k), in->writer,
+		          in->version);
+		return false;
+	}
+	return true;
+}
+
+/* Compare an observation with an exact expectation (want 0 = absent). */
+static void expect_exact(const char *who, const char *what, uint32_t k,
+                         uint64_t want, int rc, const void *data, size_t len)
+{
+	struct sv_info in;
+	if (rc == DSKVS_NOTFOUND) {
+		if (want)
+			violation(V_LOST,
+			          "%s %s %s: expected version %" PRIu64
+			          ", got not found",
+			          who, what, R.ks.key[k], want);
+		return;
+	}
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s %s %s: expected %s, got %s", who, what,
+		          R.ks.key[k], want ? "DSKVS_OK" : "DSKVS_NOTFOUND",
+		          rc_name(rc));
+		return;
+	}
+	if (!value_ok(who, what, k, data, len, &in))
+		return;
+	if (!want)
+		violation(V_RESURRECTED,
+		          "%s %s %s: expected absent, got version %" PRIu64,
+		          who, what, R.ks.key[k], in.version);
+	else if (in.version < want)
+		violation(V_STALE,
+		          "%s %s %s: expected version %" PRIu64
+		          ", got older version %" PRIu64,
+		          who, what, R.ks.key[k], want, in.version);
+	else if (in.version > want)
+		violation(V_PHANTOM,
+		          "%s %s %s: expected version %" PRIu64
+		          ", got version %" PRIu64 " that was never written",
+		          who, what, R.ks.key[k], want, in.version);
+}
+
+/* A shared value of version g read by a read that began at ticket t0: it
+ * must exist and must not have been replaced before the read began. */
+static void shared_fresh(const char *who, const char *what, uint32_t k,
+                         uint64_t g, uint64_t t0)
+{
+	uint64_t top = atomic_load(&R.shared_ctr);
+	if (g > top) {
+		violation(V_PHANTOM,
+		          "%s %s %s: got version %" PRIu64 ", but only %" PRIu64
+		          " shared versions were handed out",
+		          who, what, R.ks.key[k], g, top);
+		return;
+	}
+	_Atomic uint64_t *sl = slot(g, false);
+	uint64_t x = sl ? atomic_load(sl) : 0;
+	if (x && (x >> 32) <= t0)
+		violation(
+		    V_STALE,
+		    "%s %s %s: got version %" PRIu64
+		    ", which the put of version %" PRIu64
+		    " had replaced before this read began (ticket %" PRIu64
+		    " <= %" PRIu64 ")",
+		    who, what, R.ks.key[k], g, x & 0xffffffffu, x >> 32, t0);
+}
+
+/* Wait (boundedly) for an acknowledged write to show in the ticket counter. */
+static void check_durable(struct worker *w, dskvs *s, uint64_t seq,
+                          const char *what, const char *key)
+{
+	if (!seq || dskvs_wait_durable(s, seq, 0) == DSKVS_OK)
+		return;
+	atomic_fetch_add(&R.ticket_lag, 1);
+	int rc = dskvs_wait_durable(s, seq, DURABLE_WAIT_MS);
+	if (rc != DSKVS_OK)
+		violation(V_DURABILITY,
+		          "%s %s %s: acknowledged as durable, but "
+		          "dskvs_wait_durable(seq %" PRIu64 ", %d ms) gave %s "
+		          "(durable_seq %" PRIu64 ")",
+		          w->who, what, key, seq, DURABLE_WAIT_MS, rc_name(rc),
+		          dskvs_durable_seq(s));
+}
+
+/* ---- walks
+ * -------------------------------------------------------------------- */
+
+struct walk {
+	struct worker *w;
+	unsigned int owner, coll; /* owned walks */
+	bool exact;               /* the walker owns the collection */
+	bool shared;
+	uint64_t t0; /* shared walks: ticket before the walk */
+	const uint64_t *expect_shared; /* parked: exact shared versions */
+	const char *what;
+	uint64_t visited;
+};
+
+static int walk_cb(const char *m, size_t mlen, const void *val, size_t vlen,
+                   void *arg)
+{
+	struct walk *c = arg;
+	struct worker *w = c->w;
+	const char *coll =
+	    c->shared ? "shared" : R.ks.coll[c->owner * R.ks.colls + c->coll];
+	c->visited++;
+	long i = c->shared ? parse_shared_member(&R.ks, m, mlen)
+	                   : parse_owned_member(&R.ks, c->coll, m, mlen);
+	if (i < 0) {
+		violation(V_WALK,
+		          "%s %s %s: visited member \"%.*s\" that the "
+		          "harness never wrote",
+		          w->who, c->what, coll, (int)(mlen < 64 ? mlen : 64),
+		          m);
+		return 0;
+	}
+	if (m[mlen] != '\0')
+		violation(V_WALK, "%s %s %s: member name not NUL-terminated",
+		          w->who, c->what, coll);
+	size_t j = c->shared ? (size_t)i : (size_t)i / R.ks.colls;
+	uint32_t k = c->shared ? R.ks.owned + (uint32_t)i
+	                       : c->owner * R.ks.keys + (uint32_t)i;
+	if (w->seen[j]) {
+		violation(V_WALK, "%s %s %s: visited member %.*s twice", w->who,
+		          c->what, coll, (int)mlen, m);
+		return 0;
+	}
+	w->seen[j] = 1;
+	struct sv_info in;
+	if (!value_ok(w->who, c->what, k, val, vlen, &in))
+		return 0;
+	if (c->shared) {
+		if (c->expect_shared)
+			expect_exact(w->who, c->what, k, c->expect_shared[j],
+			             DSKVS_OK, val, vlen);
+		else
+			shared_fresh(w->who, c->what, k, in.version, c->t0);
+		return 0;
+	}
+	struct key_state *st = &R.st[k];
+	if (c->exact) {
+		expect_exact(w->who, c->what, k, st->val_ver, DSKVS_OK, val,
+		             vlen);
+		return 0;
+	}
+	uint64_t p = w->snap[j];
+	uint64_t started =
+	    atomic_load_explicit(&st->started, memory_order_acquire);
+	if (in.version < PUB_VER(p))
+		violation(V_STALE,
+		          "%s %s %s: expected version >= %" PRIu64
+		          " (published before the walk), got version %" PRIu64,
+		          w->who, c->what, R.ks.key[k], PUB_VER(p), in.version);
+	else if (in.version > started)
+		violation(V_PHANTOM,
+		          "%s %s %s: got version %" PRIu64
+		          ", newer than any put begun (%" PRIu64 ")",
+		          w->who, c->what, R.ks.key[k], in.version, started);
+	return 0;
+}
+
+/* Walk owned collection c of `owner`. Exact when the walker owns it. */
+static void walk_owned(struct worker *w, dskvs *s, unsigned int owner,
+                       unsigned int c, bool exact, const char *what)
+{
+	const char *coll = R.ks.coll[owner * R.ks.colls + c];
+	unsigned int n = 0;
+	for (unsigned int i = c; i < R.ks.keys; i += R.ks.colls, n++) {
+		struct key_state *st = &R.st[owner * R.ks.keys + i];
+		w->seen[n] = 0;
+		w->snap[n] =
+		    atomic_load_explicit(&st->pub, memory_order_acquire);
+	}
+	struct walk ctx = {
+		.w = w, .owner = owner, .coll = c, .exact = exact, .what = what
+	};
+	int rc = dskvs_get_all(s, coll, walk_cb, &ctx);
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s %s %s: expected DSKVS_OK, got %s", w->who,
+		          what, coll, rc_name(rc));
+		return;
+	}
+	atomic_fetch_add_explicit(&w->members, ctx.visited,
+	                          memory_order_relaxed);
+	n = 0;
+	for (unsigned int i = c; i < R.ks.keys; i += R.ks.colls, n++) {
+		if (w->seen[n])
+			continue;
+		uint32_t k = owner * R.ks.keys + i;
+		struct key_state *st = &R.st[k];
+		if (exact) {
+			if (st->val_ver)
+				violation(V_WALK,
+				          "%s %s %s: member k%06u (version "
+				          "%" PRIu64 ") not visited",
+				          w->who, what, coll, i, st->val_ver);
+			continue;
+		}
+		uint64_t p = w->snap[n];
+		uint64_t started =
+		    atomic_load_explicit(&st->started, memory_order_acquire);
+		if (PUB_PRESENT(p) && started == PUB_VER(p))
+			violation(
+			    V_WALK,
+			    "%s %s %s: member k%06u not visited, though it "
+			    "held version %" PRIu64
+			    " before the walk and nobody touched it during "
+			    "the walk",
+			    w->who, what, coll, i, PUB_VER(p));
+	}
+}
+
+static void walk_shared(struct worker *w, dskvs *s, const char *what)
+{
+	memset(w->seen, 0, R.ks.shared);
+	struct walk ctx = {
+		.w = w, .shared = true, .t0 = atomic_load(&R.tick), .what = what
+	};
+	int rc = dskvs_get_all(s, "shared", walk_cb, &ctx);
+	if (rc != DSKVS_OK)
+		violation(V_RC, "%s %s shared: expected DSKVS_OK, got %s",
+		          w->who, what, rc_name(rc));
+	atomic_fetch_add_explicit(&w->members, ctx.visited,
+	                          memory_order_relaxed);
+}
+
+/* ---- owned-key operations (writers) ---------------------------------------
+ */
+
+static unsigned int pick_key(struct worker *w)
+{
+	/* Half the accesses go to a few hot keys, so that reads and writes of
+	 * one key really overlap. */
+	if (R.hot && (rng_next(&w->rng) & 1))
+		return (unsigned int)rng_below(&w->rng, R.hot);
+	return (unsigned int)rng_below(&w->rng, R.ks.keys);
+}
+
+static void ryw_owned(struct worker *w, dskvs *s, uint32_t k, const char *what)
+{
+	size_t len;
+	int rc = read_key(w, s, k, &len);
+	bump(&w->ryw);
+	expect_exact(w->who, what, k, R.st[k].val_ver, rc, w->rbuf, len);
+}
+
+static void check_old(struct worker *w, uint32_t k, uint64_t v, uint64_t prev,
+                      void *old, size_t old_len)
+{
+	char what[64];
+	snprintf(what, sizeof what, "put (version %" PRIu64 ") *old of", v);
+	if (!prev) {
+		if (old)
+			violation(
+			    V_BAD_OLD,
+			    "%s %s %s: expected none (key absent), got %zu "
+			    "bytes",
+			    w->who, what, R.ks.key[k], old_len);
+		return;
+	}
+	if (!old) {
+		violation(V_BAD_OLD,
+		          "%s %s %s: expected version %" PRIu64 ", got none",
+		          w->who, what, R.ks.key[k], prev);
+		return;
+	}
+	struct sv_info in;
+	if (!value_ok(w->who, what, k, old, old_len, &in))
+		return;
+	if (in.version != prev)
+		violation(V_BAD_OLD,
+		          "%s %s %s: expected version %" PRIu64
+		          ", got version %" PRIu64,
+		          w->who, what, R.ks.key[k], prev, in.version);
+}
+
+static void op_put_owned(struct worker *w, dskvs *s)
+{
+	uint32_t k = w->idx * R.ks.keys + pick_key(w);
+	struct key_state *st = &R.st[k];
+	uint64_t prev = st->val_ver;
+	uint64_t v = ++st->ver;
+	atomic_store_explicit(&st->started, v, memory_order_release);
+	size_t len = sv_len(R.o, k, v);
+	sv_fill(w->wbuf, len, k, w->idx, v);
+	bool want_old = rng_next(&w->rng) & 1;
+	void *old = NULL;
+	size_t old_len = 0;
+	uint64_t seq = 0;
+	int rc = dskvs_put_seq(s, R.ks.key[k], w->wbuf, len,
+	                       want_old ? &old : NULL, &old_len, &seq);
+	bump(&w->ops[OP_PUT]);
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s put %s version %" PRIu64 ": got %s (%s)",
+		          w->who, R.ks.key[k], v, rc_name(rc), dskvs_errmsg(s));
+		return;
+	}
+	st->val_ver = v;
+	atomic_store_explicit(&st->pub, PUB(v, 1), memory_order_release);
+	w->last_seq = seq;
+	if (want_old)
+		check_old(w, k, v, prev, old, old_len);
+	free(old);
+	if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+		check_durable(w, s, seq, "put (sync always)", R.ks.key[k]);
+	ryw_owned(w, s, k, "get after own put of");
+}
+
+static void op_delete_owned(struct worker *w, dskvs *s)
+{
+	uint32_t k = w->idx * R.ks.keys + pick_key(w);
+	struct key_state *st = &R.st[k];
+	uint64_t prev = st->val_ver;
+	uint64_t v = ++st->ver;
+	atomic_store_explicit(&st->started, v, memory_order_release);
+	atomic_store_explicit(&st->del_started, v, memory_order_release);
+	uint64_t seq = 0;
+	int rc = dskvs_delete_seq(s, R.ks.key[k], &seq);
+	bump(&w->ops[OP_DELETE]);
+	if (prev && rc == DSKVS_NOTFOUND)
+		violation(V_LOST,
+		          "%s delete %s: expected DSKVS_OK (key holds version "
+		          "%" PRIu64 "), got DSKVS_NOTFOUND",
+		          w->who, R.ks.key[k], prev);
+	else if (!prev && rc == DSKVS_OK)
+		violation(V_RESURRECTED,
+		          "%s delete %s: expected DSKVS_NOTFOUND (key absent), "
+		          "got DSKVS_OK",
+		          w->who, R.ks.key[k]);
+	else if (rc != DSKVS_OK && rc != DSKVS_NOTFOUND)
+		violation(V_RC, "%s delete %s: got %s (%s)", w->who,
+		          R.ks.key[k], rc_name(rc), dskvs_errmsg(s));
+	st->val_ver = 0;
+	atomic_store_explicit(&st->pub, PUB(v, 0), memory_order_release);
+	if (rc == DSKVS_OK) {
+		w->last_seq = seq;
+		if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+			check_durable(w, s, seq, "delete (sync always)",
+			              R.ks.key[k]);
+	}
+	ryw_owned(w, s, k, "get after own delete of");
+}
+
+static void op_delete_all_owned(struct worker *w, dskvs *s)
+{
+	unsigned int c = (unsigned int)rng_below(&w->rng, R.ks.colls);
+	const char *coll = R.ks.coll[w->idx * R.ks.colls + c];
+	bool any = false;
+	for (unsigned int i = c; i < R.ks.keys; i += R.ks.colls) {
+		struct key_state *st = &R.st[w->idx * R.ks.keys + i];
+		uint64_t v = ++st->ver;
+		any |= st->val_ver != 0;
+		atomic_store_explicit(&st->started, v, memory_order_release);
+		atomic_store_explicit(&st->del_started, v,
+		                      memory_order_release);
+	}
+	uint64_t seq = 0;
+	int rc = dskvs_delete_all_seq(s, coll, &seq);
+	bump(&w->ops[OP_DELETE_ALL]);
+	if (any && rc == DSKVS_NOTFOUND)
+		violation(V_LOST,
+		          "%s delete_all %s: expected DSKVS_OK (collection has "
+		          "members), got DSKVS_NOTFOUND",
+		          w->who, coll);
+	else if (!any && rc == DSKVS_OK)
+		violation(
+		    V_RESURRECTED,
+		    "%s delete_all %s: expected DSKVS_NOTFOUND (collection "
+		    "empty), got DSKVS_OK",
+		    w->who, coll);
+	else if (rc != DSKVS_OK && rc != DSKVS_NOTFOUND)
+		violation(V_RC, "%s delete_all %s: got %s (%s)", w->who, coll,
+		          rc_name(rc), dskvs_errmsg(s));
+	for (unsigned int i = c; i < R.ks.keys; i += R.ks.colls) {
+		struct key_state *st = &R.st[w->idx * R.ks.keys + i];
+		st->val_ver = 0;
+		atomic_store_explicit(&st->pub, PUB(st->ver, 0),
+		                      memory_order_release);
+	}
+	if (rc == DSKVS_OK) {
+		w->last_seq = seq;
+		if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+			check_durable(w, s, seq, "delete_all (sync always)",
+			              coll);
+	}
+	bump(&w->ryw);
+	walk_owned(w, s, w->idx, c, true, "get_all after own delete_all of");
+}
+
+/* ---- owned-key reads by others --------------------------------------------
+ */
+
+static void op_get_other(struct worker *w, dskvs *s)
+{
+	unsigned int owner = (unsigned int)rng_below(&w->rng, R.ks.writers);
+	uint32_t k = owner * R.ks.keys + pick_key(w);
+	struct key_state *st = &R.st[k];
+	uint64_t p = atomic_load_explicit(&st->pub, memory_order_acquire);
+	size_t len;
+	int rc = read_key(w, s, k, &len);
+	bump(&w->ops[OP_GET]);
+	uint64_t started =
+	    atomic_load_explicit(&st->started, memory_order_acquire);
+	uint64_t dels =
+	    atomic_load_explicit(&st->del_started, memory_order_acquire);
+	if (rc == DSKVS_NOTFOUND) {
+		if (PUB_PRESENT(p) && dels <= PUB_VER(p))
+			violation(V_LOST,
+			          "%s get %s: expected version >= %" PRIu64
+			          " (published before the get; no delete began "
+			          "since), got not found",
+			          w->who, R.ks.key[k], PUB_VER(p));
+		return;
+	}
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s get %s: got %s", w->who, R.ks.key[k],
+		          rc_name(rc));
+		return;
+	}
+	struct sv_info in;
+	if (!value_ok(w->who, "get", k, w->rbuf, len, &in))
+		return;
+	if (in.version < PUB_VER(p))
+		violation(V_STALE,
+		          "%s get %s: expected version >= %" PRIu64
+		          " (published before the get), got version %" PRIu64,
+		          w->who, R.ks.key[k], PUB_VER(p), in.version);
+	else if (in.version > started)
+		violation(V_PHANTOM,
+		          "%s get %s: got version %" PRIu64
+		          ", newer than any operation begun (%" PRIu64 ")",
+		          w->who, R.ks.key[k], in.version, started);
+}
+
+/* ---- shared-collection operations
+ * ---------------------------------------------- */
+
+static uint32_t pick_shared(struct worker *w)
+{
+	return R.ks.owned + (uint32_t)rng_below(&w->rng, R.ks.shared);
+}
+
+static void op_put_shared(struct worker *w, dskvs *s)
+{
+	uint32_t k = pick_shared(w);
+	uint64_t v = atomic_fetch_add(&R.shared_ctr, 1) + 1;
+	uint64_t d0 = atomic_load(&R.sdel_done);
+	size_t len = sv_len(R.o, k, v);
+	sv_fill(w->wbuf, len, k, w->idx, v);
+	void *old = NULL;
+	size_t old_len = 0;
+	uint64_t seq = 0;
+	int rc =
+	    dskvs_put_seq(s, R.ks.key[k], w->wbuf, len, &old, &old_len, &seq);
+	bump(&w->ops[OP_PUT]);
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s put %s version %" PRIu64 ": got %s (%s)",
+		          w->who, R.ks.key[k], v, rc_name(rc), dskvs_errmsg(s));
+		return;
+	}
+	w->last_seq = seq;
+	struct sv_info in;
+	if (old && value_ok(w->who, "put *old of", k, old, old_len, &in)) {
+		/* Ticket taken after our put returned: see DESIGN. */
+		uint64_t t = atomic_fetch_add(&R.tick, 1) + 1;
+		_Atomic uint64_t *sl = slot(in.version, true);
+		uint64_t mine = (t << 32) | (v & 0xffffffffu), prior = 0;
+		if (sl && !atomic_compare_exchange_strong(sl, &prior, mine))
+			violation(
+			    V_LOST_UPDATE,
+			    "%s put %s version %" PRIu64
+			    ": *old is version %" PRIu64
+			    ", which the put of version %" PRIu64
+			    " had already replaced (two puts replaced the "
+			    "same value)",
+			    w->who, R.ks.key[k], v, in.version,
+			    prior & 0xffffffffu);
+	}
+	free(old);
+	if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+		check_durable(w, s, seq, "put (sync always)", R.ks.key[k]);
+
+	/* Read-your-writes on a key others write too. */
+	uint64_t t0 = atomic_load(&R.tick);
+	rc = read_key(w, s, k, &len);
+	bump(&w->ryw);
+	if (rc == DSKVS_NOTFOUND) {
+		if (atomic_load(&R.sdel_started) == d0)
+			violation(
+			    V_LOST,
+			    "%s get after own put of %s: expected version "
+			    "%" PRIu64
+			    " or a later one, got not found (no delete of "
+			    "the shared collection was in flight)",
+			    w->who, R.ks.key[k], v);
+		return;
+	}
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s get after own put of %s: got %s", w->who,
+		          R.ks.key[k], rc_name(rc));
+		return;
+	}
+	if (value_ok(w->who, "get after own put of", k, w->rbuf, len, &in) &&
+	    in.version != v)
+		shared_fresh(w->who, "get after own put of", k, in.version, t0);
+}
+
+static void op_delete_shared(struct worker *w, dskvs *s, bool all)
+{
+	uint32_t k = pick_shared(w);
+	uint64_t seq = 0;
+	atomic_fetch_add(&R.sdel_started, 1);
+	int rc = all ? dskvs_delete_all_seq(s, "shared", &seq)
+	             : dskvs_delete_seq(s, R.ks.key[k], &seq);
+	atomic_fetch_add(&R.sdel_done, 1);
+	bump(&w->ops[all ? OP_DELETE_ALL : OP_DELETE]);
+	if (rc == DSKVS_OK)
+		w->last_seq = seq;
+	else if (rc != DSKVS_NOTFOUND)
+		violation(V_RC, "%s %s %s: got %s (%s)", w->who,
+		          all ? "delete_all" : "delete",
+		          all ? "shared" : R.ks.key[k], rc_name(rc),
+		          dskvs_errmsg(s));
+}
+
+static void op_get_shared(struct worker *w, dskvs *s)
+{
+	uint32_t k = pick_shared(w);
+	uint64_t t0 = atomic_load(&R.tick);
+	size_t len;
+	int rc = read_key(w, s, k, &len);
+	bump(&w->ops[OP_GET]);
+	if (rc == DSKVS_NOTFOUND)
+		return;
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s get %s: got %s", w->who, R.ks.key[k],
+		          rc_name(rc));
+		return;
+	}
+	struct sv_info in;
+	if (value_ok(w->who, "get", k, w->rbuf, len, &in))
+		shared_fresh(w->who, "get", k, in.version, t0);
+}
+
+/* ---- threads
+ * ---------------------------------------------------------------------- */
+
+static void op_sync(struct worker *w, dskvs *s)
+{
+	uint64_t seq = w->last_seq;
+	int rc = dskvs_sync(s);
+	bump(&w->ops[OP_SYNC]);
+	if (rc != DSKVS_OK)
+		violation(V_RC, "%s sync: got %s (%s)", w->who, rc_name(rc),
+		          dskvs_errmsg(s));
+	else
+		check_durable(w, s, seq, "sync after write", "(own writes)");
+}
+
+static void writer_step(struct worker *w, dskvs *s)
+{
+	const unsigned int all = (1u << OP_NKINDS) - 1;
+	int op = pick_op(R.o, all, &w->rng);
+	bool shared = R.ks.shared && op != OP_SYNC &&
+	              rng_below(&w->rng, 100) < R.o->shared_pct;
+	switch (op) {
+	case OP_GET:
+		if (shared) {
+			op_get_shared(w, s);
+		} else {
+			uint32_t k = w->idx * R.ks.keys + pick_key(w);
+			size_t len;
+			int rc = read_key(w, s, k, &len);
+			bump(&w->ops[OP_GET]);
+			expect_exact(w->who, "get of own key", k,
+			             R.st[k].val_ver, rc, w->rbuf, len);
+		}
+		break;
+	case OP_PUT:
+		if (shared)
+			op_put_shared(w, s);
+		else
+			op_put_owned(w, s);
+		break;
+	case OP_DELETE:
+		if (shared)
+			op_delete_shared(w, s, false);
+		else
+			op_delete_owned(w, s);
+		break;
+	case OP_GET_ALL:
+		bump(&w->ops[OP_GET_ALL]);
+		if (shared)
+			walk_shared(w, s, "get_all");
+		else
+			walk_owned(w, s, w->idx,
+			           (unsigned int)rng_below(&w->rng, R.ks.colls),
+			           true, "get_all of own collection");
+		break;
+	case OP_DELETE_ALL:
+		if (shared)
+			op_delete_shared(w, s, true);
+		else
+			op_delete_all_owned(w, s);
+		break;
+	case OP_SYNC:
+		op_sync(w, s);
+		break;
+	default:
+		sleep_s(0.001); /* every weight is 0: idle */
+		break;
+	}
+}
+
+static void reader_step(struct worker *w, dskvs *s)
+{
+	const unsigned int mask = (1u << OP_GET) | (1u << OP_GET_ALL);
+	int op = pick_op(R.o, mask, &w->rng);
+	bool shared = R.ks.shared && rng_below(&w->rng, 100) < R.o->shared_pct;
+	if (op == OP_GET) {
+		if (shared)
+			op_get_shared(w, s);
+		else
+			op_get_other(w, s);
+	} else if (op == OP_GET_ALL) {
+		bump(&w->ops[OP_GET_ALL]);
+		if (shared)
+			walk_shared(w, s, "get_all");
+		else
+			walk_owned(
+			    w, s,
+			    (unsigned int)rng_below(&w->rng, R.ks.writers),
+			    (unsigned int)rng_below(&w->rng, R.ks.colls), false,
+			    "get_all");
+	} else {
+		sleep_s(0.001);
+	}
+}
+
+static void maint_step(struct worker *w, dskvs *s)
+{
+	/* Sleep in short steps so a pause or the end is not held up. */
+	double until = now_s() + R.o->compact_every;
+	while (now_s() < until) {
+		if (atomic_load_explicit(&R.pause_req, memory_order_relaxed) ||
+		    atomic_load_explicit(&R.stop, memory_order_relaxed))
+			return;
+		sleep_s(0.02);
+	}
+	int rc = dskvs_compact(s);
+	bump(&w->compactions);
+	if (rc != DSKVS_OK)
+		violation(V_RC, "%s compact: got %s (%s)", w->who, rc_name(rc),
+		          dskvs_errmsg(s));
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	while (!atomic_load_explicit(&R.stop, memory_order_relaxed)) {
+		if (atomic_load_explicit(&R.pause_req, memory_order_relaxed)) {
+			park();
+			continue;
+		}
+		dskvs *s = R.store;
+		switch (w->role) {
+		case ROLE_WRITER:
+			writer_step(w, s);
+			break;
+		case ROLE_READER:
+			reader_step(w, s);
+			break;
+		case ROLE_MAINT:
+			maint_step(w, s);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* ---- verification while parked ----------------------------------------------
+ */
+
+struct coll_expect {
+	uint64_t members, bytes;
+	bool listed;
+};
+
+struct list_ctx {
+	struct coll_expect *e; /* owned collections, then "shared" */
+	const char *phase;
+};
+
+static int list_cb(const char *name, size_t len, uint64_t members,
+                   uint64_t bytes, void *arg)
+{
+	struct list_ctx *c = arg;
+	size_t n = (size_t)R.ks.writers * R.ks.colls, i;
+	for (i = 0; i < n; i++)
+		if (strlen(R.ks.coll[i]) == len &&
+		    memcmp(R.ks.coll[i], name, len) == 0)
+			break;
+	if (i == n && !(len == 6 && memcmp(name, "shared", 6) == 0)) {
+		violation(V_COUNT,
+		          "%s list_collections: listed collection \"%.*s\" "
+		          "that the harness never wrote",
+		          c->phase, (int)(len < 64 ? len : 64), name);
+		return 0;
+	}
+	struct coll_expect *e = &c->e[i];
+	const char *cname = i == n ? "shared" : R.ks.coll[i];
+	if (e->listed)
+		violation(V_COUNT, "%s list_collections: %s listed twice",
+		          c->phase, cname);
+	e->listed = true;
+	if (members != e->members || bytes != e->bytes)
+		violation(V_COUNT,
+		          "%s list_collections %s: expected %" PRIu64
+		          " members / %" PRIu64 " value bytes, got %" PRIu64
+		          " / %" PRIu64,
+		          c->phase, cname, e->members, e->bytes, members,
+		          bytes);
+	return 0;
+}
+
+/*
+ * Compare the whole store with the model; every thread is parked or gone.
+ * Without `use_snap` the shared collection is recorded into shared_snap
+ * (its values must not have been replaced); with it, compared to it.
+ */
+static void verify_all(struct worker *m, dskvs *s, const char *phase,
+                       bool use_snap)
+{
+	size_t ncoll = (size_t)R.ks.writers * R.ks.colls;
+	struct coll_expect *e = calloc(ncoll + 1, sizeof *e);
+	uint64_t entries = 0, nonempty = 0;
+	char what[64];
+	snprintf(what, sizeof what, "%s get", phase);
+	if (!e) {
+		fprintf(stderr, "dskvs-stress: out of memory\n");
+		exit(2);
+	}
+	for (uint32_t k = 0; k < R.ks.owned; k++) {
+		size_t len = 0;
+		int rc =
+		    dskvs_get(s, R.ks.key[k], m->rbuf, R.o->value_max, &len);
+		if (rc == DSKVS_ERANGE)
+			rc = DSKVS_OK, len = R.o->value_max + 1;
+		expect_exact(m->who, what, k, R.st[k].val_ver, rc, m->rbuf,
+		             len > R.o->value_max ? R.o->value_max : len);
+		if (R.st[k].val_ver) {
+			struct coll_expect *ce =
+			    &e[owner_of(k) * R.ks.colls +
+			       (k % R.ks.keys) % R.ks.colls];
+			ce->members++;
+			ce->bytes += sv_len(R.o, k, R.st[k].val_ver);
+			entries++;
+		}
+	}
+	for (uint32_t j = 0; j < R.ks.shared; j++) {
+		uint32_t k = R.ks.owned + j;
+		size_t len = 0;
+		int rc =
+		    dskvs_get(s, R.ks.key[k], m->rbuf, R.o->value_max, &len);
+		if (use_snap) {
+			expect_exact(m->who, what, k, R.shared_snap[j], rc,
+			             m->rbuf, len);
+		} else {
+			struct sv_info in;
+			R.shared_snap[j] = 0;
+			if (rc == DSKVS_OK &&
+			    value_ok(m->who, what, k, m->rbuf, len, &in)) {
+				R.shared_snap[j] = in.version;
+				_Atomic uint64_t *sl = slot(in.version, false);
+				uint64_t x = sl ? atomic_load(sl) : 0;
+				if (x)
+					violation(
+					    V_LOST_UPDATE,
+					    "%s %s: live value is version "
+					    "%" PRIu64
+					    ", which the put of version "
+					    "%" PRIu64 " replaced",
+					    what, R.ks.key[k], in.version,
+					    x & 0xffffffffu);
+			} else if (rc != DSKVS_OK && rc != DSKVS_NOTFOUND) {
+				violation(V_RC, "%s %s: got %s", what,
+				          R.ks.key[k], rc_name(rc));
+			}
+		}
+		if (R.shared_snap[j]) {
+			e[ncoll].members++;
+			e[ncoll].bytes += sv_len(R.o, k, R.shared_snap[j]);
+			entries++;
+		}
+	}
+	/* Walks: exact for owned collections (the model) and for "shared"
+	 * (the snapshot just taken or kept). */
+	snprintf(what, sizeof what, "%s get_all", phase);
+	for (unsigned int w = 0; w < R.ks.writers; w++)
+		for (unsigned int c = 0; c < R.ks.colls; c++)
+			walk_owned(m, s, w, c, true, what);
+	memset(m->seen, 0, R.ks.shared);
+	struct walk ctx = { .w = m,
+		            .shared = true,
+		            .expect_shared = R.shared_snap,
+		            .what = what };
+	int rc = dskvs_get_all(s, "shared", walk_cb, &ctx);
+	if (rc != DSKVS_OK)
+		violation(V_RC, "%s shared: got %s", what, rc_name(rc));
+	/* Visited members were compared in walk_cb; now the missing ones. */
+	for (uint32_t j = 0; j < R.ks.shared; j++)
+		if (!m->seen[j] && R.shared_snap[j])
+			violation(V_WALK,
+			          "%s shared: member s%04u (version %" PRIu64
+			          ") not visited",
+			          what, j, R.shared_snap[j]);
+
+	for (size_t i = 0; i <= ncoll; i++)
+		nonempty += e[i].members != 0;
+	dskvs_stats st;
+	rc = dskvs_stats_get(s, &st);
+	if (rc != DSKVS_OK)
+		violation(V_RC, "%s stats_get: got %s", phase, rc_name(rc));
+	else if (st.entries != entries || st.collections != nonempty)
+		violation(V_COUNT,
+		          "%s stats: expected %" PRIu64 " entries in %" PRIu64
+		          " collections, got %" PRIu64 " in %" PRIu64,
+		          phase, entries, nonempty, st.entries, st.collections);
+	struct list_ctx lc = { e, phase };
+	rc = dskvs_list_collections(s, list_cb, &lc);
+	if (rc != DSKVS_OK)
+		violation(V_RC, "%s list_collections: got %s", phase,
+		          rc_name(rc));
+	for (size_t i = 0; i <= ncoll; i++)
+		if (e[i].members && !e[i].listed)
+			violation(V_COUNT,
+			          "%s list_collections: %s (%" PRIu64
+			          " members) not listed",
+			          phase, i == ncoll ? "shared" : R.ks.coll[i],
+			          e[i].members);
+	R.keys_compared += R.ks.owned + R.ks.shared;
+	free(e);
+}
+
+/* ---- main thread
+ * ------------------------------------------------------------------ */
+
+static int sync_for_epoch(unsigned long epoch)
+{
+	switch (R.o->sync) {
+	case SYNC_ALWAYS:
+		return DSKVS_SYNC_ALWAYS;
+	case SYNC_ASYNC:
+		return DSKVS_SYNC_ASYNC;
+	default:
+		return epoch & 1 ? DSKVS_SYNC_ALWAYS : DSKVS_SYNC_ASYNC;
+	}
+}
+
+static dskvs *open_store(int sync_mode, const char *phase)
+{
+	dskvs_options opts;
+	store_options(R.o, sync_mode, &opts);
+	dskvs *s = NULL;
+	int rc = dskvs_open(R.dir, &opts, &s);
+	if (rc != DSKVS_OK) {
+		violation(V_OPEN, "%s: dskvs_open(%s) gave %s: %s", phase,
+		          R.dir, rc_name(rc), dskvs_errmsg(NULL));
+		return NULL;
+	}
+	return s;
+}
+
+static void close_store(dskvs *s, const char *phase)
+{
+	dskvs_stats st;
+	if (dskvs_stats_get(s, &st) == DSKVS_OK)
+		R.persisted_base += st.bytes_written;
+	int rc = dskvs_close(s);
+	if (rc != DSKVS_OK)
+		violation(V_OPEN, "%s: dskvs_close gave %s: %s", phase,
+		          rc_name(rc), dskvs_errmsg(NULL));
+}
+
+static void sum_ops(uint64_t out[OP_NKINDS + 3])
+{
+	memset(out, 0, sizeof(uint64_t) * (OP_NKINDS + 3));
+	for (unsigned int i = 0; i < R.nthreads; i++) {
+		struct worker *w = &R.w[i];
+		for (int k = 0; k < OP_NKINDS; k++)
+			out[k] += atomic_load_explicit(&w->ops[k],
+			                               memory_order_relaxed);
+		out[OP_NKINDS] +=
+		    atomic_load_explicit(&w->ryw, memory_order_relaxed);
+		out[OP_NKINDS + 1] +=
+		    atomic_load_explicit(&w->members, memory_order_relaxed);
+		out[OP_NKINDS + 2] +=
+		    atomic_load_explicit(&w->compactions, memory_order_relaxed);
+	}
+}
+
+static void fmt_rate(char *b, size_t n, double r)
+{
+	if (r >= 1e6)
+		snprintf(b, n, "%.2fM", r / 1e6);
+	else if (r >= 1e4)
+		snprintf(b, n, "%.1fk", r / 1e3);
+	else
+		snprintf(b, n, "%.0f", r);
+}
+
+static void progress(uint64_t prev[OP_NKINDS + 3], double *prev_t)
+{
+	uint64_t cur[OP_NKINDS + 3];
+	double t = now_s();
+	sum_ops(cur);
+	double dt = t - *prev_t;
+	char line[512];
+	int off =
+	    snprintf(line, sizeof line, "[%5.1fs %s]", t,
+	             R.sync_mode == DSKVS_SYNC_ALWAYS ? "always" : "async");
+	for (int k = 0; k < OP_NKINDS; k++) {
+		char r[16];
+		fmt_rate(r, sizeof r,
+		         dt > 0 ? (double)(cur[k] - prev[k]) / dt : 0);
+		off += snprintf(line + off, sizeof line - (size_t)off,
+		                " %s %s/s", op_name[k], r);
+	}
+	dskvs_stats st;
+	if (dskvs_stats_get(R.store, &st) == DSKVS_OK)
+		off += snprintf(
+		    line + off, sizeof line - (size_t)off,
+		    " | queue %" PRIu64 " lag %.1fms | persisted "
+		    "%.1fMiB log %.1fMiB compactions %" PRIu64,
+		    st.queue_depth, (double)st.oldest_pending_ns / 1e6,
+		    (double)(R.persisted_base + st.bytes_written) / 1048576.0,
+		    (double)st.log_bytes / 1048576.0, st.compactions);
+	snprintf(line + off, sizeof line - (size_t)off,
+	         " | violations %" PRIu64, violations_total());
+	printf("%s\n", line);
+	fflush(stdout);
+	memcpy(prev, cur, sizeof cur);
+	*prev_t = t;
+}
+
+static void reopen_check(struct worker *m, unsigned long epoch)
+{
+	char phase[64];
+	snprintf(phase, sizeof phase, "reopen %lu: before close,", epoch);
+	verify_all(m, R.store, phase, false);
+	snprintf(phase, sizeof phase, "reopen %lu", epoch);
+	close_store(R.store, phase);
+	R.store = NULL;
+	R.sync_mode = sync_for_epoch(epoch);
+	snprintf(phase, sizeof phase, "reopen %lu: after reopen,", epoch);
+	R.store = open_store(R.sync_mode, phase);
+	if (!R.store)
+		return;
+	verify_all(m, R.store, phase, true);
+	R.reopens++;
+}
+
+static int alloc_worker(struct worker *w, enum role role, unsigned int idx)
+{
+	w->role = role;
+	w->idx = idx;
+	snprintf(w->who, sizeof w->who, "%s %u",
+	         role == ROLE_WRITER   ? "writer"
+	         : role == ROLE_READER ? "reader"
+	                               : "compactor",
+	         idx);
+	w->rng = mix64(R.o->seed ^ ((uint64_t)role << 56) ^ idx);
+	unsigned int nseen =
+	    R.ks.per_coll_max > R.ks.shared ? R.ks.per_coll_max : R.ks.shared;
+	w->wbuf = malloc(R.o->value_max);
+	w->rbuf = malloc(R.o->value_max);
+	w->snap = calloc(R.ks.per_coll_max + 1, sizeof *w->snap);
+	w->seen = calloc(nseen + 1, 1);
+	return w->wbuf && w->rbuf && w->snap && w->seen ? 0 : -1;
+}
+
+static void free_worker(struct worker *w)
+{
+	free(w->wbuf);
+	free(w->rbuf);
+	free(w->snap);
+	free(w->seen);
+}
+
+int run_main(struct stress_opts *o, const char *store_dir)
+{
+	R.o = o;
+	R.dir = store_dir;
+	R.hot = o->keys < 8 ? o->keys : 8;
+	pthread_mutex_init(&R.mu, NULL);
+	pthread_cond_init(&R.cv_parked, NULL);
+	pthread_cond_init(&R.cv_resume, NULL);
+	if (keyspace_init(&R.ks, o) != 0)
+		return 2;
+	R.st = calloc(R.ks.owned ? R.ks.owned : 1, sizeof *R.st);
+	R.shared_snap = calloc(R.ks.shared + 1, sizeof *R.shared_snap);
+	R.nthreads = o->writers + o->readers + (o->compact_every > 0);
+	R.w = calloc(R.nthreads + 1, sizeof *R.w);
+	if (!R.st || !R.shared_snap || !R.w)
+		return 2;
+	unsigned int n = 0;
+	for (unsigned int i = 0; i < o->writers; i++)
+		if (alloc_worker(&R.w[n++], ROLE_WRITER, i))
+			return 2;
+	for (unsigned int i = 0; i < o->readers; i++)
+		if (alloc_worker(&R.w[n++], ROLE_READER, i))
+			return 2;
+	if (o->compact_every > 0 && alloc_worker(&R.w[n++], ROLE_MAINT, 0))
+		return 2;
+	struct worker *m = &R.w[R.nthreads]; /* the main thread's buffers */
+	if (alloc_worker(m, ROLE_READER, 0))
+		return 2;
+	snprintf(m->who, sizeof m->who, "main");
+
+	unsigned long epoch = 0;
+	R.sync_mode = sync_for_epoch(epoch);
+	R.store = open_store(R.sync_mode, "initial open");
+	if (!R.store)
+		return 1;
+	for (unsigned int i = 0; i < R.nthreads; i++)
+		if (pthread_create(&R.w[i].tid, NULL, worker_main, &R.w[i])) {
+			fprintf(stderr,
+			        "dskvs-stress: pthread_create failed\n");
+			exit(2);
+		}
+
+	uint64_t prev[OP_NKINDS + 3];
+	double start = now_s(), prev_t = start;
+	double end = start + o->seconds;
+	double next_progress = start + 1;
+	double next_reopen =
+	    o->reopen_every > 0 ? start + o->reopen_every : end + 1;
+	sum_ops(prev);
+	while (R.store) {
+		double t = now_s();
+		if (t >= end)
+			break;
+		if (t >= next_progress) {
+			if (!o->quiet)
+				progress(prev, &prev_t);
+			next_progress += 1;
+			if (next_progress < t)
+				next_progress = t + 1;
+		}
+		if (t >= next_reopen) {
+			if (end - t > 0.5) {
+				pause_all();
+				reopen_check(m, ++epoch);
+				resume_all();
+				next_reopen = now_s() + o->reopen_every;
+			} else {
+				next_reopen =
+				    end + 1; /* the final check follows */
+			}
+		}
+		double wake =
+		    next_progress < next_reopen ? next_progress : next_reopen;
+		if (wake > end)
+			wake = end;
+		t = now_s();
+		sleep_s(wake - t > 0.1 ? 0.1 : wake - t);
+	}
+	atomic_store(&R.stop, 1);
+	/* A thread may be parking right now (pause_req is only set while
+	 * main waits); nothing is parked here, so joining is safe. */
+	for (unsigned int i = 0; i < R.nthreads; i++)
+		pthread_join(R.w[i].tid, NULL);
+	double elapsed = now_s() - start;
+	if (R.store) {
+		reopen_check(m, ++epoch);
+		if (R.store) {
+			close_store(R.store, "final close");
+			R.store = NULL;
+		}
+	}
+
+	uint64_t tot[OP_NKINDS + 3];
+	sum_ops(tot);
+	printf("\ndskvs-stress summary: %.1f s, seed %" PRIu64
+	       ", %u writers, %u readers, %u keys/writer in %u collections, "
+	       "%u shared keys, values %zu..%zu bytes, sync %s\n",
+	       elapsed, o->seed, o->writers, o->readers, o->keys, o->colls,
+	       o->shared_keys, o->value_min, o->value_max,
+	       o->sync == SYNC_MIXED    ? "mixed"
+	       : o->sync == SYNC_ALWAYS ? "always"
+	                                : "async");
+	printf("  operations:");
+	uint64_t all = 0;
+	for (int k = 0; k < OP_NKINDS; k++) {
+		printf(" %s %" PRIu64, op_name[k], tot[k]);
+		all += tot[k];
+	}
+	printf("\n              read-your-writes checks %" PRIu64
+	       ", get_all members checked %" PRIu64 ", compact calls %" PRIu64
+	       ", %.0f ops/s overall\n",
+	       tot[OP_NKINDS], tot[OP_NKINDS + 1], tot[OP_NKINDS + 2],
+	       elapsed > 0 ? (double)all / elapsed : 0.0);
+	printf("  reopen checks: %" PRIu64
+	       " (close + reopen + compare, %" PRIu64
+	       " key states compared), crash cycles: 0\n",
+	       R.reopens, R.keys_compared);
+	printf("  persisted: %.1f MiB written by the janitor; acks that the "
+	       "durable ticket showed late: %" PRIu64 "\n",
+	       (double)R.persisted_base / 1048576.0,
+	       atomic_load(&R.ticket_lag));
+	report_summary(stdout);
+
+	for (unsigned int i = 0; i <= R.nthreads; i++)
+		free_worker(&R.w[i]);
+	for (size_t c = 0; c < CHUNKS; c++)
+		free(atomic_load(&R.chunks[c]));
+	free(R.w);
+	free(R.st);
+	free(R.shared_snap);
+	keyspace_free(&R.ks);
+	return violations_total() ? 1 : 0;
+}
