@@ -4,7 +4,7 @@
 #include <limits.h>
 #include <string.h>
 
-TestSuite(errors, .timeout = 10);
+TestSuite(errors, .fini = tu_check_leaks, .timeout = 10);
 
 struct code {
 	int value;

@@ -26,7 +26,9 @@
 extern char *tu_dir;
 
 void tu_setup(void);
+/* Removes tu_dir, then (under ASan) checks for leaks: see testutil.c. */
 void tu_teardown(void);
+void tu_check_leaks(void);
 
 /* A fresh directory /tmp/dskvs-test-XXXXXX (malloc'd). */
 char *tu_mkdtemp(void);
