@@ -537,7 +537,8 @@ int dskvs_list_collections(dskvs *s, dskvs_collection_fn fn, void *arg)
 	return rc;
 }
 
-int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *nout)
+int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *nout,
+                    int (*progress)(dskvs *, void *), void *arg)
 {
 	struct dskvs__coll **cv;
 	struct dskvs__blk **all = NULL;
@@ -550,7 +551,18 @@ int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *nout)
 		struct dskvs__coll *c = cv[i];
 		struct dskvs__blk **v;
 		size_t m;
-		coll_lock(c);
+		/* Never block on a collection lock: see progress. */
+		while (pthread_mutex_trylock(&c->lock) != 0)
+			if ((rc = progress(s, arg)) != 0)
+				break;
+		if (rc != DSKVS_OK) {
+			rc = DSKVS_ENOMEM;
+			break;
+		}
+#if defined(DSKVS_DEBUG_CHECKS)
+		c->owner = pthread_self();
+		c->owned = true;
+#endif
 		if (c->dead) {
 			coll_unlock(c);
 			continue;

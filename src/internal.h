@@ -266,8 +266,12 @@ DSKVS_LOCAL int dskvs__replay_delall(dskvs *s, const char *name, size_t len,
                                      uint64_t seq);
 
 /* Snapshot of the live set for compaction: every published block with a
- * reference taken. *out is malloc'd. Caller unrefs each block. */
-DSKVS_LOCAL int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *n);
+ * reference taken. *out is malloc'd. Caller unrefs each block. Collection
+ * locks are only tried: while one is busy, progress(s, arg) is called (the
+ * janitor drains its queue there, since the lock holder may be a writer
+ * waiting for queue space); a non-zero return aborts with DSKVS_ENOMEM. */
+DSKVS_LOCAL int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *n,
+                                int (*progress)(dskvs *, void *), void *arg);
 DSKVS_LOCAL uint64_t dskvs__live_log_bytes(dskvs *s);
 /* Totals for dskvs_stats_get (racy sums, monitoring only). */
 DSKVS_LOCAL void dskvs__totals(dskvs *s, uint64_t *colls, uint64_t *entries,
