@@ -107,6 +107,13 @@ DSKVS_LOCAL void dskvs__blk_retire(struct dskvs__blk *b);
 
 /* ---- collections -------------------------------------------------------- */
 
+/* Cache lines: readers touch a collection's `members` (first line) and
+ * `name` (last); writers touch the lock line on every write. They are kept
+ * apart so that a writer taking the lock does not evict what readers of the
+ * same collection read. Collections and stores are allocated 64-aligned. */
+#define DSKVS_CACHELINE 64
+#define DSKVS_ALIGNED   __attribute__((aligned(DSKVS_CACHELINE)))
+
 struct dskvs__coll {
 	/* Members: key = member name inside the block, value = block.
 	 * Written only under `lock`; read lock-free by readers in RCU
@@ -114,7 +121,7 @@ struct dskvs__coll {
 	ck_ht_t members;
 	/* The writer lock of `members`. Lock order: a collection's lock, then
 	 * the store's colls_lock; never the reverse. */
-	pthread_mutex_t lock;
+	pthread_mutex_t lock DSKVS_ALIGNED;
 	/* Set under `lock` by DeleteAll (and when an empty collection is
 	 * dropped) before the collection leaves the table of collections;
 	 * read under `lock` by writers, who retry from the top when set. */
@@ -129,7 +136,8 @@ struct dskvs__coll {
 	pthread_t owner; /* thread holding `lock` (debug checks only) */
 	bool owned;
 #endif
-	struct rcu_head rcu; /* for the deferred destroy after removal */
+	/* for the deferred destroy after removal */
+	struct rcu_head rcu DSKVS_ALIGNED;
 	uint16_t nlen;
 	char name[]; /* key of the table of collections points here */
 };
@@ -154,7 +162,7 @@ struct dskvs {
 	 * under the collection lock of the write, so a key's records are
 	 * queued in memory order; ck_ring's commit publishes them in ticket
 	 * order. The janitor is the only consumer. */
-	ck_ring_t ring;
+	ck_ring_t ring DSKVS_ALIGNED;
 	ck_ring_buffer_t *ring_buf;
 	unsigned int ring_cap;
 
@@ -165,7 +173,7 @@ struct dskvs {
 	uint64_t seq_base;
 	/* Records the janitor has dequeued; written only by the janitor,
 	 * read by writers (atomic) to widen 32-bit ring tickets. */
-	uint64_t jdone;
+	uint64_t jdone DSKVS_ALIGNED;
 	/* Records known durable, counted like jdone; written by the janitor
 	 * with release order after fdatasync returned; read with acquire by
 	 * sync waiters. */
@@ -174,18 +182,21 @@ struct dskvs {
 	/* Sticky error: 0 or a DSKVS_E* code. Set by the janitor (or a
 	 * synchronous write) with a seq_cst store; read by every writer
 	 * before it changes anything. Cleared only by dskvs_rewrite(). */
-	int err;
-	int err_errno;        /* under jmu */
-	char err_detail[256]; /* under jmu */
+	int err DSKVS_ALIGNED;
+	/* Flags every writer reads after queueing a record (see janitor.c:
+	 * each is raised before its owner re-checks the ring, with a full
+	 * fence between, and read by the other side after a full fence). */
+	int jsleeping;       /* janitor is (about to be) asleep on jcv */
+	int space_waiters;   /* writers waiting on space_cv */
+	int durable_waiters; /* threads waiting on durable_cv */
 
 	/* Janitor coordination, all under jmu unless marked atomic. */
-	pthread_mutex_t jmu;
+	pthread_mutex_t jmu DSKVS_ALIGNED;
 	pthread_cond_t jcv;        /* janitor waits here when idle */
 	pthread_cond_t space_cv;   /* writers wait here when the ring is full */
 	pthread_cond_t durable_cv; /* sync waiters, compaction requesters */
-	int jsleeping;             /* atomic: janitor is (about to be) asleep */
-	int space_waiters;         /* atomic */
-	int durable_waiters;       /* atomic */
+	int err_errno;             /* under jmu */
+	char err_detail[256];      /* under jmu */
 	bool closing;              /* under jmu */
 	/* Compaction requests: callers bump compact_asked and wait for
 	 * compact_done to reach their ticket; compact_kind is 2 if any
@@ -224,9 +235,12 @@ struct dskvs {
 	uint64_t st_log_live_bytes; /* as of the last trigger check */
 	uint64_t st_caught_up_ns;   /* last time nothing was pending */
 	struct dskvs__fsync_hist hist;
-	uint64_t pending_bytes; /* atomic: queued record bytes not durable */
-	uint64_t next_check;    /* janitor-private: log size of the next
-	                           compaction check */
+	/* Added to by every writer: a line of its own. Queued record bytes
+	 * not yet durable. */
+	uint64_t pending_bytes DSKVS_ALIGNED;
+	char pending_pad[DSKVS_CACHELINE - sizeof(uint64_t)];
+	uint64_t next_check; /* janitor-private: log size of the next
+	                        compaction check */
 };
 
 /* Ring entry tags (blocks are 16-byte aligned). */
