@@ -115,10 +115,12 @@ typedef enum {
 typedef struct dskvs dskvs; /* opaque store handle */
 
 /* Durability modes (dskvs_options.sync_mode). */
-#define DSKVS_SYNC_ASYNC 0  /* write returns once applied in memory and queued \
-	                     */
-#define DSKVS_SYNC_ALWAYS 1 /* write returns once its record is fdatasync'ed \
-	                     */
+#define DSKVS_SYNC_ASYNC                                     \
+	0 /* write returns once applied in memory and queued \
+	   */
+#define DSKVS_SYNC_ALWAYS                                  \
+	1 /* write returns once its record is fdatasync'ed \
+	   */
 
 /* Log levels passed to dskvs_options.log_fn. */
 #define DSKVS_LOG_ERROR 0
@@ -136,7 +138,8 @@ typedef struct dskvs_options {
 	 * concurrent writers share one fdatasync (group commit). */
 	int sync_mode;
 	/* Capacity of the janitor's queue in records; rounded up to a power of
-	 * two, 16 .. 2^24. Writers wait (sleeping, not spinning) while it is
+	 * two, 16 .. 2^24 (the ring keeps one slot free, so it holds one
+	 * record fewer). Writers wait (sleeping, not spinning) while it is
 	 * full. Default 65536. */
 	unsigned int queue_capacity;
 	/* Permission bits of files the store creates. Default 0600. The

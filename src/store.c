@@ -395,7 +395,7 @@ int dskvs_stats_get(dskvs *s, dskvs_stats *st)
 	dskvs__totals(s, &st->collections, &st->entries, &st->live_bytes,
 	              &log_live);
 	st->log_live_bytes = log_live + DSKVS_FILE_HDR;
-	st->queue_capacity = s->ring_cap - 1;
+	st->queue_capacity = s->ring_cap;
 	st->seq = dskvs__committed_seq(s);
 	st->durable_seq = dskvs_durable_seq(s);
 	st->queue_depth = ck_ring_size(&s->ring);
