@@ -229,6 +229,8 @@ static bool torn_header(const unsigned char *buf, size_t size)
 {
 	if (size >= DSKVS_FILE_HDR)
 		return false;
+	if (size == 0)
+		return true;
 	if (memcmp(buf, magic, size < 8 ? size : 8) == 0)
 		return true;
 	for (size_t i = 0; i < size; i++)
