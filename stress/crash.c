@@ -4,10 +4,12 @@
  * DESIGN
  *
  * Each cycle the parent writes its model (per key: last version taken and
- * version of the live value) to <dir>/model.bin and fork+execs itself as a
- * child (--crash-child; exec, because a forked copy of a process that once
- * ran liburcu's call_rcu threads is not safe to use without liburcu's fork
- * hooks, which dskvs callers must never call). The child opens the store
+ * version of the live value) to <dir>/model.bin and starts itself again as
+ * the child (--crash-child) with posix_spawn: a fresh process image, and no
+ * fork of a process that runs liburcu's call_rcu thread (glibc's posix_spawn
+ * runs no pthread_atfork handlers, so dskvs's fork hooks, which restart that
+ * thread in a forked child, never run; ThreadSanitizer refuses a thread
+ * started after a multi-threaded fork). The child opens the store
  * and runs `writers` writer threads plus one thread that calls
  * dskvs_compact() every few tens of milliseconds. The parent kills it with
  * SIGKILL at a random moment, reopens the store and checks it.
@@ -50,11 +52,14 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include "stress.h"
 
@@ -72,6 +77,7 @@ _Static_assert(sizeof(struct rec) == 16, "pipe records are 16 bytes");
 _Static_assert(PIPE_BUF >= 4096, "a 4 KiB write to a pipe is atomic");
 
 #define BATCH_MAX   64  /* writes planned per batch: 1 KiB of intents */
+#define CHILD_FD    100 /* the pipe's write end in the child */
 #define MSG_TEXT    480 /* child violation text, fits one atomic write */
 #define MODEL_MAGIC 0x4c444f4d5653444bull
 
@@ -530,6 +536,11 @@ static void *child_compactor(void *arg)
 
 int crash_child_main(struct stress_opts *o, const char *store_dir)
 {
+	/* Die with the parent, whatever happens to it; the check after
+	 * prctl closes the race with a parent that died before it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != (pid_t)o->child_parent)
+		return 4;
 	C.o = o;
 	C.fd = o->child_fd;
 	C.sync_mode =
@@ -603,6 +614,8 @@ static struct {
 	uint64_t *acked;     /* per writer */
 	unsigned char *buf;  /* everything the child sent */
 	size_t len, cap;
+	size_t scan;    /* read_child's parse position in buf */
+	int compacting; /* compactions begun minus ended, as seen so far */
 	/* totals */
 	uint64_t intended, acknowledged, kills_compacting, torn_tails;
 	uint64_t keys_checked, unready_kills;
@@ -631,31 +644,55 @@ static void hpush(uint32_t k, uint64_t opno, uint64_t ver, bool present)
 	v->h[v->n++] = (struct hist){ opno, ver, present };
 }
 
-static void read_child(int fd, double deadline)
+/* Follow the record stream as it arrives, only to know whether the child
+ * is inside dskvs_compact() right now (MSG bodies are skipped). */
+static void scan_new(void)
+{
+	while (P.scan + sizeof(struct rec) <= P.len) {
+		struct rec x;
+		memcpy(&x, P.buf + P.scan, sizeof x);
+		size_t words = x.type == R_MSG ? 1 + (x.target + 15) / 16 : 1;
+		if (P.scan + words * sizeof x > P.len)
+			return;
+		P.scan += words * sizeof x;
+		P.compacting += x.type == R_CBEGIN;
+		P.compacting -= x.type == R_CEND;
+	}
+}
+
+/*
+ * Collect what the child sends until `deadline` (0: until EOF). With
+ * `in_compaction`, go on past the deadline (at most until `hard`) until the
+ * child has announced a dskvs_compact() that has not returned yet.
+ * Returns true at EOF.
+ */
+static bool read_child(int fd, double deadline, bool in_compaction, double hard)
 {
 	for (;;) {
 		int ms = -1;
 		if (deadline > 0) {
-			double left = deadline - now_s();
-			if (left <= 0)
-				return;
-			ms = (int)(left * 1000) + 1;
+			double t = now_s();
+			if (t >= deadline &&
+			    (!in_compaction || P.compacting > 0 || t >= hard))
+				return false;
+			double until = t < deadline ? deadline : hard;
+			ms = (int)((until - t) * 1000) + 1;
 		}
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		int r = poll(&pfd, 1, ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			continue; /* timeout: the loop head checks the deadline
-			           */
+			continue; /* timeout: the loop head decides */
 		P.buf = grow(P.buf, &P.cap, P.len + 65536, 1);
 		ssize_t n = read(fd, P.buf + P.len, 65536);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return; /* EOF: the child and all its threads are gone
-			         */
+			return true; /* EOF: the child and its threads are gone
+			              */
 		P.len += (size_t)n;
+		scan_new();
 	}
 }
 
@@ -1029,6 +1066,7 @@ static char **child_argv(const struct stress_opts *o, const char *work_dir,
 	add_arg(argv, &n, "--child-fd=%d", fd);
 	add_arg(argv, &n, "--child-model=%s", model);
 	add_arg(argv, &n, "--child-cycle=%u", cycle);
+	add_arg(argv, &n, "--child-parent=%ld", (long)getpid());
 	add_arg(argv, &n, "--dir=%s", work_dir);
 	add_arg(argv, &n, "--writers=%u", o->writers);
 	add_arg(argv, &n, "--keys=%u", o->keys);
@@ -1086,19 +1124,19 @@ int crash_main(struct stress_opts *o, const char *work_dir,
 			return 2;
 		}
 		char **argv =
-		    child_argv(o, work_dir, model, fds[1], cycle, sync_mode);
+		    child_argv(o, work_dir, model, CHILD_FD, cycle, sync_mode);
+		posix_spawn_file_actions_t fa;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_adddup2(&fa, fds[1], CHILD_FD);
 		double t_fork = now_s();
-		pid_t pid = fork();
-		if (pid < 0) {
-			perror("dskvs-stress: fork");
+		pid_t pid;
+		int err = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv,
+		                      environ);
+		posix_spawn_file_actions_destroy(&fa);
+		if (err) {
+			fprintf(stderr, "dskvs-stress: posix_spawn: %s\n",
+			        strerror(err));
 			return 2;
-		}
-		if (pid == 0) {
-			/* Dies with the parent, whatever happens to it. */
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			fcntl(fds[1], F_SETFD, 0);
-			execv("/proc/self/exe", argv);
-			_exit(127);
 		}
 		for (int i = 0; argv[i]; i++)
 			free(argv[i]);
@@ -1107,10 +1145,19 @@ int crash_main(struct stress_opts *o, const char *work_dir,
 		unsigned int span = o->kill_max_ms - o->kill_min_ms + 1;
 		double delay =
 		    (o->kill_min_ms + (double)rng_below(&rng, span)) / 1000.0;
-		P.len = 0;
-		read_child(fds[0], t_fork + delay);
+		/* A quarter of the cycles aim the kill into a compaction:
+		 * after the delay, wait for the next dskvs_compact() to begin
+		 * and kill within 0..2 ms of hearing of it. */
+		bool aim = o->crash_compact_ms && cycle % 4 == 2;
+		P.len = P.scan = 0;
+		P.compacting = 0;
+		if (!read_child(fds[0], t_fork + delay, aim,
+		                t_fork + delay + 2) &&
+		    aim && P.compacting > 0)
+			sleep_s((double)rng_below(&rng, 2000) / 1e6);
 		kill(pid, SIGKILL);
-		read_child(fds[0], 0);
+		double t_kill = now_s();
+		read_child(fds[0], 0, false, 0);
 		close(fds[0]);
 		int status = 0;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -1143,7 +1190,7 @@ int crash_main(struct stress_opts *o, const char *work_dir,
 			       "writes intended %" PRIu64 ", acknowledged "
 			       "%" PRIu64 " | reopen+check %.0f ms | "
 			       "violations %" PRIu64 "\n",
-			       cycle, o->crash, delay * 1000,
+			       cycle, o->crash, (t_kill - t_fork) * 1000,
 			       ci.ready ? "" : " (before open finished)",
 			       ci.compacting ? " (during compaction)" : "",
 			       sync_mode == DSKVS_SYNC_ALWAYS ? "always"

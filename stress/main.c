@@ -138,6 +138,7 @@ enum {
 	O_CHILD_FD,
 	O_CHILD_MODEL,
 	O_CHILD_CYCLE,
+	O_CHILD_PARENT,
 };
 
 static const struct option longopts[] = {
@@ -171,6 +172,7 @@ static const struct option longopts[] = {
 	{ "child-fd", required_argument, NULL, O_CHILD_FD },
 	{ "child-model", required_argument, NULL, O_CHILD_MODEL },
 	{ "child-cycle", required_argument, NULL, O_CHILD_CYCLE },
+	{ "child-parent", required_argument, NULL, O_CHILD_PARENT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -385,6 +387,10 @@ int main(int argc, char **argv)
 		case O_CHILD_CYCLE:
 			o.child_cycle = (unsigned int)num(
 			    "--child-cycle", optarg, 0, UINT32_MAX);
+			break;
+		case O_CHILD_PARENT:
+			o.child_parent =
+			    (long)num("--child-parent", optarg, 1, INT32_MAX);
 			break;
 		default:
 			usage(stderr);

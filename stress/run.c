@@ -1352,6 +1352,9 @@ int run_main(struct stress_opts *o, const char *store_dir)
 			if (end - t > 0.5) {
 				pause_all();
 				reopen_check(m, ++epoch);
+				if (!R.store) /* reopen failed: nothing to run
+				                 on */
+					atomic_store(&R.stop, 1);
 				resume_all();
 				next_reopen = now_s() + o->reopen_every;
 			} else {

@@ -65,6 +65,7 @@ struct stress_opts {
 	int child_fd;
 	const char *child_model;
 	unsigned int child_cycle;
+	long child_parent; /* pid the child must have as parent */
 };
 
 /* ---- keys -----------------------------------------------------------------
