@@ -10,6 +10,7 @@
 
 #ifdef BENCH_HAVE_ROCKSDB
 #include <rocksdb/c.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,7 @@ static void *rx_open(const struct bench_open_cfg *cfg, char *err, size_t errlen)
 	d->o = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(d->o, 1);
 	rocksdb_options_increase_parallelism(d->o, 2);
-	rocksdb_options_optimize_level_style_compaction(d->o, 0);
+	rocksdb_options_optimize_level_style_compaction(d->o, 512ull << 20);
 	rocksdb_options_optimize_for_point_lookup(d->o, cache_mb);
 	d->db = rocksdb_open(d->o, cfg->dir, &e);
 	if (e) {
@@ -97,6 +98,9 @@ static int rx_put(void *p, void *t, const struct bkey *k, const void *v,
 	(void)t;
 	rocksdb_put(d->db, d->wo, k->full, k->full_len, v, vl, &e);
 	if (e) {
+		static int said;
+		if (!said++)
+			fprintf(stderr, "rocksdb_put: %s\n", e);
 		rocksdb_free(e);
 		return -1;
 	}

@@ -27,6 +27,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -75,6 +76,7 @@ static struct {
 	const char *dir;
 	unsigned int lat_every;
 	int keep;
+	double fill_cap; /* most seconds a count-bounded run may take */
 } cfg;
 
 /* ---- small utilities ---------------------------------------------------- */
@@ -157,14 +159,21 @@ static double rng_unit(uint64_t *s)
 	return (rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+static int rm_one(const char *p, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(p) : unlink(p);
+}
+
+/* rm -rf without forking (a fork of a process holding gigabytes of stores
+ * costs more than the removal). */
 static int rm_rf(const char *path)
 {
-	char cmd[4200];
-
 	if (strlen(path) < 5 || strstr(path, "dskvs-bench") == NULL)
 		return -1; /* never delete anything we did not create */
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	return system(cmd);
+	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Sum of the sizes of the regular files under dir (one level and below). */
@@ -560,6 +569,7 @@ struct run {
 	pthread_barrier_t start;
 	atomic_int stop;
 	atomic_uint_fast64_t next_insert; /* ycsb-d */
+	atomic_int finished;              /* workers done */
 	unsigned int lat_mask;
 	int err_rc;
 };
@@ -604,7 +614,7 @@ static void *worker_main(void *arg)
 	switch (r->kind) {
 	case W_FILL:
 	case W_DELETE:
-		for (uint64_t j = w->lo; j < w->hi; j++) {
+		for (uint64_t j = w->lo; j < w->hi && !stopped(r); j++) {
 			const struct bkey *k = &keys[r->order[j]];
 			if (r->kind == W_FILL)
 				TIMED(rc = e->put(db, tctx, k, value_for(j),
@@ -727,6 +737,7 @@ static void *worker_main(void *arg)
 	w->n = n;
 	if (e->thread_end)
 		e->thread_end(db, tctx);
+	atomic_fetch_add(&r->finished, 1);
 	return NULL;
 }
 
@@ -871,6 +882,18 @@ static struct measured run_once(const struct bench_engine *e, void *db,
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
 		atomic_store(&r.stop, 1);
+	} else {
+		/* Count-bounded, but a slow engine is cut off at fill_cap
+		 * seconds (reported as a partial run) so one store cannot
+		 * hold the whole comparison up. */
+		struct timespec ms = { 0, 1000000 };
+		while (atomic_load(&r.finished) < nth) {
+			if (now_s() - t0 > cfg.fill_cap) {
+				atomic_store(&r.stop, 1);
+				break;
+			}
+			nanosleep(&ms, NULL);
+		}
 	}
 	for (int t = 0; t < nth; t++)
 		pthread_join(ws[t].th, NULL);
@@ -915,6 +938,9 @@ static double median(const double *v, int n)
 	return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
 }
 
+static void appendf(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Accumulates the repetitions of one engine x workload x threads cell. */
 struct cell {
 	struct eslot *slot;
@@ -923,6 +949,7 @@ struct cell {
 	double ops_s[MAXREPS], p50[MAXREPS], p99[MAXREPS], p999[MAXREPS];
 	double secs[MAXREPS], items_s[MAXREPS], aux[MAXREPS], aux2[MAXREPS];
 	uint64_t ops[MAXREPS];
+	uint64_t want; /* count-bounded: ops asked for */
 	uint64_t errs;
 	int err_rc;
 	int skipped;
@@ -969,14 +996,16 @@ static struct result *cell_result(struct cell *c, const struct wdef *w,
 	res->rss = rss_bytes();
 	res->nrep = c->n;
 	memcpy(res->rep, c->ops_s, sizeof(double) * (size_t)c->n);
+	if (c->want && res->ops < c->want)
+		appendf(res->extra, sizeof(res->extra),
+		        "partial=%.0f%% (cut at the time cap) ",
+		        100.0 * (double)res->ops / (double)c->want);
 	if (c->errs)
-		snprintf(res->extra, sizeof(res->extra),
-		         "errors=%" PRIu64 " (first %d)", c->errs, c->err_rc);
+		appendf(res->extra, sizeof(res->extra),
+		        "errors=%" PRIu64 " (first %d)", c->errs, c->err_rc);
 	return res;
 }
 
-static void appendf(char *buf, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static void appendf(char *buf, size_t cap, const char *fmt, ...)
 {
 	size_t l = strlen(buf);
@@ -1060,9 +1089,12 @@ static void preload(struct eslot *s)
 	mi0 = mallinfo2();
 	uint64_t r0 = rss_bytes();
 	double t0 = now_s();
+	double cap = cfg.fill_cap;
+	cfg.fill_cap = 1e12; /* the preload is never cut short */
 	struct measured m =
 	    run_once(s->e, s->db, &wdefs[0], W_FILL, th, NULL, fill_rand_order,
 	             cfg.keys, cfg.value_size, 0);
+	cfg.fill_cap = cap;
 	if (s->e->sync)
 		s->e->sync(s->db);
 	s->preload_s = now_s() - t0;
@@ -1162,6 +1194,7 @@ static void run_workload(const struct wdef *w)
 		dd_bw = measure_dd(cfg.quick ? 64u << 20 : 256u << 20);
 	}
 
+	double wt0 = now_s();
 	fprintf(stderr, "== %s: %s\n", w->name, w->what);
 	for (int ti = 0; ti < ntl; ti++) {
 		int th = tl[ti];
@@ -1173,6 +1206,10 @@ static void run_workload(const struct wdef *w)
 		for (int i = 0; i < nslots; i++) {
 			cells[i].slot = &slots[i];
 			cells[i].threads = th;
+			cells[i].want =
+			    (w->kind == W_FILL || w->kind == W_DELETE)
+			        ? (w->kind == W_FILL ? cfg.keys : cfg.keys / 8)
+			        : 0;
 			cells[i].skipped = !applies(&slots[i], w, cells[i].why,
 			                            sizeof(cells[i].why));
 		}
@@ -1214,7 +1251,13 @@ static void run_workload(const struct wdef *w)
 		} else if (w->kind != W_GO && w->kind != W_RECOVERY) {
 			streams_draw(&st, w, th);
 		}
-		for (int rep = -1; rep < cfg.reps; rep++) {
+		/* --quick: a fresh store per run is its own warm-up */
+		int first =
+		    cfg.quick && (w->kind == W_FILL || w->kind == W_DURABLE ||
+		                  w->kind == W_GO)
+		        ? 0
+		        : -1;
+		for (int rep = first; rep < cfg.reps; rep++) {
 			double secs = rep < 0 ? cfg.seconds / 2 : cfg.seconds;
 			for (int i = 0; i < nslots; i++) {
 				struct eslot *s = &slots[i];
@@ -1259,17 +1302,28 @@ static void run_workload(const struct wdef *w)
 						    (double)b / (m.secs + ts);
 						c->aux2[c->n] = ts;
 					}
+					double tc = now_s();
 					e->close(db);
 					rm_rf(d);
+					if (getenv("BENCH_DEBUG"))
+						fprintf(stderr,
+						        "    [%s run %.3f s, "
+						        "close+rm "
+						        "%.3f s]\n",
+						        e->name, m.secs,
+						        now_s() - tc);
 					break;
 				}
 				case W_DELETE:
 					m = run_once(e, s->db, w, W_DELETE, th,
 					             NULL, order, norder, vsize,
 					             0);
-					/* put the keys back, untimed */
+					/* put the keys back, untimed, all */
+					double cap = cfg.fill_cap;
+					cfg.fill_cap = 1e12;
 					run_once(e, s->db, w, W_FILL, th, NULL,
 					         order, norder, vsize, 0);
+					cfg.fill_cap = cap;
 					break;
 				case W_GO: {
 					snprintf(d, sizeof(d), "%s/%s.run",
@@ -1400,6 +1454,7 @@ static void run_workload(const struct wdef *w)
 		free(order);
 	}
 	streams_free(&st);
+	fprintf(stderr, "   (%s took %.1f s)\n", w->name, now_s() - wt0);
 }
 
 /* The original Go library's concurrency benchmark: 100 goroutines, 8192
@@ -1855,7 +1910,7 @@ static void usage(FILE *f)
 	       "  --collections N    (default 16)\n"
 	       "  --key-size N       member bytes (default 16)\n"
 	       "  --value-size N     (default 100)\n"
-	       "  --seconds S        per timed run (default 2; --quick 0.1)\n"
+	       "  --seconds S        per timed run (default 2; --quick 0.05)\n"
 	       "  --reps N           repetitions, median reported (default 3)\n"
 	       "  --quick            smaller, shorter: the whole set in < 2 "
 	       "minutes\n"
@@ -1969,11 +2024,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	cfg.fill_cap = cfg.quick ? 0.2 : 60;
 	if (cfg.quick) {
 		if (!got_keys)
 			cfg.keys = 100000;
 		if (!got_secs)
-			cfg.seconds = 0.1;
+			cfg.seconds = 0.05;
 	}
 	if (!got_dt) {
 		static const int full[] = { 1, 2, 4, 8, 16 };
