@@ -295,7 +295,7 @@ static dskvs *open_copy_of_log(const char *copy_dir)
 Test(persist, sync_puts_writes_in_the_log)
 {
 	dskvs *s = tu_open(tu_dir);
-	char *copy = tu_mkdtemp();
+	char *copy = tu_subdir("copy");
 
 	tu_put_str(s, "c/a", "1");
 	tu_put_str(s, "c/b", "2");
@@ -309,14 +309,13 @@ Test(persist, sync_puts_writes_in_the_log)
 	tu_check_str(c, "d/x", "3");
 	tu_close(c);
 	tu_close(s);
-	tu_rmtree(copy);
 	free(copy);
 }
 
 Test(persist, wait_durable_puts_write_in_the_log)
 {
 	dskvs *s = tu_open(tu_dir);
-	char *copy = tu_mkdtemp();
+	char *copy = tu_subdir("copy");
 	uint64_t seq = 0;
 
 	tu_put_str(s, "c/a", "1");
@@ -328,7 +327,6 @@ Test(persist, wait_durable_puts_write_in_the_log)
 	tu_check_str(c, "c/b", "2");
 	tu_close(c);
 	tu_close(s);
-	tu_rmtree(copy);
 	free(copy);
 }
 
@@ -354,14 +352,13 @@ Test(persist, close_writes_pending_data)
 		tu_put(s, key, key, strlen(key));
 	}
 	tu_close(s);
-	char *copy = tu_mkdtemp();
+	char *copy = tu_subdir("copy");
 	dskvs *c = open_copy_of_log(copy);
 	for (int i = 0; i < 2000; i++) {
 		snprintf(key, sizeof(key), "c/%d", i);
 		tu_check(c, key, key, strlen(key));
 	}
 	tu_close(c);
-	tu_rmtree(copy);
 	free(copy);
 }
 

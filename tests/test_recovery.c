@@ -143,7 +143,7 @@ Test(recovery, torn_tail_at_every_offset_keeps_exact_prefix, .timeout = 60)
 	write_history(tu_dir, end);
 	char *log = tu_log_path(tu_dir);
 	char *full = tu_read_file(log, &full_len);
-	char *dir = tu_mkdtemp();
+	char *dir = tu_subdir("cut");
 	char *log2 = tu_log_path(dir);
 	struct tu_snap models[NHIST + 1];
 	for (size_t k = 0; k <= NHIST; k++)
@@ -168,7 +168,6 @@ Test(recovery, torn_tail_at_every_offset_keeps_exact_prefix, .timeout = 60)
 	}
 	for (size_t k = 0; k <= NHIST; k++)
 		tu_snap_free(&models[k]);
-	tu_rmtree(dir);
 	free(dir);
 	free(log2);
 	free(log);
@@ -544,7 +543,7 @@ Test(recovery, verify_reports_mid_file_damage)
 	write_damage_fixture(tu_dir, end, 30);
 	char *log = tu_log_path(tu_dir);
 	/* Damage a copy, like an operator would check a backup. */
-	char *copy = tu_mkdtemp();
+	char *copy = tu_subdir("copy");
 	char *log2 = tu_log_path(copy);
 	size_t len;
 	void *data = tu_read_file(log, &len);
@@ -571,7 +570,6 @@ Test(recovery, verify_reports_mid_file_damage)
 	cr_assert_eq(len2, len);
 	free(after);
 	free(data);
-	tu_rmtree(copy);
 	free(copy);
 	free(log2);
 	free(log);

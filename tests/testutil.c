@@ -21,6 +21,11 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+/* Set by main() to a per-run directory that holds every test's directory,
+ * so that a test that crashes (and so never reaches .fini) leaves nothing
+ * behind either. */
+#define TU_ROOT_ENV "DSKVS_TEST_ROOT"
+
 char *tu_dir;
 
 void tu_setup(void)
@@ -67,14 +72,18 @@ void tu_check_leaks(void)
 
 int main(int argc, char *argv[])
 {
-	char leak_path[] = "/tmp/dskvs-test-leaks-XXXXXX";
-	int fd = mkstemp(leak_path);
+	char root[] = "/tmp/dskvs-tests-XXXXXX";
 
-	if (fd < 0) {
-		perror("mkstemp");
+	/* 0711: tests that drop root privileges must still reach their own
+	 * directories inside. */
+	if (!mkdtemp(root) || chmod(root, 0711) != 0) {
+		perror("mkdtemp");
 		return 1;
 	}
-	close(fd);
+	char *leak_path = NULL;
+	if (asprintf(&leak_path, "%s/leaks", root) < 0)
+		return 1;
+	setenv(TU_ROOT_ENV, root, 1);
 	setenv(TU_LEAK_ENV, leak_path, 1);
 
 	struct criterion_test_set *tests = criterion_initialize();
@@ -94,7 +103,8 @@ int main(int argc, char *argv[])
 	}
 	if (f)
 		fclose(f);
-	unlink(leak_path);
+	free(leak_path);
+	tu_rmtree(root);
 	if (leaks)
 		result = 1;
 	fflush(NULL);
@@ -107,10 +117,19 @@ int main(int argc, char *argv[])
 
 char *tu_mkdtemp(void)
 {
-	char *p = strdup("/tmp/dskvs-test-XXXXXX");
+	const char *root = getenv(TU_ROOT_ENV);
+	char *p = tu_fmt("%s/dskvs-test-XXXXXX", root ? root : "/tmp");
 
 	cr_assert_not_null(p);
 	cr_assert_not_null(mkdtemp(p), "mkdtemp: %s", strerror(errno));
+	return p;
+}
+
+char *tu_subdir(const char *name)
+{
+	char *p = tu_fmt("%s/%s", tu_dir, name);
+
+	cr_assert_eq(mkdir(p, 0700), 0, "mkdir(%s): %s", p, strerror(errno));
 	return p;
 }
 

@@ -32,6 +32,9 @@ void tu_check_leaks(void);
 
 /* A fresh directory /tmp/dskvs-test-XXXXXX (malloc'd). */
 char *tu_mkdtemp(void);
+/* A new directory tu_dir/name (malloc'd path), removed with tu_dir even when
+ * the test fails. */
+char *tu_subdir(const char *name);
 /* Remove a directory tree; restores permissions on the way if needed. */
 void tu_rmtree(const char *path);
 /* malloc'd printf. */
