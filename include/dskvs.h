@@ -249,9 +249,11 @@ DSKVS_EXTERN int dskvs_get_with(dskvs *s, const char *key, dskvs_read_fn fn,
  * Call fn once per member of `collection` ("artist" or "artist/") with the
  * NUL-terminated member name and its value. A non-zero return from fn stops
  * the walk and is returned. A missing or empty collection returns DSKVS_OK
- * with no calls. The walk is not a snapshot of the whole store: a member put
- * or deleted during the walk may or may not be seen, but every value seen is
- * whole and was the member's value at some moment. The pointers are valid
+ * with no calls. fn is called at most once per member, and exactly once for
+ * every member that exists for the whole walk. The walk is not a snapshot of
+ * the whole store: a member put or deleted during the walk may or may not be
+ * seen, but every value seen is whole and was the member's value at some
+ * moment. The pointers are valid
  * until fn returns. fn may call the read functions; it must not write to,
  * close or sync the store, and should be quick (it delays memory
  * reclamation).
@@ -326,7 +328,8 @@ DSKVS_EXTERN int dskvs_delete_all_seq(dskvs *s, const char *collection,
                                       uint64_t *seq);
 
 /* Highest sequence number known durable: every write numbered <= it is
- * fdatasync'ed. 0 for a NULL store. */
+ * fdatasync'ed. It covers a write as soon as dskvs_sync() (or, in
+ * DSKVS_SYNC_ALWAYS mode, the write itself) returned. 0 for a NULL store. */
 DSKVS_EXTERN uint64_t dskvs_durable_seq(dskvs *s);
 
 /*
@@ -365,7 +368,7 @@ DSKVS_EXTERN int dskvs_rewrite(dskvs *s);
 typedef struct dskvs_stats {
 	uint64_t collections;    /* collections with at least one member */
 	uint64_t entries;        /* members in all collections */
-	uint64_t live_bytes;     /* key + value bytes of every member */
+	uint64_t live_bytes;     /* member name + value bytes of every member */
 	uint64_t log_bytes;      /* size of the log file */
 	uint64_t log_live_bytes; /* bytes of log records still live */
 	uint64_t queue_depth;    /* records queued for the janitor */
