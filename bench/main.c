@@ -1920,6 +1920,9 @@ static void usage(FILE *f)
 	       "/tmp/dskvs-bench)\n"
 	       "  --lat-every N      time one op in N (power of two, default "
 	       "8)\n"
+	       "  --fill-cap S       cut count-bounded runs (fills, deletes) "
+	       "after S s\n"
+	       "                     (default 60; --quick 0.2)\n"
 	       "  --help\n\nengines:\n");
 	for (size_t i = 0; i < NENGINES; i++)
 		fprintf(f, "  %-12s %s%s%s%s\n", all_engines[i]->name,
@@ -1950,10 +1953,12 @@ int main(int argc, char **argv)
 		{ "chart", required_argument, 0, 'P' },
 		{ "dir", required_argument, 0, 'd' },
 		{ "lat-every", required_argument, 0, 'L' },
+		{ "fill-cap", required_argument, 0, 'F' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	int opt, got_keys = 0, got_secs = 0, got_dt = 0;
+	double got_cap = 0;
 	double t_start = now_s();
 
 	cfg.keys = 1000000;
@@ -2016,6 +2021,9 @@ int main(int argc, char **argv)
 		case 'L':
 			cfg.lat_every = (unsigned int)atoi(optarg);
 			break;
+		case 'F':
+			got_cap = atof(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -2024,7 +2032,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	cfg.fill_cap = cfg.quick ? 0.2 : 60;
+	cfg.fill_cap = got_cap > 0 ? got_cap : cfg.quick ? 0.2 : 60;
 	if (cfg.quick) {
 		if (!got_keys)
 			cfg.keys = 100000;
