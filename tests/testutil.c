@@ -72,8 +72,16 @@ void tu_check_leaks(void)
 
 int main(int argc, char *argv[])
 {
-	char root[] = "/tmp/dskvs-tests-XXXXXX";
+	struct criterion_test_set *tests = criterion_initialize();
 
+	/* --list, --help and bad options end inside here, before the run's
+	 * directory exists. */
+	if (!criterion_handle_args(argc, argv, true)) {
+		criterion_finalize(tests);
+		return 0;
+	}
+
+	char root[] = "/tmp/dskvs-tests-XXXXXX";
 	/* 0711: tests that drop root privileges must still reach their own
 	 * directories inside. */
 	if (!mkdtemp(root) || chmod(root, 0711) != 0) {
@@ -83,13 +91,11 @@ int main(int argc, char *argv[])
 	char *leak_path = NULL;
 	if (asprintf(&leak_path, "%s/leaks", root) < 0)
 		return 1;
+	/* Workers are forked from this process and inherit both. */
 	setenv(TU_ROOT_ENV, root, 1);
 	setenv(TU_LEAK_ENV, leak_path, 1);
 
-	struct criterion_test_set *tests = criterion_initialize();
-	int result = 0;
-	if (criterion_handle_args(argc, argv, true))
-		result = !criterion_run_all_tests(tests);
+	int result = !criterion_run_all_tests(tests);
 	criterion_finalize(tests);
 
 	FILE *f = fopen(leak_path, "r");
