@@ -335,7 +335,8 @@ DSKVS_EXTERN uint64_t dskvs_durable_seq(dskvs *s);
 /*
  * Wait until the write numbered `seq` is durable, at most timeout_ms
  * milliseconds (negative: no limit, 0: just check). Returns DSKVS_OK,
- * DSKVS_ETIMEDOUT, or DSKVS_EIO (sticky error before it became durable).
+ * DSKVS_ETIMEDOUT, DSKVS_EIO (sticky error before it became durable), or
+ * DSKVS_EINVAL (s is NULL, or seq is larger than any number handed out).
  */
 DSKVS_EXTERN int dskvs_wait_durable(dskvs *s, uint64_t seq, int timeout_ms);
 
