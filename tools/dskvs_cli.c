@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ static struct {
 	int progress;           /* -1 auto, 0 off, 1 forced */
 	int err_color;          /* colour on stderr */
 	int out_tty;            /* stdout is a terminal */
+	int out_color;          /* colour on stdout (verify's verdict) */
 	const char *cmd;        /* command name for messages */
 	dskvs *s;               /* the open store, or NULL */
 	int epipe;              /* stdout's reader went away */
@@ -263,7 +265,8 @@ static int out_write(const void *p, size_t n)
 	if (n && fwrite(p, 1, n, stdout) != n) {
 		if (errno == EPIPE)
 			cli.epipe = 1;
-		else
+		else if (!(errno == EINTR && interrupted))
+			/* (an interrupted dump says so itself) */
 			errorf("cannot write standard output: %s",
 			       strerror(errno));
 		return -1;
@@ -278,7 +281,8 @@ static int out_flush(void)
 	if (fflush(stdout) != 0) {
 		if (errno == EPIPE)
 			cli.epipe = 1;
-		else
+		else if (!(errno == EINTR && interrupted))
+			/* (an interrupted dump says so itself) */
 			errorf("cannot write standard output: %s",
 			       strerror(errno));
 		return -1;
@@ -487,7 +491,8 @@ static int list_colls(struct colls *c)
 
 	if (r != DSKVS_OK)
 		return lib_fail(r, "cannot list the collections");
-	qsort(c->v, c->n, sizeof(*c->v), coll_cmp);
+	if (c->n > 1)
+		qsort(c->v, c->n, sizeof(*c->v), coll_cmp);
 	return ST_OK;
 }
 
@@ -544,7 +549,8 @@ static int list_members(const char *coll, struct names *m)
 
 	if (r != DSKVS_OK)
 		return key_fail(r, coll, 0, NULL);
-	qsort(m->v, m->n, sizeof(*m->v), name_cmp);
+	if (m->n > 1) /* qsort wants a non-NULL array, even when empty */
+		qsort(m->v, m->n, sizeof(*m->v), name_cmp);
 	return ST_OK;
 }
 
@@ -1085,7 +1091,7 @@ static int cmd_dump(struct cmd_args *a)
 	snprintf(final, sizeof(final), "dump: %llu entries",
 	         (unsigned long long)d.done);
 	progress_end(final);
-	if (st == ST_OK && interrupted) {
+	if (interrupted && !cli.epipe) {
 		errorf("interrupted after %llu %s; the dump is incomplete "
 		       "(it has no end line)",
 		       (unsigned long long)d.done,
@@ -1284,22 +1290,105 @@ static int load_line(struct load_state *ls, char *line, size_t n)
 	return ST_OK;
 }
 
+/*
+ * A line reader on a raw descriptor that can be interrupted without a race.
+ *
+ * The classic "check a flag, then read()" loop loses a signal that arrives
+ * between the two: the handler sets the flag, and read() then blocks for
+ * ever on a quiet pipe. So load keeps SIGINT and SIGTERM blocked and waits
+ * for input only in ppoll(), which unblocks them atomically for the wait:
+ * a signal either arrives before (ppoll returns EINTR at once) or during
+ * the wait (same), never in a gap.
+ */
+struct lreader {
+	int fd;
+	char *buf;
+	size_t cap, start, end;
+	int eof;
+	sigset_t waitmask; /* the mask to wait with: INT and TERM open */
+};
+
+/* Longest line accepted: a 64 MiB value in base64 is 88 MiB, plus a key
+ * of two 64 KiB names in base64 and the JSON around them. */
+#define LINE_MAX_BYTES ((size_t)DSKVS_VALUE_MAX / 3 * 4 + (1u << 20))
+
+enum { LR_EOF = -1, LR_ERROR = -2, LR_INTERRUPTED = -3, LR_TOO_LONG = -4 };
+
+/* Next line (with its '\n', if any) in *line; its length, or an LR_ code.
+ * The line stays valid until the next call and may be modified. */
+static ssize_t lr_next(struct lreader *r, char **line)
+{
+	for (;;) {
+		char *nl = r->end > r->start ? memchr(r->buf + r->start, '\n',
+		                                      r->end - r->start)
+		                             : NULL;
+		size_t n;
+		ssize_t got;
+		struct pollfd pfd = { r->fd, POLLIN, 0 };
+
+		if (nl || (r->eof && r->end > r->start)) {
+			n = nl ? (size_t)(nl + 1 - (r->buf + r->start))
+			       : r->end - r->start;
+			*line = r->buf + r->start;
+			r->start += n;
+			return (ssize_t)n;
+		}
+		if (r->eof)
+			return LR_EOF;
+		if (r->start > 0) {
+			memmove(r->buf, r->buf + r->start, r->end - r->start);
+			r->end -= r->start;
+			r->start = 0;
+		}
+		if (r->end == r->cap) {
+			size_t cap = r->cap ? r->cap * 2 : 1u << 16;
+			char *b;
+
+			if (r->cap >= LINE_MAX_BYTES)
+				return LR_TOO_LONG;
+			b = realloc(r->buf, cap);
+			if (!b) {
+				errno = ENOMEM;
+				return LR_ERROR;
+			}
+			r->buf = b;
+			r->cap = cap;
+		}
+		if (ppoll(&pfd, 1, NULL, &r->waitmask) < 0) {
+			if (errno != EINTR)
+				return LR_ERROR;
+			if (interrupted)
+				return LR_INTERRUPTED;
+			continue;
+		}
+		got = read(r->fd, r->buf + r->end, r->cap - r->end);
+		if (got < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return LR_ERROR;
+		}
+		if (got == 0)
+			r->eof = 1;
+		r->end += (size_t)got;
+	}
+}
+
 static int cmd_load(struct cmd_args *a)
 {
 	struct load_state ls = { 0 };
+	struct lreader in = { .fd = STDIN_FILENO };
 	dskvs_stats stats;
 	struct stat sb;
-	FILE *in = stdin;
-	char *line = NULL, final[128];
-	size_t cap = 0;
+	sigset_t sigs, old;
+	char *line, final[128];
 	uint64_t consumed = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	int st, r, sized, rerr = 0;
 
 	ls.src = "standard input";
 	if (a->npos == 1 && strcmp(a->pos[0], "-") != 0) {
-		in = fopen(a->pos[0], "rb");
-		if (!in) {
+		in.fd = open(a->pos[0], O_RDONLY | O_CLOEXEC);
+		if (in.fd < 0) {
 			errorf("cannot open %s: %s", qs(a->pos[0]),
 			       strerror(errno));
 			return ST_USAGE;
@@ -1308,6 +1397,14 @@ static int cmd_load(struct cmd_args *a)
 	} else if (isatty(STDIN_FILENO)) {
 		notef("reading a dump from the terminal; end it with Ctrl-D");
 	}
+	/* Blocked from here on, except while lr_next() waits for input. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	in.waitmask = old;
+	sigdelset(&in.waitmask, SIGINT);
+	sigdelset(&in.waitmask, SIGTERM);
 	catch_interrupts();
 	st = store_open(1);
 	if (st)
@@ -1325,16 +1422,15 @@ static int cmd_load(struct cmd_args *a)
 		goto out;
 	}
 	hold_errors = 1;
-	sized = fstat(fileno(in), &sb) == 0 && S_ISREG(sb.st_mode);
+	sized = fstat(in.fd, &sb) == 0 && S_ISREG(sb.st_mode);
 	if (sized)
 		progress_begin("load", (uint64_t)sb.st_size, "B");
 	else
 		progress_begin("load", 0, "entries");
-	while (!interrupted) {
+	for (;;) {
 		size_t i;
 
-		errno = 0;
-		n = getline(&line, &cap, in);
+		n = lr_next(&in, &line);
 		if (n < 0) {
 			rerr = errno;
 			break;
@@ -1354,12 +1450,18 @@ static int cmd_load(struct cmd_args *a)
 	snprintf(final, sizeof(final), "load: %llu entries",
 	         (unsigned long long)ls.loaded);
 	progress_end(final);
-	if (st == ST_OK && interrupted) {
+	if (st == ST_OK && n == LR_INTERRUPTED) {
 		errorf("interrupted after %llu %s",
 		       (unsigned long long)ls.loaded,
 		       plural(ls.loaded, "entry", "entries"));
 		st = 128 + interrupted;
-	} else if (st == ST_OK && ferror(in)) {
+	} else if (st == ST_OK && n == LR_TOO_LONG) {
+		errorf("%s, line %llu: longer than %zu MiB, more than any "
+		       "record can be",
+		       ls.src, (unsigned long long)ls.lineno + 1,
+		       LINE_MAX_BYTES >> 20);
+		st = ST_USAGE;
+	} else if (st == ST_OK && n == LR_ERROR) {
 		errorf("cannot read %s: %s", ls.src, strerror(rerr));
 		st = ST_STORE;
 	} else if (st == ST_OK && ls.in_dump) {
@@ -1396,9 +1498,12 @@ static int cmd_load(struct cmd_args *a)
 	}
 	st = store_close(st);
 out:
-	free(line);
-	if (in != stdin)
-		fclose(in);
+	/* A signal still pending now came after the work was done: its
+	 * handler runs here and changes nothing. */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	free(in.buf);
+	if (in.fd != STDIN_FILENO)
+		close(in.fd);
 	return st;
 }
 
@@ -1513,9 +1618,9 @@ static int cmd_verify(struct cmd_args *a)
 	dskvs_verify_report rep;
 	struct cbuf out = { 0 };
 	char line[512];
-	const char *on = cli.out_tty ? "\033[1;32m" : "";
-	const char *bad = cli.out_tty ? "\033[1;31m" : "";
-	const char *off = cli.out_tty ? "\033[0m" : "";
+	const char *on = cli.out_color ? "\033[1;32m" : "";
+	const char *bad = cli.out_color ? "\033[1;31m" : "";
+	const char *off = cli.out_color ? "\033[0m" : "";
 	int r, st;
 
 	(void)a;
@@ -1840,17 +1945,21 @@ int main(int argc, char **argv)
 {
 	static char outbuf[1 << 16];
 	const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
-	int st;
+	int st, color_ok;
 
 	/* A reader that goes away (dskvs dump | head) must not kill us in
 	 * the middle of a library call: writes fail with EPIPE instead, the
 	 * store is closed properly, and then we die of SIGPIPE as a
 	 * well-behaved filter does. */
 	signal(SIGPIPE, SIG_IGN);
-	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	color_ok = !(nc && nc[0]) && !(term && strcmp(term, "dumb") == 0);
 	cli.out_tty = isatty(STDOUT_FILENO);
-	cli.err_color = isatty(STDERR_FILENO) && !(nc && nc[0]) &&
-	                !(term && strcmp(term, "dumb") == 0);
+	cli.out_color = cli.out_tty && color_ok;
+	cli.err_color = isatty(STDERR_FILENO) && color_ok;
+	/* Big blocks to a file or pipe (a dump is mostly small lines); line
+	 * by line to a person. */
+	if (!cli.out_tty)
+		setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	st = run(argc, argv);
 	if (out_flush() && st == ST_OK)
 		st = ST_STORE;
