@@ -1601,6 +1601,7 @@ static void on_damage(const char *file, uint64_t offset, const char *what,
                       void *arg)
 {
 	struct cbuf *b = arg;
+	size_t flen = strlen(file);
 	char num[32];
 
 	/* Kept until verify returns, so the list does not tangle with the
@@ -1609,6 +1610,10 @@ static void on_damage(const char *file, uint64_t offset, const char *what,
 	snprintf(num, sizeof(num),
 	         ": offset %llu: ", (unsigned long long)offset);
 	cbuf_puts(b, num);
+	/* Some descriptions repeat the file name; it is already there. */
+	if (strncmp(what, file, flen) == 0 &&
+	    strncmp(what + flen, ": ", 2) == 0)
+		what += flen + 2;
 	text_put_escaped(b, what, strlen(what));
 	cbuf_putc(b, '\n');
 }
@@ -1617,7 +1622,7 @@ static int cmd_verify(struct cmd_args *a)
 {
 	dskvs_verify_report rep;
 	struct cbuf out = { 0 };
-	char line[512];
+	char line[512], format[32];
 	const char *on = cli.out_color ? "\033[1;32m" : "";
 	const char *bad = cli.out_color ? "\033[1;31m" : "";
 	const char *off = cli.out_color ? "\033[0m" : "";
@@ -1633,6 +1638,11 @@ static int cmd_verify(struct cmd_args *a)
 	progress_begin("verifying", 0, NULL);
 	r = dskvs_verify(cli.store, on_damage, &out, &rep);
 	progress_end(NULL);
+	if (rep.format_major)
+		snprintf(format, sizeof(format), "%u.%u", rep.format_major,
+		         rep.format_minor);
+	else
+		snprintf(format, sizeof(format), "unknown");
 	if (r != DSKVS_OK && r != DSKVS_ECORRUPT) {
 		char what[300];
 		cbuf_free(&out);
@@ -1642,7 +1652,7 @@ static int cmd_verify(struct cmd_args *a)
 	}
 	snprintf(line, sizeof(line),
 	         "%s%s%s: %llu %s (%llu %s, %llu %s, %llu %s), %llu of %llu "
-	         "bytes valid, format %u.%u",
+	         "bytes valid, format %s",
 	         r == DSKVS_OK ? on : bad,
 	         r == DSKVS_OK ? "healthy" : "damaged", off,
 	         (unsigned long long)rep.records,
@@ -1653,8 +1663,7 @@ static int cmd_verify(struct cmd_args *a)
 	         (unsigned long long)rep.delete_alls,
 	         plural(rep.delete_alls, "delete-all", "delete-alls"),
 	         (unsigned long long)rep.valid_bytes,
-	         (unsigned long long)rep.file_bytes, rep.format_major,
-	         rep.format_minor);
+	         (unsigned long long)rep.file_bytes, format);
 	cbuf_puts(&out, line);
 	if (r == DSKVS_ECORRUPT) {
 		snprintf(line, sizeof(line), "; %llu damaged %s",
@@ -1781,15 +1790,21 @@ static const struct command commands[] = {
 	  "before\n"
 	  "            the failing line stay\n" },
 	{ "stats", cmd_stats, NULL, 0, 0, "stats",
-	  "Print the store's statistics, one 'name value' per line: entries,\n"
-	  "collections, live_bytes (keys and values), log_bytes (size of\n"
-	  "dskvs.log), log_live_bytes (the part of it still live),\n"
-	  "garbage_ratio (1 - log_live_bytes/log_bytes; 'dskvs compact'\n"
-	  "reclaims it), format_version, and last_compaction (when the "
-	  "current\n"
-	  "log file was written: the last compaction, or the store's "
-	  "creation;\n"
-	  "'unknown' if the file system does not record it).\n" },
+	  "Print the store's statistics, one 'name value' per line:\n"
+	  "\n"
+	  "  entries          members in all collections\n"
+	  "  collections      collections with at least one member\n"
+	  "  live_bytes       bytes of the member names and values\n"
+	  "  log_bytes        size of dskvs.log\n"
+	  "  log_live_bytes   bytes of the log still holding live data\n"
+	  "  garbage_ratio    1 - log_live_bytes/log_bytes: what compact "
+	  "reclaims\n"
+	  "  format_version   the on-disk format, MAJOR.MINOR\n"
+	  "  last_compaction  when the current log file was written (UTC): "
+	  "the\n"
+	  "                   last compaction, or the store's creation; "
+	  "'unknown'\n"
+	  "                   if the file system does not record it\n" },
 	{ "verify", cmd_verify, NULL, 0, 0, "verify",
 	  "Check every record's checksum in the store's files without "
 	  "changing\n"

@@ -523,6 +523,23 @@ group_verify() {
 	out_has '^healthy: 10 records \(10 puts, 0 deletes, 0 delete-alls\), [0-9]+ of [0-9]+ bytes valid, format [0-9.]+$'
 	expect 1 -s torn get v/k10
 
+	# A log from a newer major format version (bytes 8-9 of the file
+	# header, little-endian) is refused, not misread.
+	cp -r st newer
+	printf '\002' | dd of=newer/dskvs.log bs=1 seek=8 conv=notrunc 2>/dev/null
+	expect 3 -s newer verify
+	err_has "cannot verify 'newer': .*newer.*format version 2\.0"
+	expect 3 -s newer get v/k1
+	err_has "store 'newer' was written by a newer, incompatible dskvs format"
+
+	# Something that is not a dskvs log at all.
+	mkdir junk
+	echo 'not a log' >junk/dskvs.log
+	expect 3 -s junk verify
+	out_has '^junk/dskvs\.log: offset 0: .*not a dskvs log'
+	expect 3 -s junk ls
+	err_has "store 'junk' is damaged: .*not a dskvs log"
+
 	# Nothing to verify.
 	expect 3 -s nowhere verify
 	err_has "no store at 'nowhere'"
