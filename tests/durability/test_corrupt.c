@@ -107,6 +107,10 @@ static void write_log(void *arg)
 			DT_RC(dskvs_delete(s, o->key), DSKVS_OK);
 		else
 			DT_RC(dskvs_delete_all(s, o->key), DSKVS_OK);
+		/* One batch per record, each synced before the next is
+		 * written: damage to a record is then damage to synced
+		 * data whenever a record follows it. */
+		DT_RC(dskvs_sync(s), DSKVS_OK);
 	}
 	DT_RC(dskvs_close(s), DSKVS_OK);
 }

@@ -464,32 +464,30 @@ static void add_task(enum fsim_kind k, uint64_t n, enum fsim_fault f,
 	tasks[ntasks++] = (struct task){ k, n, f, persistent };
 }
 
-int main(void)
-{
-	static const enum fsim_kind kinds[] = { FSIM_OPENAT,    FSIM_PWRITEV,
-		                                FSIM_FDATASYNC, FSIM_RENAMEAT,
-		                                FSIM_FTRUNCATE, FSIM_FSYNC };
-	uint64_t seed = dt_seed("test_faults", 4242);
-	unsigned workers = dt_jobs(8);
+static const enum fsim_kind kinds[] = { FSIM_OPENAT,    FSIM_PWRITEV,
+	                                FSIM_FDATASYNC, FSIM_RENAMEAT,
+	                                FSIM_FTRUNCATE, FSIM_FSYNC };
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
-	DT_CHECK(workers <= MAX_WORKER, "at most %d workers", MAX_WORKER);
-	tot = mmap(NULL, sizeof(*tot), PROT_READ | PROT_WRITE,
-	           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	DT_CHECK(tot != MAP_FAILED, "mmap: %s", strerror(errno));
+/* One sweep over a template and workload made from `seed`. Returns the
+ * number of failed workers. */
+static unsigned sweep(uint64_t seed, unsigned workers)
+{
 	make_template(seed);
-	for (unsigned w = 0; w < workers; w++)
-		dirs[w] = dt_mkdtemp("faults");
 
 	/* Dry run: how many calls of each kind to sweep. */
 	struct task none = { FSIM_OPENAT, 0, FSIM_EIO, false };
 	fork_case(dirs[0], &none, true);
-	printf("dry run: calls per kind:");
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+	tot->cases--;
+	printf("seed %llu: calls per kind:", (unsigned long long)seed);
+	for (size_t i = 0; i < NKINDS; i++)
 		printf(" %s %llu", fsim_kind_name(kinds[i]),
 		       (unsigned long long)tot->calls[kinds[i]]);
 	printf("\n");
+	fflush(stdout);
 
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+	ntasks = 0;
+	for (size_t i = 0; i < NKINDS; i++) {
 		enum fsim_kind k = kinds[i];
 		DT_CHECK(tot->calls[k] > 0, "the workload never calls %s",
 		         fsim_kind_name(k));
@@ -504,20 +502,35 @@ int main(void)
 				add_task(k, n, FSIM_SHORT_THEN_ENOSPC, true);
 		}
 	}
-	tot->cases = tot->fired = tot->sticky = tot->open_failed = 0;
-	tot->rewrites_ok = tot->compact_failed = 0;
 	unsigned failed = dt_parallel(ntasks, workers, sweep_task, NULL);
-	printf("fault points swept: %zu cases (%llu ran, %llu injected a "
-	       "fault: %llu failed the open, %llu made the store sticky, %llu "
-	       "rewrites cleared it, %llu compactions failed); injected per "
-	       "kind:",
-	       ntasks, (unsigned long long)tot->cases,
-	       (unsigned long long)tot->fired,
+	dt_rmtree(template_dir);
+	free(template_dir);
+	return failed;
+}
+
+int main(void)
+{
+	uint64_t seed = dt_seed("test_faults", 4242);
+	unsigned workers = dt_jobs(8), rounds = dt_long() ? 6 : 1, failed = 0;
+
+	DT_CHECK(workers <= MAX_WORKER, "at most %d workers", MAX_WORKER);
+	tot = mmap(NULL, sizeof(*tot), PROT_READ | PROT_WRITE,
+	           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	DT_CHECK(tot != MAP_FAILED, "mmap: %s", strerror(errno));
+	for (unsigned w = 0; w < workers; w++)
+		dirs[w] = dt_mkdtemp("faults");
+	for (unsigned r = 0; r < rounds && failed == 0; r++)
+		failed += sweep(seed + r, workers);
+
+	printf("fault points swept: %llu cases (%llu injected a fault: %llu "
+	       "failed the open, %llu made the store sticky, %llu rewrites "
+	       "cleared it, %llu compactions failed); injected per kind:",
+	       (unsigned long long)tot->cases, (unsigned long long)tot->fired,
 	       (unsigned long long)tot->open_failed,
 	       (unsigned long long)tot->sticky,
 	       (unsigned long long)tot->rewrites_ok,
 	       (unsigned long long)tot->compact_failed);
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+	for (size_t i = 0; i < NKINDS; i++)
 		printf(" %s %llu", fsim_kind_name(kinds[i]),
 		       (unsigned long long)tot->per_kind[kinds[i]]);
 	printf("\n");
@@ -528,8 +541,6 @@ int main(void)
 		dt_rmtree(dirs[w]);
 		free(dirs[w]);
 	}
-	dt_rmtree(template_dir);
-	free(template_dir);
 	munmap(tot, sizeof(*tot));
 	return 0;
 }

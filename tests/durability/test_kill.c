@@ -343,7 +343,7 @@ static void run_cycle(const char *dir, unsigned cycle, uint64_t seed,
 int main(void)
 {
 	uint64_t seed = dt_seed("test_kill", 77);
-	unsigned cycles = dt_long() ? 400 : 24;
+	unsigned cycles = dt_long() ? 400 : 40;
 	char *dir = dt_mkdtemp("kill");
 	uint64_t started = 0, acked = 0, recovered = 0, compactions = 0;
 

@@ -2,48 +2,56 @@
  * Simulated power loss at every I/O call of a workload.
  *
  * A forked child runs a fixed, seeded workload through the fsim seam (see
- * fsim.h): open a fresh store, writes, an explicit compaction, close,
- * reopen (whose first batch triggers an automatic compaction), writes, a
- * rewrite, close, reopen in asynchronous mode, writes with dskvs_sync, a
- * compaction, close. It tells the parent, through shared memory, how many
- * operations it started and how many were acknowledged as durable (the
- * write returned in DSKVS_SYNC_ALWAYS mode, or a later dskvs_sync or
- * dskvs_close returned DSKVS_OK).
+ * fsim.h) and tells the parent, through shared memory, how many operations
+ * it started and how many were acknowledged as durable (the write returned
+ * in DSKVS_SYNC_ALWAYS mode, or a later dskvs_sync or dskvs_close returned
+ * DSKVS_OK). Two workloads ("scenarios"):
+ *
+ *  fresh     open a new store, writes, an explicit compaction, close;
+ *            reopen (its first batch triggers an automatic compaction),
+ *            writes, a rewrite, close; reopen in asynchronous mode, writes
+ *            with dskvs_sync (batches of several records, some values over
+ *            a page), a compaction, close.
+ *  recovery  start from a synced store whose log ends in garbage and next
+ *            to a leftover compaction temporary, so the open itself
+ *            unlinks, truncates and syncs; then writes, close, reopen,
+ *            writes, dskvs_sync, close.
  *
  * A dry run counts the seam calls. Then, for every call N and every crash
  * view, a child runs the workload again and "loses power" just before call
  * N: fsim rebuilds the directory as the view says (durable contents only;
  * with a garbage unsynced tail; with the names of the last directory fsync;
  * with the unsynced tail's pages written back in any order) and the child
- * dies. The parent then opens the directory with the real libc seam and
- * checks:
+ * dies. The parent then opens the directory with the real libc seam (in a
+ * leaf process) and checks:
  *   - dskvs_verify does not call it damaged, and dskvs_open succeeds;
  *   - the state is exactly the model after some prefix of the workload's
  *     operations that includes every acknowledged one;
  *   - a second open sees the same state (recovery is idempotent).
  *
- * DSKVS_LONG=1 runs several seeds for the views that use randomness.
+ * Then a directed case of the page view, made deterministic (torn_batch).
+ *
+ * DSKVS_LONG=1 runs 8 seeds for the views that draw random numbers;
+ * DSKVS_POWERLOSS_VIEWS=<mask> runs only some views (debugging).
  */
 #include "dt.h"
 #include "fsim.h"
 #include "internal.h"
 
 #include <errno.h>
-#include <string.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define NOPS 80
 
 /* Written by a workload child, read by its parent after it is gone. */
 struct shared {
 	uint64_t started;          /* operations begun */
 	uint64_t acked;            /* operations known durable */
 	uint64_t calls;            /* seam calls (dry run) */
-	uint64_t batches, records; /* of the last phase */
+	uint64_t batches, records; /* of the last asynchronous phase */
 };
 
 /* Totals over all workers. */
@@ -53,13 +61,25 @@ struct totals {
 };
 
 #define MAX_WORKERS 64
+#define MAX_OPS     80
 
-static struct dt_op ops[NOPS];
-static struct shared *sh; /* this process's slot */
+struct scenario {
+	const char *name;
+	void (*workload)(const char *dir);
+	char *template_dir;   /* starting directory; NULL: empty */
+	struct dt_state base; /* its state */
+	struct dt_op ops[MAX_OPS];
+	size_t nops;
+	uint64_t calls; /* dry run */
+};
+
+static struct scenario fresh_sc, recovery_sc;
+static struct scenario *sc; /* the one running */
+static struct shared *sh;   /* this process's slot */
 static struct shared *slots;
 static struct totals *tot;
 static char *dirs[MAX_WORKERS];
-static uint64_t seed, total;
+static uint64_t seed;
 static unsigned seeds;
 
 /* The parent's checks need no durability: skip the syncs, they cost
@@ -77,7 +97,7 @@ static void use_fast_libc(void)
 	dskvs__io.fsync = no_sync;
 }
 
-/* ---- the workload (in the child) ----------------------------------------
+/* ---- the workloads (in the child) ----------------------------------------
  */
 
 struct wl {
@@ -101,9 +121,9 @@ static void wl_open(struct wl *w, const char *dir, int mode)
 
 static void wl_ops(struct wl *w, size_t n, unsigned big_one_in)
 {
-	for (size_t i = 0; i < n && w->next < NOPS; i++, w->next++) {
+	for (size_t i = 0; i < n && w->next < sc->nops; i++, w->next++) {
 		uint64_t seq;
-		const struct dt_op *op = &ops[w->next];
+		const struct dt_op *op = &sc->ops[w->next];
 		bool changes = dt_apply(&w->model, op);
 		sh->started = w->next + 1;
 		int rc = dt_do(w->s, op, big_one_in, &seq);
@@ -120,6 +140,14 @@ static void wl_sync(struct wl *w)
 	sh->acked = w->next;
 }
 
+static void wl_stats(struct wl *w)
+{
+	dskvs_stats st;
+	DT_RC(dskvs_stats_get(w->s, &st), DSKVS_OK);
+	sh->batches = st.batches;
+	sh->records = st.records_written;
+}
+
 static void wl_close(struct wl *w)
 {
 	DT_RC(dskvs_close(w->s), DSKVS_OK);
@@ -127,9 +155,9 @@ static void wl_close(struct wl *w)
 	sh->acked = w->next;
 }
 
-static void workload(const char *dir)
+static void fresh_workload(const char *dir)
 {
-	struct wl w = { .next = 0 };
+	struct wl w = { .model = sc->base };
 
 	wl_open(&w, dir, DSKVS_SYNC_ALWAYS);
 	wl_ops(&w, 24, 0);
@@ -151,12 +179,22 @@ static void workload(const char *dir)
 	wl_ops(&w, 4, 2);
 	DT_RC(dskvs_compact(w.s), DSKVS_OK);
 	wl_ops(&w, 8, 2);
-	{
-		dskvs_stats st;
-		DT_RC(dskvs_stats_get(w.s, &st), DSKVS_OK);
-		sh->batches = st.batches;
-		sh->records = st.records_written;
-	}
+	wl_stats(&w);
+	wl_close(&w);
+}
+
+static void recovery_workload(const char *dir)
+{
+	struct wl w = { .model = sc->base };
+
+	wl_open(&w, dir, DSKVS_SYNC_ALWAYS);
+	wl_ops(&w, 6, 0);
+	wl_close(&w);
+	wl_open(&w, dir, DSKVS_SYNC_ASYNC);
+	wl_ops(&w, 6, 2);
+	wl_sync(&w);
+	wl_ops(&w, 4, 2);
+	wl_stats(&w);
 	wl_close(&w);
 }
 
@@ -165,13 +203,15 @@ static int run_child(const char *dir, const struct fsim_config *cfg)
 {
 	memset(sh, 0, sizeof(*sh));
 	dt_empty_dir(dir);
+	if (sc->template_dir)
+		dt_copy_dir(sc->template_dir, dir);
 	fflush(NULL);
 	pid_t pid = fork();
 	DT_CHECK(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		dt_in_child = true;
 		fsim_install(dir, cfg);
-		workload(dir);
+		sc->workload(dir);
 		sh->calls = fsim_calls();
 		fsim_uninstall();
 		exit(0); /* not _exit: let LeakSanitizer look */
@@ -182,12 +222,12 @@ static int run_child(const char *dir, const struct fsim_config *cfg)
 	return status;
 }
 
-/* ---- checking an outcome (in the parent) ----------------------------------
+/* ---- checking an outcome (in a leaf process) ------------------------------
  */
 
 static void check_outcome_here(const char *dir, const char *what)
 {
-	struct dt_state empty = { { 0 } }, got, again;
+	struct dt_state got, again;
 	dskvs_verify_report rep;
 	char *log = dt_fmt("%s/" DSKVS_LOG_NAME, dir);
 	bool have_log = dt_file_size(log) >= 0;
@@ -200,11 +240,12 @@ static void check_outcome_here(const char *dir, const char *what)
 	int rc = dt_open_dump(dir, &got);
 	DT_CHECK(rc == DSKVS_OK, "%s: dskvs_open: %s (%s)", what,
 	         dskvs_err_name(rc), dskvs_errmsg(NULL));
-	long p = dt_match_prefix(&empty, ops, sh->acked, sh->started, &got);
+	long p =
+	    dt_match_prefix(&sc->base, sc->ops, sh->acked, sh->started, &got);
 	if (p < 0) {
-		struct dt_state want = empty;
+		struct dt_state want = sc->base;
 		for (size_t i = 0; i < sh->acked; i++)
-			dt_apply(&want, &ops[i]);
+			dt_apply(&want, &sc->ops[i]);
 		dt_fail(__FILE__, __LINE__,
 		        "%s: recovered state is not the state after any "
 		        "prefix of %llu..%llu operations (acknowledged %llu); "
@@ -241,12 +282,18 @@ static void check_outcome(const char *dir, const char *what)
 }
 
 /* ---- the crash points
- * ---------------------------------------------------------
+ * ----------------------------------------------------------
  */
+
+/* Views to run: all, unless DSKVS_POWERLOSS_VIEWS (a bit mask of enum
+ * fsim_view) narrows them while debugging. */
+static unsigned view_mask = (1u << FSIM_NVIEWS) - 1;
 
 /* The views that draw random numbers gain from more seeds. */
 static unsigned seeds_of(int v)
 {
+	if (!(view_mask & (1u << v)))
+		return 0;
 	return v == FSIM_GARBAGE_TAIL || v == FSIM_PAGES ? seeds : 1;
 }
 
@@ -265,7 +312,7 @@ static void crash_task(size_t t, unsigned worker, void *arg)
 	struct fsim_config cfg = { .real_sync = false };
 	size_t k = t % tasks_per_call();
 	int v = 0;
-	char what[96];
+	char what[128];
 	(void)arg;
 
 	while (k >= seeds_of(v))
@@ -277,7 +324,7 @@ static void crash_task(size_t t, unsigned worker, void *arg)
 	    dt_mix(seed ^ (cfg.crash_at << 8) ^ ((uint64_t)v << 4) ^ k);
 	int status = run_child(dirs[worker], &cfg);
 	snprintf(what, sizeof(what),
-	         "crash before call %llu, view %s, seed %zu",
+	         "%s: crash before call %llu, view %s, seed %zu", sc->name,
 	         (unsigned long long)cfg.crash_at,
 	         fsim_view_name((enum fsim_view)v), k);
 	DT_CHECK(WIFEXITED(status) && (WEXITSTATUS(status) == FSIM_CRASH_EXIT ||
@@ -290,6 +337,91 @@ static void crash_task(size_t t, unsigned worker, void *arg)
 	                   1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&tot->points, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&tot->per_view[v], 1, __ATOMIC_RELAXED);
+}
+
+/* Dry run, then every crash point of the scenario. Returns the number of
+ * failed workers. */
+static unsigned run_scenario(struct scenario *s, unsigned workers)
+{
+	struct fsim_config cfg = { .real_sync = false };
+	char what[64];
+
+	sc = s;
+	sh = &slots[0];
+	int status = run_child(dirs[0], &cfg);
+	DT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	         "%s: dry run failed (status %#x)", s->name, status);
+	s->calls = sh->calls;
+	DT_CHECK(s->calls > 20, "%s: only %llu seam calls?", s->name,
+	         (unsigned long long)s->calls);
+	snprintf(what, sizeof(what), "%s: after the dry run", s->name);
+	check_outcome(dirs[0], what);
+	printf("%s: %zu operations, %llu seam calls; the asynchronous phase "
+	       "wrote %llu records in %llu batches\n",
+	       s->name, s->nops, (unsigned long long)s->calls,
+	       (unsigned long long)sh->records,
+	       (unsigned long long)sh->batches);
+	fflush(stdout);
+	return dt_parallel(s->calls * tasks_per_call(), workers, crash_task,
+	                   NULL);
+}
+
+/* ---- scenario set-up
+ * ------------------------------------------------------------
+ */
+
+static void make_ops(struct scenario *s, size_t n, uint32_t first_ver,
+                     uint64_t *rng)
+{
+	for (size_t i = 0; i < n; i++)
+		s->ops[i] = dt_op_random(rng, first_ver + (uint32_t)i);
+	s->nops = n;
+}
+
+static struct dt_op template_ops[24];
+
+static void write_recovery_template(void *arg)
+{
+	dskvs *s;
+	uint64_t seq;
+	struct dt_state m = { { 0 } };
+	(void)arg;
+	DT_RC(dskvs_open(recovery_sc.template_dir, NULL, &s), DSKVS_OK);
+	for (size_t i = 0; i < 24; i++) {
+		bool changes = dt_apply(&m, &template_ops[i]);
+		DT_RC(dt_do(s, &template_ops[i], 4, &seq),
+		      changes ? DSKVS_OK : DSKVS_NOTFOUND);
+	}
+	DT_RC(dskvs_close(s), DSKVS_OK);
+}
+
+/* A synced store whose log ends in 300 bytes of garbage (a torn append),
+ * and a half-written compaction temporary next to it. */
+static void make_recovery_template(uint64_t *rng)
+{
+	struct scenario *s = &recovery_sc;
+	s->template_dir = dt_mkdtemp("powerloss-template");
+	memset(&s->base, 0, sizeof(s->base));
+	for (size_t i = 0; i < 24; i++) {
+		template_ops[i] = dt_op_random(rng, 500 + (uint32_t)i);
+		dt_apply(&s->base, &template_ops[i]);
+	}
+	int status = dt_run_forked(write_recovery_template, NULL);
+	DT_CHECK(status == 0, "writing the template failed (%#x)", status);
+	char *log = dt_fmt("%s/" DSKVS_LOG_NAME, s->template_dir);
+	char *tmp = dt_fmt("%s/" DSKVS_LOG_TMP, s->template_dir);
+	size_t len;
+	unsigned char *b = dt_read_file(log, &len);
+	DT_CHECK(b != NULL && len > 400, "read %s", log);
+	unsigned char *c = realloc(b, len + 300);
+	DT_CHECK(c != NULL, "out of memory");
+	for (size_t i = 0; i < 300; i++)
+		c[len + i] = (unsigned char)dt_rand(rng);
+	dt_write_file(log, c, len + 300);
+	dt_write_file(tmp, c, len / 2);
+	free(c);
+	free(log);
+	free(tmp);
 }
 
 /* ---- a torn batch written back out of order ---------------------------------
@@ -439,6 +571,9 @@ int main(void)
 	seed = dt_seed("test_powerloss", 20240601);
 	seeds = dt_long() ? 8 : 1;
 	rng = seed;
+	if (getenv("DSKVS_POWERLOSS_VIEWS"))
+		view_mask =
+		    (unsigned)strtoul(getenv("DSKVS_POWERLOSS_VIEWS"), NULL, 0);
 	DT_CHECK(workers <= MAX_WORKERS, "at most %d workers", MAX_WORKERS);
 	slots = mmap(NULL, MAX_WORKERS * sizeof(*slots) + sizeof(*tot),
 	             PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -446,31 +581,25 @@ int main(void)
 	tot = (struct totals *)(slots + MAX_WORKERS);
 	for (unsigned w = 0; w < workers; w++)
 		dirs[w] = dt_mkdtemp("powerloss");
-	for (size_t i = 0; i < NOPS; i++)
-		ops[i] = dt_op_random(&rng, (uint32_t)i + 1);
 
-	/* Dry run: the calls to enumerate. */
-	struct fsim_config cfg = { .real_sync = false };
-	sh = &slots[0];
-	int status = run_child(dirs[0], &cfg);
-	DT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	         "dry run failed (status %#x)", status);
-	total = sh->calls;
-	DT_CHECK(total > 50, "only %llu seam calls?",
-	         (unsigned long long)total);
-	check_outcome(dirs[0], "after the dry run");
-	printf("workload: %d operations, %llu seam calls, last phase %llu "
-	       "records in %llu batches; %u workers\n",
-	       NOPS, (unsigned long long)total, (unsigned long long)sh->records,
-	       (unsigned long long)sh->batches, workers);
-	fflush(stdout);
+	fresh_sc.name = "fresh";
+	fresh_sc.workload = fresh_workload;
+	make_ops(&fresh_sc, 80, 1, &rng);
+	recovery_sc.name = "recovery";
+	recovery_sc.workload = recovery_workload;
+	make_recovery_template(&rng);
+	make_ops(&recovery_sc, 16, 1000, &rng);
 
-	unsigned failed =
-	    dt_parallel(total * tasks_per_call(), workers, crash_task, NULL);
+	unsigned failed = run_scenario(&fresh_sc, workers);
+	failed += run_scenario(&recovery_sc, workers);
 	bool torn_ok = torn_batch();
-	printf("crash points: %llu seam calls, %llu outcomes checked (%llu "
-	       "crashed, %llu ran to the end with fewer calls); per view:",
-	       (unsigned long long)total, (unsigned long long)tot->points,
+	printf("crash points: %llu seam calls (fresh %llu, recovery %llu), "
+	       "%llu outcomes checked (%llu crashed, %llu ran to the end with "
+	       "fewer calls); per view:",
+	       (unsigned long long)(fresh_sc.calls + recovery_sc.calls),
+	       (unsigned long long)fresh_sc.calls,
+	       (unsigned long long)recovery_sc.calls,
+	       (unsigned long long)tot->points,
 	       (unsigned long long)tot->crashed,
 	       (unsigned long long)tot->finished);
 	for (int v = 0; v < FSIM_NVIEWS; v++)
@@ -479,14 +608,18 @@ int main(void)
 	printf("\n");
 	DT_CHECK(failed == 0, "%u workers failed", failed);
 	DT_CHECK(torn_ok, "torn batch case failed");
-	DT_CHECK(tot->points == total * tasks_per_call(),
+	DT_CHECK(tot->points ==
+	             (fresh_sc.calls + recovery_sc.calls) * tasks_per_call(),
 	         "%llu outcomes checked, %llu expected",
 	         (unsigned long long)tot->points,
-	         (unsigned long long)(total * tasks_per_call()));
+	         (unsigned long long)((fresh_sc.calls + recovery_sc.calls) *
+	                              tasks_per_call()));
 	for (unsigned w = 0; w < workers; w++) {
 		dt_rmtree(dirs[w]);
 		free(dirs[w]);
 	}
+	dt_rmtree(recovery_sc.template_dir);
+	free(recovery_sc.template_dir);
 	munmap(slots, MAX_WORKERS * sizeof(*slots) + sizeof(*tot));
 	return 0;
 }
