@@ -84,7 +84,8 @@ struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
                                   const char *member, size_t mlen,
                                   const void *val, size_t vlen, uint32_t refs)
 {
-	size_t sz = sizeof(struct dskvs__blk) + clen + 1 + mlen + 1 + vlen;
+	size_t sz =
+	    offsetof(struct dskvs__blk, key) + clen + 1 + mlen + 1 + vlen;
 	struct dskvs__blk *b = malloc(sz);
 	if (b == NULL)
 		return NULL;
@@ -93,7 +94,6 @@ struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
 	b->vlen = (uint32_t)vlen;
 	b->clen = (uint16_t)clen;
 	b->mlen = (uint16_t)mlen;
-	b->pad = 0;
 	memcpy(b->key, coll, clen);
 	b->key[clen] = '/';
 	if (mlen)
@@ -537,11 +537,12 @@ int dskvs_list_collections(dskvs *s, dskvs_collection_fn fn, void *arg)
 	return rc;
 }
 
-int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *nout,
-                    int (*progress)(dskvs *, void *), void *arg)
+int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, uint64_t **seqs,
+                    size_t *nout, int (*progress)(dskvs *, void *), void *arg)
 {
 	struct dskvs__coll **cv;
 	struct dskvs__blk **all = NULL;
+	uint64_t *sq = NULL;
 	size_t nc, n = 0, cap = 0;
 	int rc;
 
@@ -568,26 +569,32 @@ int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *nout,
 			continue;
 		}
 		rc = gather(c, &v, &m, true);
-		coll_unlock(c);
-		if (rc != DSKVS_OK)
-			break;
-		if (n + m > cap) {
+		if (rc == DSKVS_OK && n + m > cap) {
 			size_t ncap = (n + m) * 2;
 			void *p = realloc(all, ncap * sizeof(*all));
-			if (p == NULL) {
+			if (p)
+				all = p;
+			void *q = p ? realloc(sq, ncap * sizeof(*sq)) : NULL;
+			if (q)
+				sq = q;
+			if (p == NULL || q == NULL) {
 				for (size_t j = 0; j < m; j++)
 					dskvs__blk_unref(v[j]);
 				free(v);
 				rc = DSKVS_ENOMEM;
-				break;
+			} else {
+				cap = ncap;
 			}
-			all = p;
-			cap = ncap;
 		}
-		if (m)
-			memcpy(all + n, v, m * sizeof(*v));
-		n += m;
-		free(v);
+		if (rc == DSKVS_OK) {
+			for (size_t j = 0; j < m; j++) {
+				all[n + j] = v[j];
+				sq[n + j] = v[j]->seq; /* still published */
+			}
+			n += m;
+			free(v);
+		}
+		coll_unlock(c);
 	}
 	free(cv);
 	dskvs__rcu_read_unlock();
@@ -595,9 +602,11 @@ int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *nout,
 		for (size_t j = 0; j < n; j++)
 			dskvs__blk_unref(all[j]);
 		free(all);
+		free(sq);
 		return rc;
 	}
 	*out = all;
+	*seqs = sq;
 	*nout = n;
 	return DSKVS_OK;
 }

@@ -70,17 +70,22 @@ DSKVS_LOCAL int dskvs__key_parse(const char *key, int want_member,
  * a DeleteAll record through the queue.
  */
 struct dskvs__blk {
-	struct rcu_head rcu; /* for the table's deferred reference drop */
-	uint64_t seq;  /* sequence number of the write that made it; written
-	                  by the writer under the collection lock before the
-	                  record is committed to the queue, read by the
-	                  janitor (ordered by the ring's commit/dequeue) and by
-	                  compaction (under the collection lock) */
+	union {
+		/* While published: the sequence number of the write that made
+		 * the block; written by that writer under the collection lock
+		 * before it unlocks, read under the lock (compaction's gather,
+		 * which copies it) and by replay. */
+		uint64_t seq;
+		/* Once unpublished: the table's deferred reference drop. Only
+		 * call_rcu writes it, after the block left the table, when
+		 * nobody reads seq any more: readers never do, and the janitor
+		 * takes a record's sequence number from its queue position. */
+		struct rcu_head rcu;
+	};
 	uint32_t refs; /* atomic */
 	uint32_t vlen;
 	uint16_t clen;
 	uint16_t mlen;
-	uint32_t pad;
 	char key[]; /* clen bytes, '/', mlen bytes, NUL, vlen bytes */
 };
 
@@ -219,6 +224,14 @@ struct dskvs {
 	uint64_t log_size;
 	char *path;
 
+	/* Janitor-private (open and recovery set it first): the number of
+	 * the next batch written to the log, and the header and offset of
+	 * the last record write_records() wrote, so that compaction can mark
+	 * it as the end of its one batch. */
+	uint32_t batch_no;
+	unsigned char last_hdr[32]; /* DSKVS_REC_HDR */
+	uint64_t last_hdr_off;
+
 	/* Janitor-private scratch. */
 	void **batch; /* tagged record pointers */
 	char *scratch;
@@ -280,11 +293,15 @@ DSKVS_LOCAL int dskvs__replay_delall(dskvs *s, const char *name, size_t len,
                                      uint64_t seq);
 
 /* Snapshot of the live set for compaction: every published block with a
- * reference taken. *out is malloc'd. Caller unrefs each block. Collection
- * locks are only tried: while one is busy, progress(s, arg) is called (the
- * janitor drains its queue there, since the lock holder may be a writer
- * waiting for queue space); a non-zero return aborts with DSKVS_ENOMEM. */
-DSKVS_LOCAL int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out, size_t *n,
+ * reference taken, and its sequence number copied while its collection was
+ * locked (the block may be retired right after, and retiring reuses that
+ * field). *out and *seqs are malloc'd; the caller unrefs each block.
+ * Collection locks are only tried: while one is busy, progress(s, arg) is
+ * called (the janitor drains its queue there, since the lock holder may be a
+ * writer waiting for queue space); a non-zero return aborts with
+ * DSKVS_ENOMEM. */
+DSKVS_LOCAL int dskvs__snapshot(dskvs *s, struct dskvs__blk ***out,
+                                uint64_t **seqs, size_t *n,
                                 int (*progress)(dskvs *, void *), void *arg);
 DSKVS_LOCAL uint64_t dskvs__live_log_bytes(dskvs *s);
 /* Totals for dskvs_stats_get (racy sums, monitoring only). */
@@ -319,6 +336,8 @@ DSKVS_LOCAL uint64_t dskvs__now_ns(void);
 #define DSKVS_FORMAT_MINOR 0
 #define DSKVS_FILE_HDR     32
 #define DSKVS_REC_HDR      32
+_Static_assert(sizeof(((struct dskvs *)0)->last_hdr) == DSKVS_REC_HDR,
+               "last_hdr holds one record header");
 /* A record's key: "coll/member" or a collection name. */
 #define DSKVS_KEY_MAX (2 * (size_t)DSKVS_NAME_MAX + 1)
 
@@ -328,10 +347,15 @@ static inline size_t dskvs__rec_size(size_t klen, size_t vlen)
 }
 
 DSKVS_LOCAL void dskvs__file_hdr_encode(unsigned char out[DSKVS_FILE_HDR]);
+/* Record header flag: the last record of a batch (see log.c). */
+#define DSKVS_REC_END 1u
 DSKVS_LOCAL void dskvs__rec_hdr_encode(unsigned char out[DSKVS_REC_HDR],
-                                       unsigned op, const char *key,
+                                       unsigned op, unsigned flags,
+                                       uint32_t batch, const char *key,
                                        size_t klen, const void *val,
                                        size_t vlen, uint64_t seq);
+/* Set the end-of-batch flag of an encoded header (and its checksum). */
+DSKVS_LOCAL void dskvs__rec_hdr_set_end(unsigned char hdr[DSKVS_REC_HDR]);
 /* Replay the log of an opened store into its tables; truncates a torn
  * tail. Sets s->log_size and s->seq_base. */
 DSKVS_LOCAL int dskvs__log_recover(dskvs *s);

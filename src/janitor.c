@@ -300,15 +300,14 @@ static inline size_t rec_vlen(struct dskvs__blk *b, unsigned op)
 /*
  * Write n records (tagged pointers) at `off` of `fd` with as few pwritev
  * calls as IOV_MAX allows. Record i gets sequence number seqs[i] if seqs is
- * given, else first_seq + i, or, when first_seq is 0, its block's own (a
- * compaction snapshot). Returns 0 or -errno; *bytes receives the bytes
+ * given, else first_seq + i. Returns 0 or -errno; *bytes receives the bytes
  * written.
  */
 static int write_records(dskvs *s, int fd, uint64_t off, void **recs, size_t n,
                          uint64_t first_seq, const uint64_t *seqs,
-                         uint64_t *bytes)
+                         uint32_t batch, bool end, uint64_t *bytes)
 {
-	size_t copy = 0, iovs = 1, total = 0;
+	size_t copy = 0, iovs = 1, total = 0, last = n;
 	for (size_t i = 0; i < n; i++) {
 		unsigned op;
 		struct dskvs__blk *b = dskvs__untag(recs[i], &op);
@@ -321,6 +320,7 @@ static int write_records(dskvs *s, int fd, uint64_t off, void **recs, size_t n,
 		else
 			iovs += 2;
 		total += dskvs__rec_size(klen, vlen);
+		last = i;
 	}
 	*bytes = total;
 	if (total == 0)
@@ -330,6 +330,7 @@ static int write_records(dskvs *s, int fd, uint64_t off, void **recs, size_t n,
 		return rc;
 
 	char *p = s->scratch, *seg = s->scratch;
+	uint64_t at = off;
 	int cnt = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned op;
@@ -338,11 +339,15 @@ static int write_records(dskvs *s, int fd, uint64_t off, void **recs, size_t n,
 			continue;
 		size_t klen = dskvs__blk_klen(b), vlen = rec_vlen(b, op);
 		const char *val = dskvs__blk_val(b);
-		uint64_t seq = seqs        ? seqs[i]
-		               : first_seq ? first_seq + i
-		                           : b->seq;
-		dskvs__rec_hdr_encode((unsigned char *)p, op, b->key, klen, val,
-		                      vlen, seq);
+		uint64_t seq = seqs ? seqs[i] : first_seq + i;
+		unsigned flags = (end && i == last) ? DSKVS_REC_END : 0;
+		dskvs__rec_hdr_encode((unsigned char *)p, op, flags, batch,
+		                      b->key, klen, val, vlen, seq);
+		if (i == last) {
+			memcpy(s->last_hdr, p, DSKVS_REC_HDR);
+			s->last_hdr_off = at;
+		}
+		at += dskvs__rec_size(klen, vlen);
 		p += DSKVS_REC_HDR;
 		memcpy(p, b->key, klen);
 		p += klen;
@@ -439,8 +444,9 @@ static void process_batch(dskvs *s, size_t n, bool keep)
 
 	if (__atomic_load_n(&s->err, __ATOMIC_ACQUIRE) == 0) {
 		uint64_t written;
-		int rc = write_records(s, s->logfd, s->log_size, s->batch, n,
-		                       first, NULL, &written);
+		int rc =
+		    write_records(s, s->logfd, s->log_size, s->batch, n, first,
+		                  NULL, s->batch_no, true, &written);
 		if (rc != 0) {
 			dskvs__set_error(s, DSKVS_EIO, -rc,
 			                 DSKVS_LOG_NAME
@@ -461,6 +467,7 @@ static void process_batch(dskvs *s, size_t n, bool keep)
 				__atomic_store_n(&s->log_size,
 				                 s->log_size + written,
 				                 __ATOMIC_RELAXED);
+				s->batch_no++;
 				record_fsync(s, dskvs__now_ns() - t0, n,
 				             written);
 				publish_durable(s, s->jdone);
@@ -565,8 +572,9 @@ static int snapshot_progress(dskvs *s, void *arg)
 static int snapshot_write(dskvs *s, int fd, uint64_t *size, struct held *h)
 {
 	struct dskvs__blk **v;
+	uint64_t *seqs;
 	size_t n, i = 0;
-	int rc = dskvs__snapshot(s, &v, &n, snapshot_progress, h);
+	int rc = dskvs__snapshot(s, &v, &seqs, &n, snapshot_progress, h);
 	if (rc != DSKVS_OK)
 		return -ENOMEM;
 	while (i < n) {
@@ -582,23 +590,25 @@ static int snapshot_write(dskvs *s, int fd, uint64_t *size, struct held *h)
 		}
 		uint64_t w;
 		int e = write_records(s, fd, *size, (void **)(v + i), j - i, 0,
-		                      NULL, &w);
+		                      seqs + i, 1, false, &w);
 		release_records((void **)(v + i), j - i);
 		if (e != 0) {
 			for (size_t k = j; k < n; k++)
 				dskvs__blk_unref(v[k]);
 			free(v);
+			free(seqs);
 			return e;
 		}
 		*size += w;
 		i = j;
 	}
 	free(v);
+	free(seqs);
 	/* Then what was dequeued meanwhile, in queue order. */
 	if (h->n) {
 		uint64_t w;
-		int e =
-		    write_records(s, fd, *size, h->recs, h->n, 0, h->seqs, &w);
+		int e = write_records(s, fd, *size, h->recs, h->n, 0, h->seqs,
+		                      1, false, &w);
 		if (e != 0)
 			return e;
 		*size += w;
@@ -642,7 +652,8 @@ static int do_compact(dskvs *s, bool rewrite)
 			                   records_bytes(s->batch, n),
 			                   __ATOMIC_RELAXED);
 		e = write_records(s, fd, size, s->batch, n,
-		                  s->seq_base + s->jdone - n + 1, NULL, &w);
+		                  s->seq_base + s->jdone - n + 1, NULL, 1,
+		                  false, &w);
 		release_records(s->batch, n);
 		if (e) {
 			what = "appending queued records";
@@ -654,6 +665,16 @@ static int do_compact(dskvs *s, bool rewrite)
 		close(fd);
 		dskvs__io.unlinkat(s->dirfd, DSKVS_LOG_TMP, 0);
 		return DSKVS_EIO;
+	}
+	/* The new file is one batch, synced once: mark its last record. */
+	if (size > DSKVS_FILE_HDR) {
+		struct iovec iov = { s->last_hdr, DSKVS_REC_HDR };
+		dskvs__rec_hdr_set_end(s->last_hdr);
+		e = dskvs__write_all(fd, &iov, 1, (off_t)s->last_hdr_off);
+		if (e) {
+			what = "marking the end of the new file's batch";
+			goto abandon;
+		}
 	}
 	if (dskvs__io.fdatasync(fd) != 0) {
 		e = -errno;
@@ -674,6 +695,7 @@ static int do_compact(dskvs *s, bool rewrite)
 		dskvs__io.close(s->logfd);
 		s->logfd = fd;
 		__atomic_store_n(&s->log_size, size, __ATOMIC_RELAXED);
+		s->batch_no = size > DSKVS_FILE_HDR ? 2 : 1;
 		dskvs__set_error(s, DSKVS_EIO, err,
 		                 "fsync of the store directory after "
 		                 "compaction failed: %s",
@@ -683,6 +705,7 @@ static int do_compact(dskvs *s, bool rewrite)
 	dskvs__io.close(s->logfd);
 	s->logfd = fd;
 	__atomic_store_n(&s->log_size, size, __ATOMIC_RELAXED);
+	s->batch_no = size > DSKVS_FILE_HDR ? 2 : 1;
 	if (rewrite) {
 		pthread_mutex_lock(&s->jmu);
 		s->err = 0;

@@ -16,22 +16,33 @@
  *    0  4  CRC32C of header bytes 4..31
  *    4  4  CRC32C of key and value
  *    8  1  op: 1 put, 2 delete, 3 delete-all
- *    9  3  reserved (0)
+ *    9  1  flags: bit 0 set on the last record of a batch; others 0
+ *   10  2  reserved (0)
  *   12  4  key length: "coll/member" for put and delete, the collection
  *          name for delete-all
  *   16  4  value length (0 unless put)
- *   20  4  reserved (0)
+ *   20  4  batch number (see below)
  *   24  8  sequence number of the write
  *
  * The header has its own checksum so that its lengths are trusted before
  * anything is sized from them; lengths are also checked against the limits
  * and against the bytes left in the file before any allocation.
  *
- * Recovery: records are replayed in file order. If the file ends inside a
- * record (a crash mid-append), or with damage that no valid record follows,
- * the tail is truncated back to the last whole record and synced. Damage
- * followed by a valid record is DSKVS_ECORRUPT: data after it would
- * otherwise be silently lost.
+ * Batches. Everything written between two fdatasyncs of the file is one
+ * batch; its records carry the batch's number and the last one the
+ * end-of-batch flag. The janitor writes batch N + 1 only after the
+ * fdatasync of batch N returned, so a record of batch N + 1 on disk proves
+ * that batch N was durable. A batch whose fdatasync had not returned when
+ * the power went can reach the disk in any order, page by page.
+ *
+ * Recovery: records are replayed in file order. At the first damage (or the
+ * end of the file inside a record), let B be the batch the damage is in:
+ * the batch of the last good record, or the next one if that record ended
+ * its batch. If no valid record follows, or every valid record that
+ * follows belongs to B, the damage is the torn tail of a batch that was
+ * never acknowledged: the file is truncated there and synced. If a record
+ * of a later batch follows, acknowledged data was damaged: DSKVS_ECORRUPT,
+ * rather than silently dropping what follows.
  */
 #include "internal.h"
 
@@ -90,8 +101,9 @@ void dskvs__file_hdr_encode(unsigned char out[DSKVS_FILE_HDR])
 }
 
 void dskvs__rec_hdr_encode(unsigned char out[DSKVS_REC_HDR], unsigned op,
-                           const char *key, size_t klen, const void *val,
-                           size_t vlen, uint64_t seq)
+                           unsigned flags, uint32_t batch, const char *key,
+                           size_t klen, const void *val, size_t vlen,
+                           uint64_t seq)
 {
 	uint32_t dcrc = dskvs__crc32c(0, key, klen);
 	if (vlen)
@@ -99,10 +111,18 @@ void dskvs__rec_hdr_encode(unsigned char out[DSKVS_REC_HDR], unsigned op,
 	memset(out, 0, DSKVS_REC_HDR);
 	put32(out + 4, dcrc);
 	out[8] = (unsigned char)op;
+	out[9] = (unsigned char)flags;
 	put32(out + 12, (uint32_t)klen);
 	put32(out + 16, (uint32_t)vlen);
+	put32(out + 20, batch);
 	put64(out + 24, seq);
 	put32(out, dskvs__crc32c(0, out + 4, DSKVS_REC_HDR - 4));
+}
+
+void dskvs__rec_hdr_set_end(unsigned char hdr[DSKVS_REC_HDR])
+{
+	hdr[9] |= DSKVS_REC_END;
+	put32(hdr, dskvs__crc32c(0, hdr + 4, DSKVS_REC_HDR - 4));
 }
 
 /* ---- parsing ------------------------------------------------------------- */
@@ -111,6 +131,8 @@ enum { REC_OK = 0, REC_TORN = 1, REC_BAD = -1 };
 
 struct rec {
 	unsigned op;
+	unsigned flags;
+	uint32_t batch;
 	const char *key;
 	size_t klen;
 	const void *val;
@@ -147,11 +169,13 @@ static int rec_at(const unsigned char *buf, size_t size, size_t off,
 		return REC_BAD;
 	}
 	r->op = p[8];
+	r->flags = p[9];
 	r->klen = get32(p + 12);
 	r->vlen = get32(p + 16);
+	r->batch = get32(p + 20);
 	r->seq = get64(p + 24);
-	if (p[9] || p[10] || p[11] || get32(p + 20)) {
-		*why = "reserved header bytes are not zero";
+	if ((r->flags & ~DSKVS_REC_END) || p[10] || p[11]) {
+		*why = "reserved header bits are not zero";
 		return REC_BAD;
 	}
 	if (r->op < DSKVS_OP_PUT || r->op > DSKVS_OP_DELALL) {
@@ -191,13 +215,39 @@ static size_t next_valid(const unsigned char *buf, size_t size, size_t from)
 	const char *why;
 	for (size_t q = from; q + DSKVS_REC_HDR <= size; q++) {
 		const unsigned char *p = buf + q;
-		if (p[8] < DSKVS_OP_PUT || p[8] > DSKVS_OP_DELALL || p[9] ||
-		    p[10] || p[11])
+		if (p[8] < DSKVS_OP_PUT || p[8] > DSKVS_OP_DELALL ||
+		    (p[9] & ~DSKVS_REC_END) || p[10] || p[11])
 			continue;
 		if (rec_at(buf, size, q, &r, &why) == REC_OK)
 			return q;
 	}
 	return 0;
+}
+
+/* The first valid record at or after `from` whose batch is not `batch`, or
+ * 0 if every valid record there belongs to it (see "Batches" above). */
+static size_t other_batch_after(const unsigned char *buf, size_t size,
+                                size_t from, uint32_t batch)
+{
+	size_t q = next_valid(buf, size, from);
+	while (q != 0 && q < size) {
+		struct rec r;
+		const char *why;
+		if (rec_at(buf, size, q, &r, &why) != REC_OK) {
+			q = next_valid(buf, size, q + 1);
+			continue;
+		}
+		if (r.batch != batch)
+			return q;
+		q += r.size;
+	}
+	return 0;
+}
+
+/* The batch a damage right after the record `last` falls in. */
+static inline uint32_t damaged_batch(uint32_t last_batch, bool last_ended)
+{
+	return last_ended ? last_batch + 1 : last_batch;
 }
 
 /* Check the file header. Returns DSKVS_OK, DSKVS_EVERSION or
@@ -304,6 +354,7 @@ static int create_fresh(dskvs *s)
 	s->logfd = fd;
 	s->log_size = DSKVS_FILE_HDR;
 	s->seq_base = 0;
+	s->batch_no = 1;
 	return DSKVS_OK;
 }
 
@@ -327,6 +378,8 @@ int dskvs__log_recover(dskvs *s)
 	unsigned major, minor;
 	size_t size, off;
 	uint64_t max_seq = 0, records = 0;
+	uint32_t last_batch = 0; /* the file header "ends" batch 0 */
+	bool last_ended = true;
 	int fd, rc = DSKVS_OK;
 	const char *why = NULL;
 
@@ -407,20 +460,24 @@ int dskvs__log_recover(dskvs *s)
 			}
 			if (r.seq > max_seq)
 				max_seq = r.seq;
+			last_batch = r.batch;
+			last_ended = r.flags & DSKVS_REC_END;
 			records++;
 			off += r.size;
 			continue;
 		}
 		if (k == REC_BAD) {
-			size_t q = next_valid(buf, size, off + 1);
+			uint32_t b = damaged_batch(last_batch, last_ended);
+			size_t q = other_batch_after(buf, size, off + 1, b);
 			if (q) {
 				rc = dskvs__fail(
 				    DSKVS_ECORRUPT,
 				    "%s/" DSKVS_LOG_NAME
-				    ": damaged record at offset %zu (%s), "
-				    "followed by a valid record at offset "
-				    "%zu; refusing to drop data (inspect "
-				    "with 'dskvs verify')",
+				    ": damaged record at offset %zu (%s); "
+				    "the record of a later batch at offset "
+				    "%zu shows it had been synced; refusing "
+				    "to drop data (inspect with 'dskvs "
+				    "verify')",
 				    s->path, off, why, q);
 				goto out;
 			}
@@ -428,7 +485,7 @@ int dskvs__log_recover(dskvs *s)
 		break;
 	}
 	if (off < size) {
-		/* Torn tail, or damage with nothing valid after it. */
+		/* The torn tail of a batch never acknowledged. */
 		if (dskvs__io.ftruncate(fd, (off_t)off) != 0 ||
 		    dskvs__io.fdatasync(fd) != 0) {
 			rc = dskvs__fail(DSKVS_EIO,
@@ -448,6 +505,9 @@ done:
 	s->logfd = fd;
 	s->log_size = off;
 	s->seq_base = max_seq;
+	/* Continue the numbering: a batch cut short by the truncation keeps
+	 * its number, so the records after it still count as its tail. */
+	s->batch_no = damaged_batch(last_batch, last_ended);
 	dskvs__log(s, DSKVS_LOG_INFO, "%s: replayed %llu records, %zu bytes",
 	           s->path, (unsigned long long)records, off);
 	if (buf)
@@ -470,6 +530,8 @@ int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
 	struct stat st;
 	char *file;
 	size_t size, off;
+	uint32_t last_batch = 0;
+	bool last_ended = true;
 	int fd, rc = DSKVS_OK;
 
 	if (rep == NULL)
@@ -524,6 +586,8 @@ int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
 		char msg[256];
 		int k = rec_at(buf, size, off, &r, &why);
 		if (k == REC_OK) {
+			last_batch = r.batch;
+			last_ended = r.flags & DSKVS_REC_END;
 			rep->records++;
 			rep->puts += r.op == DSKVS_OP_PUT;
 			rep->deletes += r.op == DSKVS_OP_DEL;
@@ -533,7 +597,9 @@ int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
 				rep->valid_bytes = off;
 			continue;
 		}
-		size_t q = k == REC_BAD ? next_valid(buf, size, off + 1) : 0;
+		uint32_t b = damaged_batch(last_batch, last_ended);
+		size_t q =
+		    k == REC_BAD ? other_batch_after(buf, size, off + 1, b) : 0;
 		if (q == 0) {
 			rep->torn_tail = 1;
 			snprintf(msg, sizeof(msg),
