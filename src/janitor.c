@@ -441,6 +441,7 @@ static void process_batch(dskvs *s, size_t n, bool keep)
 {
 	uint64_t first = s->seq_base + s->jdone - n + 1;
 	uint64_t bytes = records_bytes(s->batch, n);
+	bool published = false;
 
 	if (__atomic_load_n(&s->err, __ATOMIC_ACQUIRE) == 0) {
 		uint64_t written;
@@ -470,11 +471,17 @@ static void process_batch(dskvs *s, size_t n, bool keep)
 				s->batch_no++;
 				record_fsync(s, dskvs__now_ns() - t0, n,
 				             written);
+				/* Not pending any more once durable: a caller
+				 * woken by the publish must see both. */
+				__atomic_sub_fetch(&s->pending_bytes, bytes,
+				                   __ATOMIC_RELAXED);
+				published = true;
 				publish_durable(s, s->jdone);
 			}
 		}
 	}
-	__atomic_sub_fetch(&s->pending_bytes, bytes, __ATOMIC_RELAXED);
+	if (!published)
+		__atomic_sub_fetch(&s->pending_bytes, bytes, __ATOMIC_RELAXED);
 	if (!keep)
 		release_records(s->batch, n);
 	if (ring_empty(s))
