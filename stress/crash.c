@@ -895,7 +895,8 @@ static int verify_cycle(const char *store_dir, struct cycle_info *ci)
 			abort(); /* replay and history disagree: harness bug */
 		tmp[0] = (struct hist){ 0, P.m[k].val_ver ? P.m[k].val_ver : v0,
 			                P.m[k].val_ver != 0 };
-		memcpy(tmp + 1, hv->h, hv->n * sizeof *tmp);
+		if (hv->n) /* hv->h is NULL for a key not written yet */
+			memcpy(tmp + 1, hv->h, hv->n * sizeof *tmp);
 		size_t nh = hv->n + 1, ja = 0;
 		for (size_t j = 1; j < nh; j++)
 			if (tmp[j].opno < P.acked[t])
