@@ -742,19 +742,25 @@ abandon:
 /* ---- the thread ------------------------------------------------------------
  */
 
+/* Summing the live bytes walks the collections, so the trigger looks again
+ * only after the log grew by an eighth (at least 1 MiB): the log overshoots
+ * the threshold by at most that much plus one batch. */
+static void schedule_check(dskvs *s)
+{
+	uint64_t step =
+	    s->log_size / 8 > (1u << 20) ? s->log_size / 8 : (1u << 20);
+	s->next_check = s->log_size + step;
+}
+
 /* Compact when the log is past the minimum size and garbage is more than
- * compact_garbage_pct of it. Summing the live bytes walks the collections,
- * so it is done only after the log grew by an eighth (at least 1 MiB) since
- * the last look. */
+ * compact_garbage_pct of it. */
 static bool want_compact(dskvs *s)
 {
 	if (!s->opts.auto_compact || s->log_size < s->opts.compact_min_bytes ||
 	    s->log_size < s->next_check)
 		return false;
 	uint64_t live = dskvs__live_log_bytes(s) + DSKVS_FILE_HDR;
-	uint64_t step =
-	    s->log_size / 8 > (1u << 20) ? s->log_size / 8 : (1u << 20);
-	s->next_check = s->log_size + step;
+	schedule_check(s);
 	pthread_mutex_lock(&s->stats_mu);
 	s->st_log_live_bytes = live;
 	pthread_mutex_unlock(&s->stats_mu);
@@ -772,8 +778,7 @@ static void serve_requests(dskvs *s)
 	pthread_mutex_unlock(&s->jmu);
 
 	int rc = do_compact(s, kind == 2);
-	s->next_check =
-	    s->log_size + (s->log_size > (1u << 20) ? s->log_size : (1u << 20));
+	schedule_check(s);
 
 	pthread_mutex_lock(&s->jmu);
 	s->compact_done = serving;
@@ -792,7 +797,7 @@ static void *janitor_main(void *arg)
 			process_batch(s, n, false);
 			if (want_compact(s)) {
 				do_compact(s, false);
-				s->next_check = s->log_size * 2;
+				schedule_check(s);
 			}
 		}
 		if (__atomic_load_n(&s->compact_req, __ATOMIC_ACQUIRE)) {
