@@ -344,11 +344,11 @@ static inline int find(dskvs *s, const char *key, struct dskvs__blk **out)
 	if (DSKVS_UNLIKELY(rc != DSKVS_OK))
 		return key_error(rc, key);
 	struct dskvs__coll *c = dskvs__coll_lookup(s, k.coll, k.clen);
-	if (c == NULL)
+	struct dskvs__blk *b = c ? member_lookup(c, k.member, k.mlen) : NULL;
+	if (b == NULL) {
+		dskvs__clear_detail(); /* no stale detail for a miss */
 		return DSKVS_NOTFOUND;
-	struct dskvs__blk *b = member_lookup(c, k.member, k.mlen);
-	if (b == NULL)
-		return DSKVS_NOTFOUND;
+	}
 	*out = b;
 	return DSKVS_OK;
 }
