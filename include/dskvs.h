@@ -163,6 +163,13 @@ typedef struct dskvs_options {
 	 * called from the janitor thread. Default NULL. */
 	dskvs_log_fn log_fn;
 	void *log_arg;
+	/* Threads that replay the log in dskvs_open. 0 (default): one per
+	 * online CPU, at most 8, for a log of 8 MiB or more, else 1. Any other
+	 * value is used as given (above 16 counts as 16). The log is checked
+	 * in one pass, then each thread applies the records of its share of
+	 * the collections: a store with a single collection replays on one
+	 * thread whatever this says. */
+	unsigned int recovery_threads;
 } dskvs_options;
 
 /* Fill *opts with the defaults. */

@@ -902,7 +902,9 @@ int dskvs_delete_all(dskvs *s, const char *collection)
 	return dskvs_delete_all_seq(s, collection, NULL);
 }
 
-/* ---- replay (open only: one thread, no readers, no janitor) ------------- */
+/* ---- replay (open only: no readers, no janitor) --------------------------
+ * One or several replay threads (log.c); each collection is written by one
+ * of them only, so a members table has a single writer as at run time. */
 
 static int split_key(const char *key, size_t klen, struct dskvs__key *k)
 {
@@ -925,11 +927,13 @@ static struct dskvs__coll *replay_coll(dskvs *s, const char *name, size_t len,
 	return c;
 }
 
-/* Remove a collection right away (no reader can exist yet). */
+/* Take an emptied collection out. Another replay thread may be probing the
+ * table of collections (log.c, parallel replay), so the free waits for a
+ * grace period as at run time. */
 static void replay_drop(dskvs *s, struct dskvs__coll *c)
 {
 	coll_unlink(s, c);
-	coll_free(c);
+	dskvs__call_rcu(&c->rcu, coll_free_cb);
 }
 
 /*

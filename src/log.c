@@ -48,6 +48,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,6 +373,161 @@ static int replay(dskvs *s, const struct rec *r)
 	}
 }
 
+/* ---- parallel replay -----------------------------------------------------
+ * A large log is replayed in two passes. Pass 1 (the loop in
+ * dskvs__log_recover) checks every record as before and sums the bytes of
+ * each of PAR_BUCKETS buckets of collection names; the buckets are then
+ * dealt out to the threads, largest first, each to the least loaded thread.
+ * Pass 2 runs the threads: each walks the checked range [header, end) and
+ * applies, in file order, the records of the collections it owns.
+ *
+ * Why this is the same as replaying in order: every record touches one
+ * collection only, and all the records of a collection are applied by one
+ * thread in file order, so each collection sees exactly the history a
+ * single thread would give it. What the threads share:
+ *  - s->colls: written (collection created or dropped) only under
+ *    s->colls_lock, read lock-free by the other threads' lookups inside
+ *    read-side sections, as at run time; a dropped collection is freed
+ *    through call_rcu (replay_drop in engine.c), never under a reader.
+ *  - a collection's members table and counters: one thread only (its owner).
+ *  - the mapped file: read-only. The replayer structs: each thread writes
+ *    its own; the opening thread reads them after pthread_join.
+ */
+#define PAR_BUCKETS     64
+#define PAR_MAX_THREADS 16
+/* Below this much log, starting threads costs more than it saves. */
+#define PAR_MIN_BYTES (8u << 20)
+
+struct replayer {
+	dskvs *s;
+	const unsigned char *buf;
+	size_t end;                 /* pass 1's checked end */
+	const unsigned char *owner; /* bucket -> thread, shared, read-only */
+	unsigned id;
+	int rc;         /* first failure, or DSKVS_OK */
+	size_t bad_off; /* its record's offset */
+	pthread_t thr;
+};
+
+/* Bucket of the collection a checked record belongs to (FNV-1a of its
+ * name: only the split across threads depends on it). */
+static unsigned rec_bucket(const unsigned char *p)
+{
+	const unsigned char *k = p + DSKVS_REC_HDR;
+	size_t n = get32(p + 12);
+	if (p[8] != DSKVS_OP_DELALL)
+		n = (size_t)((const unsigned char *)memchr(k, '/', n) - k);
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * 16777619u;
+	return (h ^ (h >> 16)) % PAR_BUCKETS;
+}
+
+/* A record pass 1 has checked: decode without checking again. */
+static void rec_trusted(const unsigned char *buf, size_t off, struct rec *r)
+{
+	const unsigned char *p = buf + off;
+	r->op = p[8];
+	r->klen = get32(p + 12);
+	r->vlen = get32(p + 16);
+	r->seq = get64(p + 24);
+	r->size = DSKVS_REC_HDR + r->klen + r->vlen;
+	r->key = (const char *)p + DSKVS_REC_HDR;
+	r->val = p + DSKVS_REC_HDR + r->klen;
+}
+
+static void *replayer_run(void *arg)
+{
+	struct replayer *w = arg;
+	size_t off = DSKVS_FILE_HDR;
+	w->rc = DSKVS_OK;
+	while (off < w->end) {
+		struct rec r;
+		rec_trusted(w->buf, off, &r);
+		if (w->owner[rec_bucket(w->buf + off)] == w->id) {
+			int rc = replay(w->s, &r);
+			if (rc != DSKVS_OK) {
+				w->rc = rc;
+				w->bad_off = off;
+				break;
+			}
+		}
+		off += r.size;
+	}
+	return NULL;
+}
+
+/* How many threads replay a log of `size` bytes. */
+static unsigned replay_threads(const dskvs *s, size_t size)
+{
+	unsigned n = s->opts.recovery_threads;
+	if (n == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		if (size < PAR_MIN_BYTES || cpus < 2)
+			return 1;
+		n = cpus > 8 ? 8 : (unsigned)cpus;
+	}
+	return n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n;
+}
+
+/* Pass 2 over [header, end) on at most *n threads: `bytes` are pass 1's
+ * sums per bucket. Sets *n to the threads that had records to apply.
+ * Returns DSKVS_OK or the failure of the record with the lowest offset (in
+ * *bad). */
+static int replay_parallel(dskvs *s, const unsigned char *buf, size_t end,
+                           const uint64_t bytes[PAR_BUCKETS], unsigned *n,
+                           size_t *bad)
+{
+	struct replayer w[PAR_MAX_THREADS];
+	unsigned char owner[PAR_BUCKETS];
+	uint64_t load[PAR_MAX_THREADS] = { 0 };
+	bool taken[PAR_BUCKETS] = { false };
+	unsigned used = 0, started = 0;
+	int rc = DSKVS_OK;
+
+	/* Largest bucket first, to the least loaded thread. */
+	for (unsigned k = 0; k < PAR_BUCKETS; k++) {
+		unsigned big = PAR_BUCKETS, t = 0;
+		for (unsigned b = 0; b < PAR_BUCKETS; b++)
+			if (!taken[b] &&
+			    (big == PAR_BUCKETS || bytes[b] > bytes[big]))
+				big = b;
+		for (unsigned i = 1; i < *n; i++)
+			if (load[i] < load[t])
+				t = i;
+		taken[big] = true;
+		owner[big] = (unsigned char)t;
+		load[t] += bytes[big];
+		if (bytes[big] && t + 1 > used)
+			used = t + 1;
+	}
+	for (unsigned i = 0; i < used; i++)
+		w[i] = (struct replayer){
+			.s = s, .buf = buf, .end = end, .owner = owner, .id = i
+		};
+	/* Thread 0 is the opening thread itself. If a thread cannot be
+	 * started, the opening thread runs that share too, after its own:
+	 * each share is still applied whole and in file order. */
+	for (unsigned i = 1; i < used; i++) {
+		if (pthread_create(&w[i].thr, NULL, replayer_run, &w[i]) != 0)
+			break;
+		started = i;
+	}
+	for (unsigned i = 0; i < used; i++)
+		if (i == 0 || i > started)
+			replayer_run(&w[i]);
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(w[i].thr, NULL);
+	*bad = SIZE_MAX;
+	for (unsigned i = 0; i < used; i++)
+		if (w[i].rc != DSKVS_OK && w[i].bad_off < *bad) {
+			rc = w[i].rc;
+			*bad = w[i].bad_off;
+		}
+	*n = used ? used : 1;
+	return rc;
+}
+
 int dskvs__log_recover(dskvs *s)
 {
 	const unsigned char *buf = NULL;
@@ -382,6 +539,8 @@ int dskvs__log_recover(dskvs *s)
 	bool last_ended = true;
 	int fd, rc = DSKVS_OK;
 	const char *why = NULL;
+	unsigned threads = 1;
+	uint64_t bucket_bytes[PAR_BUCKETS] = { 0 };
 
 	/* A leftover of a compaction that did not finish: never renamed, so
 	 * never the live log. */
@@ -443,13 +602,17 @@ int dskvs__log_recover(dskvs *s)
 	if (rc != DSKVS_OK)
 		goto out;
 
+	/* One thread: check and apply in one pass. More: pass 1 checks and
+	 * sizes the buckets, replay_parallel applies (see above). */
+	threads = replay_threads(s, size);
 	off = DSKVS_FILE_HDR;
 	while (off < size) {
 		struct rec r;
 		int k = rec_at(buf, size, off, &r, &why);
 		if (k == REC_OK) {
-			rc = replay(s, &r);
-			if (rc != DSKVS_OK) {
+			if (threads > 1) {
+				bucket_bytes[rec_bucket(buf + off)] += r.size;
+			} else if ((rc = replay(s, &r)) != DSKVS_OK) {
 				rc = dskvs__fail(rc,
 				                 "%s/" DSKVS_LOG_NAME
 				                 ": replaying the record at "
@@ -484,6 +647,18 @@ int dskvs__log_recover(dskvs *s)
 		}
 		break;
 	}
+	if (threads > 1) {
+		size_t bad;
+		rc = replay_parallel(s, buf, off, bucket_bytes, &threads, &bad);
+		if (rc != DSKVS_OK) {
+			rc = dskvs__fail(rc,
+			                 "%s/" DSKVS_LOG_NAME
+			                 ": replaying the record at offset "
+			                 "%zu: %s",
+			                 s->path, bad, dskvs_strerror(rc));
+			goto out;
+		}
+	}
 	if (off < size) {
 		/* The torn tail of a batch never acknowledged. */
 		if (dskvs__io.ftruncate(fd, (off_t)off) != 0 ||
@@ -508,8 +683,10 @@ done:
 	/* Continue the numbering: a batch cut short by the truncation keeps
 	 * its number, so the records after it still count as its tail. */
 	s->batch_no = damaged_batch(last_batch, last_ended);
-	dskvs__log(s, DSKVS_LOG_INFO, "%s: replayed %llu records, %zu bytes",
-	           s->path, (unsigned long long)records, off);
+	dskvs__log(s, DSKVS_LOG_INFO,
+	           "%s: replayed %llu records, %zu bytes, %u thread%s", s->path,
+	           (unsigned long long)records, off, threads,
+	           threads == 1 ? "" : "s");
 	if (buf)
 		munmap((void *)buf, size);
 	return DSKVS_OK;

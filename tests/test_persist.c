@@ -257,6 +257,135 @@ Test(persist, many_keys_survive_reopen, .timeout = 30)
 	tu_snap_free(&model);
 }
 
+/* ---- replay on several threads ------------------------------------------
+ * dskvs_open can replay a log on several threads, each applying the records
+ * of its own collections (dskvs_options.recovery_threads). Whatever the
+ * count, the store must come back exactly as one thread replays it. */
+
+static dskvs *open_threads(unsigned threads, dskvs_log_fn fn, void *arg)
+{
+	dskvs_options o;
+	dskvs_options_init(&o);
+	o.recovery_threads = threads;
+	o.log_fn = fn;
+	o.log_arg = arg;
+	return tu_open_opts(tu_dir, &o);
+}
+
+static void assert_reopens_as(unsigned threads, const struct tu_snap *model,
+                              uint64_t colls)
+{
+	struct tu_snap got;
+	dskvs_stats st;
+	dskvs *s = open_threads(threads, NULL, NULL);
+
+	tu_snap_take(s, &got);
+	tu_snap_assert_eq(model, &got);
+	tu_snap_free(&got);
+	cr_assert_eq(dskvs_stats_get(s, &st), DSKVS_OK);
+	cr_assert_eq(st.entries, model->n, "%u threads: %llu entries, want %zu",
+	             threads, (unsigned long long)st.entries, model->n);
+	cr_assert_eq(st.collections, colls, "%u threads: %llu collections",
+	             threads, (unsigned long long)st.collections);
+	tu_close(s);
+}
+
+Test(persist, random_history_replays_the_same_on_any_thread_count,
+     .timeout = 60)
+{
+	struct tu_snap model = { 0 };
+	uint64_t rng = 0x5eed;
+	char key[32], val[200];
+	dskvs *s = tu_open(tu_dir);
+
+	/* Puts, overwrites, deletes and delete-alls over 24 collections, so
+	 * that collections are emptied, dropped and created again; a
+	 * compaction halfway puts a snapshot in front of later records. */
+	for (int i = 0; i < 20000; i++) {
+		uint64_t r = tu_rand(&rng);
+		unsigned c = (unsigned)(r % 24), m = (unsigned)(r >> 8) % 150;
+		unsigned what = (unsigned)(r >> 24) % 1000;
+		if (i == 10000)
+			cr_assert_eq(dskvs_compact(s), DSKVS_OK);
+		if (what < 4) {
+			snprintf(key, sizeof(key), "c%02u", c);
+			int rc = dskvs_delete_all(s, key);
+			cr_assert(rc == DSKVS_OK || rc == DSKVS_NOTFOUND);
+			tu_snap_del_coll(&model, key);
+			continue;
+		}
+		snprintf(key, sizeof(key), "c%02u/m%u", c, m);
+		if (what < 250) {
+			int rc = dskvs_delete(s, key);
+			cr_assert(rc == DSKVS_OK || rc == DSKVS_NOTFOUND);
+			tu_snap_del(&model, key);
+			continue;
+		}
+		size_t len = (size_t)(r >> 40) % sizeof(val);
+		tu_fill(val, len, r);
+		tu_put(s, key, val, len);
+		tu_snap_add(&model, key, val, len);
+	}
+	tu_close(s);
+	tu_snap_sort(&model);
+	uint64_t colls = 0;
+	for (size_t i = 0; i < model.n; i++)
+		if (i == 0 ||
+		    strncmp(model.kv[i].key, model.kv[i - 1].key, 3) != 0)
+			colls++;
+	for (unsigned t = 1; t <= 5; t++)
+		assert_reopens_as(t, &model, colls);
+	assert_reopens_as(16, &model, colls);
+	tu_snap_free(&model);
+}
+
+static char replay_msg[256];
+
+static void keep_replay_msg(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	if (strstr(msg, "replayed") != NULL)
+		snprintf(replay_msg, sizeof(replay_msg), "%s", msg);
+}
+
+/* The default (0) takes several threads for a log of 8 MiB or more when the
+ * machine has more than one CPU, and one thread below that. */
+Test(persist, default_recovery_threads_follow_log_size, .timeout = 60)
+{
+	struct tu_snap model = { 0 };
+	char key[32];
+	char *val = tu_repeat('v', 4096);
+	dskvs *s = tu_open(tu_dir);
+
+	tu_put(s, "small/k", "x", 1);
+	tu_close(s);
+	s = open_threads(0, keep_replay_msg, NULL);
+	cr_assert(strstr(replay_msg, ", 1 thread") != NULL, "%s", replay_msg);
+	tu_snap_add(&model, "small/k", "x", 1);
+	for (int i = 0; i < 2300; i++) { /* 9.4 MB of values */
+		snprintf(key, sizeof(key), "c%d/m%d", i % 8, i);
+		tu_fill(val, 4096, (uint64_t)i);
+		tu_put(s, key, val, 4096);
+		tu_snap_add(&model, key, val, 4096);
+	}
+	tu_close(s);
+	replay_msg[0] = '\0';
+	s = open_threads(0, keep_replay_msg, NULL);
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		cr_assert(strstr(replay_msg, ", 1 thread") == NULL &&
+		              strstr(replay_msg, " threads") != NULL,
+		          "%s", replay_msg);
+	struct tu_snap got;
+	tu_snap_sort(&model);
+	tu_snap_take(s, &got);
+	tu_snap_assert_eq(&model, &got);
+	tu_snap_free(&got);
+	tu_close(s);
+	tu_snap_free(&model);
+	free(val);
+}
+
 Test(persist, stats_survive_reopen)
 {
 	dskvs *s = tu_open(tu_dir);

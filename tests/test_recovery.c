@@ -135,9 +135,14 @@ static size_t whole_ops(const uint64_t end[NHIST + 1], uint64_t len)
 	return k;
 }
 
-Test(recovery, torn_tail_at_every_offset_keeps_exact_prefix, .timeout = 60)
+/* Cut the log at every offset and reopen with `threads` replay threads. */
+static void torn_tail_every_offset(unsigned threads)
 {
 	uint64_t end[NHIST + 1];
+	dskvs_options o;
+
+	dskvs_options_init(&o);
+	o.recovery_threads = threads;
 	size_t full_len;
 
 	write_history(tu_dir, end);
@@ -153,7 +158,7 @@ Test(recovery, torn_tail_at_every_offset_keeps_exact_prefix, .timeout = 60)
 		tu_write_file(log2, full, len);
 		size_t k = whole_ops(end, len);
 		dskvs *s = NULL;
-		int rc = dskvs_open(dir, NULL, &s);
+		int rc = dskvs_open(dir, &o, &s);
 		cr_assert_eq(rc, DSKVS_OK,
 		             "log cut at %llu bytes: open = %s (%s)",
 		             (unsigned long long)len, dskvs_err_name(rc),
@@ -172,6 +177,19 @@ Test(recovery, torn_tail_at_every_offset_keeps_exact_prefix, .timeout = 60)
 	free(log2);
 	free(log);
 	free(full);
+}
+
+Test(recovery, torn_tail_at_every_offset_keeps_exact_prefix, .timeout = 60)
+{
+	torn_tail_every_offset(1);
+}
+
+/* The same through the two-pass replay (check, then apply per collection on
+ * several threads): the history has two collections, one dropped by a
+ * delete-all and re-created. */
+Test(recovery, torn_tail_with_parallel_replay_keeps_exact_prefix, .timeout = 60)
+{
+	torn_tail_every_offset(3);
 }
 
 Test(recovery, torn_header_opens_as_empty_store)
@@ -304,13 +322,14 @@ static void flip_byte(const char *path, uint64_t off)
 
 /* Opening must fail with `want`, give no handle and leave the file as it
  * was. */
-static void assert_open_fails_unchanged(const char *dir, int want)
+static void assert_open_fails_unchanged_opts(const char *dir, int want,
+                                             const dskvs_options *o)
 {
 	char *log = tu_log_path(dir);
 	size_t n1, n2;
 	void *before = tu_read_file(log, &n1);
 	dskvs *s = (dskvs *)1;
-	int rc = dskvs_open(dir, NULL, &s);
+	int rc = dskvs_open(dir, o, &s);
 
 	cr_assert_eq(rc, want, "open = %s, want %s (%s)", dskvs_err_name(rc),
 	             dskvs_err_name(want), dskvs_errmsg(NULL));
@@ -323,6 +342,11 @@ static void assert_open_fails_unchanged(const char *dir, int want)
 	free(before);
 	free(after);
 	free(log);
+}
+
+static void assert_open_fails_unchanged(const char *dir, int want)
+{
+	assert_open_fails_unchanged_opts(dir, want, NULL);
 }
 
 Test(recovery, damage_before_valid_records_is_ecorrupt)
@@ -341,6 +365,22 @@ Test(recovery, damage_before_valid_records_is_ecorrupt)
 	          "errmsg does not mention an offset: \"%s\"", msg);
 	cr_assert(strstr(msg, "dskvs.log") != NULL,
 	          "errmsg does not name the file: \"%s\"", msg);
+	free(log);
+}
+
+/* Pass 1 of a parallel replay finds the damage before any thread applies a
+ * record: the open fails the same way and leaves the file alone. */
+Test(recovery, damage_with_parallel_replay_is_ecorrupt)
+{
+	uint64_t end[4];
+	dskvs_options o;
+
+	dskvs_options_init(&o);
+	o.recovery_threads = 4;
+	write_damage_fixture(tu_dir, end, 50);
+	char *log = tu_log_path(tu_dir);
+	flip_byte(log, end[2] - 32);
+	assert_open_fails_unchanged_opts(tu_dir, DSKVS_ECORRUPT, &o);
 	free(log);
 }
 
