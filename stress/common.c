@@ -123,4 +123,9 @@ void store_options(const struct stress_opts *o, int sync_mode,
 	 * run too, racing with readers and writers like dskvs_compact(). */
 	out->auto_compact = 1;
 	out->compact_min_bytes = o->compact_min;
+	/* Each open replays on 1, 2, 3, then 4 threads, so every reopen and
+	 * crash check also compares the parallel replay with the model. */
+	static unsigned opens;
+	out->recovery_threads =
+	    1 + __atomic_fetch_add(&opens, 1, __ATOMIC_RELAXED) % 4;
 }
