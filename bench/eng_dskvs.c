@@ -2,6 +2,8 @@
  * dskvs through its public API only, as a user would link it: async mode
  * (the default) unless the workload asks every write to be durable, then
  * DSKVS_SYNC_ALWAYS (group commit across the writing threads).
+ * DSKVS_BENCH_RECOVERY_THREADS=N sets dskvs_options.recovery_threads, to
+ * compare replay on one thread with the default side by side.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,9 @@ static void *dk_open(const struct bench_open_cfg *cfg, char *err, size_t errlen)
 
 	dskvs_options_init(&o);
 	o.sync_mode = cfg->sync_every ? DSKVS_SYNC_ALWAYS : DSKVS_SYNC_ASYNC;
+	const char *rt = getenv("DSKVS_BENCH_RECOVERY_THREADS");
+	if (rt != NULL && *rt)
+		o.recovery_threads = (unsigned)strtoul(rt, NULL, 10);
 	rc = dskvs_open(cfg->dir, &o, &s);
 	if (rc != DSKVS_OK) {
 		bench_errf(err, errlen, "%s (%s)", dskvs_strerror(rc),
