@@ -3,9 +3,9 @@
  *
  * Each input becomes the whole log file of a store directory. Then:
  *   1. dskvs_verify reads it (and every damage it reports lies in the file);
- *   2. dskvs_open must agree with it: DSKVS_OK when verify calls the log
- *      healthy (a torn tail included), DSKVS_ECORRUPT or DSKVS_EVERSION when
- *      verify says so;
+ *   2. dskvs_open (on 1, 2 or 3 replay threads) must agree with it:
+ *      DSKVS_OK when verify calls the log healthy (a torn tail included),
+ *      DSKVS_ECORRUPT or DSKVS_EVERSION when verify says so;
  *   3. when open succeeds, every collection listed can be walked, every
  *      member walked reads back through dskvs_get with the same value, and
  *      the member count matches the statistics;
@@ -200,6 +200,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	dskvs_options_init(&o);
 	o.auto_compact = 0;
+	/* The two-pass parallel replay too, on a third of the inputs each
+	 * (chosen by size, so that a crash reproduces). */
+	o.recovery_threads = 1 + (unsigned)(size % 3);
 	int orc = dskvs_open(dir, &o, &s);
 	FUZZ_CHECK(orc == vrc, "open says %s, verify %s", dskvs_err_name(orc),
 	           dskvs_err_name(vrc));
