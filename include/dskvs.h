@@ -412,13 +412,18 @@ DSKVS_EXTERN int dskvs_list_collections(dskvs *s, dskvs_collection_fn fn,
                                         void *arg);
 
 /*
- * Check every record of the store at `path` without changing anything and
- * without taking the store's lock. For each damage found fn (may be NULL) is
- * called with the file name, the offset and a description. Returns DSKVS_OK
- * when the log is healthy (a torn tail counts as healthy: open would truncate
- * it; it is still reported through fn and rep->torn_tail), DSKVS_ECORRUPT
- * when damage is followed by valid records, DSKVS_EVERSION, DSKVS_EPATH,
- * DSKVS_EIO.
+ * Check every record of the store at `path` without changing anything. For
+ * each damage found fn (may be NULL) is called with the file name, the
+ * offset and a description. Returns DSKVS_OK when the log is healthy (a torn
+ * tail counts as healthy: open would truncate it; it is still reported
+ * through fn and rep->torn_tail), DSKVS_ECORRUPT when damage is followed by
+ * valid records, DSKVS_EVERSION, DSKVS_EPATH, DSKVS_EIO, DSKVS_ENOMEM.
+ *
+ * Safe on a store that is open, in this process or another, or being
+ * opened: verify then reads the log into memory (as many bytes as the file
+ * holds) and checks that copy. On a store nobody has open it maps the file
+ * instead and holds the store's lock shared while it checks, so a
+ * dskvs_open of that store meanwhile fails with DSKVS_EBUSY.
  */
 typedef struct dskvs_verify_report {
 	uint64_t records; /* whole, valid records */

@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -699,6 +700,52 @@ out:
 
 /* ---- verification -------------------------------------------------------- */
 
+/*
+ * How verify reads the log without the risk of SIGBUS. A mapped file that
+ * shrinks under the map faults on the pages past its new end, and a log
+ * shrinks in one case: dskvs_open truncating a torn tail, always with the
+ * store's lock held exclusively. So verify maps the file only while it holds
+ * that lock shared (nobody has the store open; an open meanwhile fails with
+ * DSKVS_EBUSY until verify returns). When it cannot (the store is open, or
+ * being opened, here or in another process; or there is no lock file yet),
+ * it reads the file into memory with pread instead: a file that shrinks
+ * meanwhile only makes the read short.
+ */
+static int verify_load(const char *dir, int fd, size_t *size,
+                       const unsigned char **buf, bool *mapped, int *lockfd)
+{
+	char *lock;
+	*lockfd = -1;
+	*mapped = false;
+	if (asprintf(&lock, "%s/" DSKVS_LOCK_NAME, dir) >= 0) {
+		*lockfd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		free(lock);
+		if (*lockfd >= 0 && flock(*lockfd, LOCK_SH | LOCK_NB) != 0) {
+			close(*lockfd);
+			*lockfd = -1;
+		}
+	}
+	if (*lockfd >= 0) {
+		*mapped = true;
+		return map_file(fd, *size, buf);
+	}
+	if (*size == 0) {
+		*buf = NULL;
+		return 0;
+	}
+	unsigned char *p = malloc(*size);
+	if (p == NULL)
+		return -ENOMEM;
+	ssize_t got = dskvs__read_all(fd, p, *size, 0);
+	if (got < 0) {
+		free(p);
+		return (int)got;
+	}
+	*size = (size_t)got;
+	*buf = p;
+	return 0;
+}
+
 int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
                  dskvs_verify_report *rep)
 {
@@ -708,8 +755,8 @@ int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
 	char *file;
 	size_t size, off;
 	uint32_t last_batch = 0;
-	bool last_ended = true;
-	int fd, rc = DSKVS_OK;
+	bool last_ended = true, mapped;
+	int fd, lockfd, rc = DSKVS_OK;
 
 	if (rep == NULL)
 		rep = &local;
@@ -731,14 +778,17 @@ int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
 		return rc;
 	}
 	size = (size_t)st.st_size;
-	rep->file_bytes = size;
-	int e = map_file(fd, size, &buf);
+	int e = verify_load(path, fd, &size, &buf, &mapped, &lockfd);
 	close(fd);
 	if (e) {
-		rc = dskvs__fail(DSKVS_EIO, "%s: mmap: %s", file, strerror(-e));
+		if (lockfd >= 0)
+			close(lockfd);
+		rc = dskvs__fail(e == -ENOMEM ? DSKVS_ENOMEM : DSKVS_EIO,
+		                 "%s: reading: %s", file, strerror(-e));
 		free(file);
 		return rc;
 	}
+	rep->file_bytes = size;
 	if (torn_header(buf, size)) {
 		rep->torn_tail = 1;
 		if (fn)
@@ -799,8 +849,12 @@ int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
 		off = q;
 	}
 out:
-	if (buf)
+	if (mapped && buf)
 		munmap((void *)buf, size);
+	else
+		free((void *)buf);
+	if (lockfd >= 0)
+		close(lockfd); /* releases the shared lock */
 	free(file);
 	return rc;
 }

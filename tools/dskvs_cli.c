@@ -1629,8 +1629,8 @@ static int cmd_verify(struct cmd_args *a)
 	int r, st;
 
 	(void)a;
-	/* verify reads the files without the lock, so it works on a store
-	 * that another process has open, and on copies. */
+	/* verify needs no exclusive lock, so it works on a store that
+	 * another process has open, and on copies (see dskvs_verify). */
 	st = store_exists();
 	if (st)
 		return st;
@@ -1808,12 +1808,13 @@ static const struct command commands[] = {
 	{ "verify", cmd_verify, NULL, 0, 0, "verify",
 	  "Check every record's checksum in the store's files without "
 	  "changing\n"
-	  "anything and without taking the store's lock (so it works while a\n"
-	  "program has the store open, and on copies). Lists each damage as\n"
-	  "FILE: offset N: WHAT, then a summary line. Exit status 0 when the\n"
-	  "store is healthy (a partial last record, left by an interrupted\n"
-	  "write, counts as healthy: the next open drops it), 3 when "
-	  "damaged.\n" },
+	  "anything. Works while a program has the store open (it checks a\n"
+	  "copy read into memory) and on copies; on a store nobody has open\n"
+	  "it holds the lock shared, so an open meanwhile is told 'busy'.\n"
+	  "Lists each damage as FILE: offset N: WHAT, then a summary line.\n"
+	  "Exit status 0 when the store is healthy (a partial last record,\n"
+	  "left by an interrupted write, counts as healthy: the next open\n"
+	  "drops it), 3 when damaged.\n" },
 	{ "compact", cmd_compact, NULL, 0, 0, "compact",
 	  "Rewrite the log with only the live data and report the log's size\n"
 	  "before and after. Safe against crashes at any moment.\n" },
