@@ -903,8 +903,10 @@ int dskvs_delete_all(dskvs *s, const char *collection)
 }
 
 /* ---- replay (open only: no readers, no janitor) --------------------------
- * One or several replay threads (log.c); each collection is written by one
- * of them only, so a members table has a single writer as at run time. */
+ * One or several replay threads (log.c). A collection's members table and
+ * its blocks are written and read by one of them only, so a block replaced
+ * during replay is freed at once; the table of collections is shared (see
+ * replay_drop). */
 
 static int split_key(const char *key, size_t klen, struct dskvs__key *k)
 {

@@ -726,6 +726,12 @@ static int verify_load(const char *dir, int fd, size_t *size,
 		}
 	}
 	if (*lockfd >= 0) {
+		/* The size seen before the lock was taken may be stale: an
+		 * open that held the lock meanwhile may have truncated. */
+		struct stat st;
+		if (fstat(fd, &st) != 0)
+			return -errno;
+		*size = (size_t)st.st_size;
 		*mapped = true;
 		return map_file(fd, *size, buf);
 	}
