@@ -615,16 +615,27 @@ Test(recovery, verify_reports_mid_file_damage)
 	free(log);
 }
 
+/* The history with its log cut 3 bytes into the sixth record: a torn tail
+ * after five whole operations. Returns the cut length; *log is the log's
+ * path (to free). */
+static uint64_t write_torn_history(uint64_t end[NHIST + 1], char **log)
+{
+	size_t len;
+
+	write_history(tu_dir, end);
+	*log = tu_log_path(tu_dir);
+	void *data = tu_read_file(*log, &len);
+	uint64_t cut = end[5] + 3;
+	tu_write_file(*log, data, cut);
+	free(data);
+	return cut;
+}
+
 Test(recovery, verify_reports_torn_tail_as_healthy)
 {
 	uint64_t end[NHIST + 1];
-
-	write_history(tu_dir, end);
-	char *log = tu_log_path(tu_dir);
-	size_t len;
-	void *data = tu_read_file(log, &len);
-	uint64_t cut = end[5] + 3;
-	tu_write_file(log, data, cut);
+	char *log;
+	uint64_t cut = write_torn_history(end, &log);
 
 	struct damage d = { 0 };
 	dskvs_verify_report rep;
@@ -639,7 +650,6 @@ Test(recovery, verify_reports_torn_tail_as_healthy)
 	cr_assert_eq(rep.delete_alls, 0);
 	/* verify does not truncate: that is open's job. */
 	cr_assert_eq(tu_file_size(log), cut);
-	free(data);
 	free(log);
 }
 
@@ -662,13 +672,8 @@ static void open_during_verify(const char *file, uint64_t off, const char *what,
 Test(recovery, open_during_verify_is_ebusy_and_leaves_the_log_alone)
 {
 	uint64_t end[NHIST + 1];
-
-	write_history(tu_dir, end);
-	char *log = tu_log_path(tu_dir);
-	size_t len;
-	void *data = tu_read_file(log, &len);
-	uint64_t cut = end[5] + 3;
-	tu_write_file(log, data, cut);
+	char *log;
+	uint64_t cut = write_torn_history(end, &log);
 
 	int rc = -1;
 	cr_assert_eq(dskvs_verify(tu_dir, open_during_verify, &rc, NULL),
@@ -686,7 +691,6 @@ Test(recovery, open_during_verify_is_ebusy_and_leaves_the_log_alone)
 	cr_assert_eq(rep.valid_bytes, end[5]);
 	cr_assert_eq(rep.torn_tail, 0);
 	tu_close(s);
-	free(data);
 	free(log);
 }
 
