@@ -97,10 +97,10 @@ extern "C" {
 	XX(EPATH, -31008,                                                     \
 	   "store path is not a usable directory (a file, or no permission)") \
 	XX(EIO, -31009,                                                       \
-	   "input/output error; the store refuses writes until "              \
-	   "it is rewritten or reopened")                                     \
+	   "input/output error (once a write or sync of the log has failed, " \
+	   "the store refuses writes until it is rewritten or reopened)")     \
 	XX(ECORRUPT, -31010,                                                  \
-	   "data file is damaged before its last valid record")               \
+	   "data file is damaged where it is known to have been synced")      \
 	XX(EVERSION, -31011,                                                  \
 	   "data file was written by a newer, incompatible format version")   \
 	XX(ETIMEDOUT, -31012, "timed out")
@@ -188,18 +188,29 @@ DSKVS_EXTERN const char *dskvs_version_string(void);
  *      opts   options, or NULL for the defaults.
  * out: *out   the new handle on success, NULL on failure.
  *
- * A torn tail of the log (a crash in the middle of an append) is truncated
- * back to the last whole record, which is reported through log_fn.
+ * A torn tail of the log (the unsynced end of a batch a crash cut short,
+ * which nobody was told was durable) is cut back to the last whole record;
+ * its bytes are first copied to "dskvs.torn.<offset>" in the store's
+ * directory (never destroyed), and log_fn names that file. Damage the log
+ * proves was synced is never cut: see DSKVS_ECORRUPT below and
+ * dskvs_verify(). A log written by format 1 (dskvs 1.0) is read, and
+ * rewritten in the current format by a compaction before open returns (if
+ * that fails, log_fn says why and the store keeps appending format 1).
  *
  * Some possible errors are:
  *   DSKVS_EINVAL    path or out is NULL, or an option is out of range.
  *   DSKVS_EPATH     path is a regular file, or cannot be created or opened.
  *   DSKVS_EBUSY     the directory is already open, in this process or in
  *                   another (an flock'ed lock file; dies with its process).
- *   DSKVS_ECORRUPT  the log is damaged and valid records follow the damage;
- *                   dskvs_errmsg(NULL) names the file and offset.
+ *   DSKVS_ECORRUPT  the log is damaged where it was synced (a later batch
+ *                   or a mark follows the damage, or it lies in the part a
+ *                   compaction synced whole), or holds a record a crash
+ *                   cannot write; dskvs_errmsg(NULL) names the file, the
+ *                   offset and the proof. The file is left as it was.
  *   DSKVS_EVERSION  the log was written by a newer major format version.
- *   DSKVS_EIO       reading, truncating or syncing failed.
+ *   DSKVS_EIO       reading (a media error: file and offset in
+ *                   dskvs_errmsg), moving a torn tail aside, truncating or
+ *                   syncing failed.
  *   DSKVS_ENOMEM    out of memory.
  */
 DSKVS_EXTERN int dskvs_open(const char *path, const dskvs_options *opts,
@@ -360,15 +371,23 @@ DSKVS_EXTERN int dskvs_durable_fd(dskvs *s);
 
 /* Rewrite the log now with only the live data (what the janitor does by
  * itself when garbage dominates). Waits for it to finish. Readers are never
- * blocked; writers only wait if the queue fills up meanwhile.
- * Errors: DSKVS_EIO (sticky error, or the rewrite failed), DSKVS_ENOMEM. */
+ * blocked; writers only wait if the queue fills up meanwhile, and batches
+ * keep being written and synced to the current log between chunks of the
+ * new one, so a dskvs_sync() meanwhile waits about one chunk
+ * (batch_max_bytes) and one fdatasync.
+ * Errors: DSKVS_EIO (the store has a sticky error; or writing the new file
+ * failed: then nothing changed, the current log still holds every write and
+ * the store goes on accepting writes), DSKVS_ENOMEM. */
 DSKVS_EXTERN int dskvs_compact(dskvs *s);
 
 /*
  * After a sticky I/O error: write the whole live set from memory to a fresh
  * log file, sync it, rename it over the old one and sync the directory. On
- * success the error is cleared and the store accepts writes again. Returns
- * DSKVS_OK (also when there was no error), DSKVS_EIO, DSKVS_ENOMEM.
+ * success the error is cleared and the store accepts writes again. Without
+ * a sticky error it is dskvs_compact(). Returns DSKVS_OK (also when there
+ * was no error), DSKVS_EIO (the store stays as it was: sticky if it was,
+ * accepting writes with every write in the current log if it was not),
+ * DSKVS_ENOMEM.
  */
 DSKVS_EXTERN int dskvs_rewrite(dskvs *s);
 
@@ -412,26 +431,50 @@ DSKVS_EXTERN int dskvs_list_collections(dskvs *s, dskvs_collection_fn fn,
                                         void *arg);
 
 /*
- * Check every record of the store at `path` without changing anything. For
- * each damage found fn (may be NULL) is called with the file name, the
- * offset and a description. Returns DSKVS_OK when the log is healthy (a torn
- * tail counts as healthy: open would truncate it; it is still reported
- * through fn and rep->torn_tail), DSKVS_ECORRUPT when damage is followed by
- * valid records, DSKVS_EVERSION, DSKVS_EPATH, DSKVS_EIO, DSKVS_ENOMEM.
+ * Check every record of the store at `path` without changing anything, by
+ * the same rules dskvs_open() applies. For each damage found fn (may be
+ * NULL) is called with the file name, the offset and a description; a
+ * torn tail is reported through fn too.
+ *
+ * Returns:
+ *   DSKVS_OK        the log is healthy. A torn tail (the unsynced end of a
+ *                   crash) counts as healthy: rep->torn_tail says so, and
+ *                   rep->torn_file names the file in the store's directory
+ *                   that open will move those bytes to before cutting them.
+ *   DSKVS_ECORRUPT  damage that open refuses: inside a batch the log proves
+ *                   was synced (a later batch or a mark follows it, or it
+ *                   lies in the part a compaction synced whole), or a record
+ *                   whose checksums are valid but whose content a crash
+ *                   cannot produce (a sequence number out of range or going
+ *                   backwards, a malformed key). rep->damaged counts the
+ *                   damaged regions.
+ *   DSKVS_EVERSION, DSKVS_EPATH, DSKVS_EIO (a read failed; fn gets the
+ *   offset), DSKVS_ENOMEM, DSKVS_EINVAL (path is NULL).
  *
  * Safe on a store that is open, in this process or another, or being
- * opened: verify then reads the log into memory (as many bytes as the file
- * holds) and checks that copy. On a store nobody has open it maps the file
- * instead and holds the store's lock shared while it checks, so a
- * dskvs_open of that store meanwhile fails with DSKVS_EBUSY.
+ * opened: verify reads the log with pread and checks what it read. When
+ * nobody has the store open it holds the store's lock shared while it
+ * checks, so a dskvs_open of that store meanwhile fails with DSKVS_EBUSY.
+ * Time and memory: linear in the log's size on any input; one read window
+ * of 8 MiB (more for a record larger than that).
  */
 typedef struct dskvs_verify_report {
-	uint64_t records; /* whole, valid records */
+	uint64_t records; /* whole, valid records of writes */
 	uint64_t puts, deletes, delete_alls;
-	uint64_t file_bytes;  /* size of the log file */
-	uint64_t valid_bytes; /* bytes up to the end of the last valid record */
-	uint64_t damaged;     /* damaged regions found */
-	int torn_tail;        /* 1 if the file ends in a partial record */
+	uint64_t marks;        /* records that only prove a batch synced */
+	uint64_t file_bytes;   /* size of the log file */
+	uint64_t valid_bytes;  /* bytes up to the end of the last valid record
+	                          before any damage */
+	uint64_t sealed_bytes; /* bytes a compaction synced whole (0: none, or
+	                          a format-1 log) */
+	uint64_t damaged;      /* damaged regions found */
+	int torn_tail;         /* 1 if the log ends in a torn tail */
+	uint64_t torn_offset;  /* where the torn tail starts */
+	uint64_t torn_bytes;   /* its length */
+	char torn_file[64];    /* where open will keep it, in the store's
+	                          directory ("dskvs.torn.<offset>[.<k>]") */
+	uint64_t kept_torn_files; /* dskvs.torn.* files already in the
+	                             directory, kept by earlier opens */
 	unsigned int format_major, format_minor;
 } dskvs_verify_report;
 typedef void (*dskvs_damage_fn)(const char *file, uint64_t offset,

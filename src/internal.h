@@ -224,13 +224,16 @@ struct dskvs {
 	uint64_t log_size;
 	char *path;
 
-	/* Janitor-private (open and recovery set it first): the number of
-	 * the next batch written to the log, and the header and offset of
-	 * the last record write_records() wrote, so that compaction can mark
-	 * it as the end of its one batch. */
+	/* Janitor-private (open and recovery set them first): the format and
+	 * salt of the log file, the number of the next batch written to it,
+	 * whether what the log ends with is proven synced (a mark or the
+	 * sealed part follows the last batch: tail_proven), and whether it
+	 * ends with a mark not yet fdatasync'ed (mark_unsynced). */
+	unsigned log_major;
+	uint32_t log_salt;
 	uint32_t batch_no;
-	unsigned char last_hdr[32]; /* DSKVS_REC_HDR */
-	uint64_t last_hdr_off;
+	bool tail_proven;
+	bool mark_unsynced;
 
 	/* Janitor-private scratch. */
 	void **batch; /* tagged record pointers */
@@ -327,41 +330,151 @@ DSKVS_LOCAL void dskvs__log(dskvs *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 DSKVS_LOCAL uint64_t dskvs__now_ns(void);
 
-/* ---- log format (log.c) ------------------------------------------------- */
+/* ---- log format (format.c) ----------------------------------------------
+ * The layout and the rules that tell a torn tail from damage are described
+ * at the top of format.c. */
 
-#define DSKVS_LOG_NAME     "dskvs.log"
-#define DSKVS_LOG_TMP      "dskvs.log.tmp"
-#define DSKVS_LOCK_NAME    "dskvs.lock"
-#define DSKVS_FORMAT_MAJOR 1
+#define DSKVS_LOG_NAME  "dskvs.log"
+#define DSKVS_LOG_TMP   "dskvs.log.tmp"
+#define DSKVS_LOCK_NAME "dskvs.lock"
+/* Bytes cut off a torn tail are kept in "dskvs.torn.<offset>" (then
+ * ".<offset>.1", ".2", ... if that name is taken). */
+#define DSKVS_TORN_PREFIX  "dskvs.torn."
+#define DSKVS_FORMAT_MAJOR 2
 #define DSKVS_FORMAT_MINOR 0
 #define DSKVS_FILE_HDR     32
 #define DSKVS_REC_HDR      32
-_Static_assert(sizeof(((struct dskvs *)0)->last_hdr) == DSKVS_REC_HDR,
-               "last_hdr holds one record header");
 /* A record's key: "coll/member" or a collection name. */
 #define DSKVS_KEY_MAX (2 * (size_t)DSKVS_NAME_MAX + 1)
+/* Largest sequence number the format allows: 2^62, so that no count of
+ * writes a store can see in its life comes near a wrap. */
+#define DSKVS_SEQ_MAX (UINT64_C(1) << 62)
+
+/* Record types in the file (1..3 equal the ring's DSKVS_OP_*). */
+#define DSKVS_REC_PUT    1u
+#define DSKVS_REC_DEL    2u
+#define DSKVS_REC_DELALL 3u
+#define DSKVS_REC_MARK   4u /* format 2: opens a batch, no data */
+/* Record header flag: the last record of a batch. */
+#define DSKVS_REC_END 1u
 
 static inline size_t dskvs__rec_size(size_t klen, size_t vlen)
 {
 	return DSKVS_REC_HDR + klen + vlen;
 }
 
-DSKVS_LOCAL void dskvs__file_hdr_encode(unsigned char out[DSKVS_FILE_HDR]);
-/* Record header flag: the last record of a batch (see log.c). */
-#define DSKVS_REC_END 1u
+/* A format-2 file header with the given salt and sealed length. */
+DSKVS_LOCAL void dskvs__file_hdr_encode(unsigned char out[DSKVS_FILE_HDR],
+                                        uint32_t salt, uint64_t sealed);
+/* A record header; `salt` is the file's (0 for format 1). */
 DSKVS_LOCAL void dskvs__rec_hdr_encode(unsigned char out[DSKVS_REC_HDR],
-                                       unsigned op, unsigned flags,
-                                       uint32_t batch, const char *key,
-                                       size_t klen, const void *val,
-                                       size_t vlen, uint64_t seq);
-/* Set the end-of-batch flag of an encoded header (and its checksum). */
-DSKVS_LOCAL void dskvs__rec_hdr_set_end(unsigned char hdr[DSKVS_REC_HDR]);
-/* Replay the log of an opened store into its tables; truncates a torn
- * tail. Sets s->log_size and s->seq_base. */
+                                       uint32_t salt, unsigned op,
+                                       unsigned flags, uint32_t batch,
+                                       const char *key, size_t klen,
+                                       const void *val, size_t vlen,
+                                       uint64_t seq);
+
+/* A read window over the log: a buffer refilled with pread (through the
+ * I/O seam, so a media error is an error code, never a signal), or a
+ * caller's buffer. Owned by one thread. */
+#define DSKVS_WIN_BYTES ((size_t)8 << 20)
+struct dskvs__win {
+	int fd;                   /* -1 for a memory source */
+	const unsigned char *mem; /* memory source, or NULL */
+	uint64_t size;            /* bytes in the source */
+	unsigned char *buf;       /* pread buffer */
+	size_t cap;
+	uint64_t start; /* buf (or mem) holds [start, start + len) */
+	size_t len;
+	int err;          /* -errno of the failed read, or 0 */
+	uint64_t err_off; /* where it failed */
+};
+DSKVS_LOCAL void dskvs__win_init_fd(struct dskvs__win *w, int fd,
+                                    uint64_t size);
+DSKVS_LOCAL void dskvs__win_init_mem(struct dskvs__win *w, const void *buf,
+                                     uint64_t size);
+DSKVS_LOCAL void dskvs__win_free(struct dskvs__win *w);
+/* Bytes [off, off + n) of the source, valid until the next call on w; NULL
+ * when they are not all there (w->err == 0: the source ends first; else
+ * the read failed). */
+DSKVS_LOCAL const unsigned char *dskvs__win_fill(struct dskvs__win *w,
+                                                 uint64_t off, size_t n);
+static inline const unsigned char *dskvs__win_get(struct dskvs__win *w,
+                                                  uint64_t off, size_t n)
+{
+	if (DSKVS_LIKELY(off >= w->start && n <= w->len &&
+	                 off - w->start <= w->len - n))
+		return (w->mem ? w->mem : w->buf) + (off - w->start);
+	return dskvs__win_fill(w, off, n);
+}
+
+/* One decoded record; key and val point into the window (valid until the
+ * next scanner call). */
+struct dskvs__rec {
+	unsigned op, flags;
+	uint32_t batch;
+	const char *key;
+	size_t klen;
+	const void *val;
+	size_t vlen;
+	uint64_t seq;
+	uint64_t off;  /* offset of the record in the file */
+	uint64_t size; /* header + key + value */
+};
+
+/*
+ * The scanner: walks a log's records in file order and decides, at the
+ * first damage, between a torn tail and damage to synced data (format.c).
+ * Set up `w` with dskvs__win_init_*, then dskvs__scan_header, then
+ * dskvs__scan_next until it stops returning DSKVS__SCAN_REC.
+ */
+struct dskvs__scan {
+	struct dskvs__win w;
+	unsigned major, minor;
+	uint32_t salt;
+	uint64_t sealed; /* end of the part known synced whole */
+	uint64_t off;    /* next record */
+	uint64_t max_seq;
+	uint32_t last_batch;
+	bool last_ended;
+	bool ordered;   /* sequence numbers must rise from here on */
+	bool in_sealed; /* the last damage lies in the sealed part */
+	uint64_t records;
+	/* After a result other than DSKVS__SCAN_REC: */
+	const char *why;    /* what is wrong, a phrase */
+	uint64_t bad_off;   /* where (the record, or the failed read) */
+	uint64_t proof_off; /* CORRUPT: the record that proves the batch
+	                       was synced, or 0 */
+	uint64_t work;      /* bytes checksummed (tests: linear time) */
+};
+enum {
+	DSKVS__SCAN_REC = 1,     /* *r holds the next record */
+	DSKVS__SCAN_END,         /* clean end of the file */
+	DSKVS__SCAN_TORN,        /* [off, size) is a torn tail */
+	DSKVS__SCAN_CORRUPT,     /* damage at bad_off, or impossible record */
+	DSKVS__SCAN_EIO,         /* read failed at bad_off */
+	DSKVS__SCAN_TORN_HEADER, /* header: a file cut short while created */
+};
+/* Check the file header; returns DSKVS_OK, DSKVS__SCAN_TORN_HEADER, or a
+ * DSKVS_E* code with the thread's detail set (names `file`). */
+DSKVS_LOCAL int dskvs__scan_header(struct dskvs__scan *sc, const char *file);
+DSKVS_LOCAL int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r);
+/* After DSKVS__SCAN_CORRUPT (verify only): move to the next whole valid
+ * record after the damage; returns its offset, or the size of the source
+ * if there is none. */
+DSKVS_LOCAL uint64_t dskvs__scan_resync(struct dskvs__scan *sc);
+
+/* ---- the log file (log.c) ------------------------------------------------ */
+
+/* Replay the log of an opened store into its tables; moves a torn tail
+ * aside and truncates it. Sets the store's log state and seq_base. */
 DSKVS_LOCAL int dskvs__log_recover(dskvs *s);
-/* Create a fresh log file at `name` holding only the file header; returns
- * an fd or a DSKVS_E* code. */
-DSKVS_LOCAL int dskvs__log_create(dskvs *s, const char *name);
+/* Create a fresh log file at `name` holding only a file header with the
+ * given salt (sealed length: the header); returns an fd or a DSKVS_E*
+ * code. */
+DSKVS_LOCAL int dskvs__log_create(dskvs *s, const char *name, uint32_t salt);
+/* A random salt for a new log file. */
+DSKVS_LOCAL uint32_t dskvs__new_salt(void);
 
 /* ---- CRC32C (crc32c.c) -------------------------------------------------- */
 

@@ -300,12 +300,13 @@ static inline size_t rec_vlen(struct dskvs__blk *b, unsigned op)
 /*
  * Write n records (tagged pointers) at `off` of `fd` with as few pwritev
  * calls as IOV_MAX allows. Record i gets sequence number seqs[i] if seqs is
- * given, else first_seq + i. Returns 0 or -errno; *bytes receives the bytes
- * written.
+ * given, else first_seq + i; headers are checksummed with the target file's
+ * salt. Returns 0 or -errno; *bytes receives the bytes written.
  */
 static int write_records(dskvs *s, int fd, uint64_t off, void **recs, size_t n,
                          uint64_t first_seq, const uint64_t *seqs,
-                         uint32_t batch, bool end, uint64_t *bytes)
+                         uint32_t salt, uint32_t batch, bool end,
+                         uint64_t *bytes)
 {
 	size_t copy = 0, iovs = 1, total = 0, last = n;
 	for (size_t i = 0; i < n; i++) {
@@ -330,7 +331,6 @@ static int write_records(dskvs *s, int fd, uint64_t off, void **recs, size_t n,
 		return rc;
 
 	char *p = s->scratch, *seg = s->scratch;
-	uint64_t at = off;
 	int cnt = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned op;
@@ -341,13 +341,8 @@ static int write_records(dskvs *s, int fd, uint64_t off, void **recs, size_t n,
 		const char *val = dskvs__blk_val(b);
 		uint64_t seq = seqs ? seqs[i] : first_seq + i;
 		unsigned flags = (end && i == last) ? DSKVS_REC_END : 0;
-		dskvs__rec_hdr_encode((unsigned char *)p, op, flags, batch,
-		                      b->key, klen, val, vlen, seq);
-		if (i == last) {
-			memcpy(s->last_hdr, p, DSKVS_REC_HDR);
-			s->last_hdr_off = at;
-		}
-		at += dskvs__rec_size(klen, vlen);
+		dskvs__rec_hdr_encode((unsigned char *)p, salt, op, flags,
+		                      batch, b->key, klen, val, vlen, seq);
 		p += DSKVS_REC_HDR;
 		memcpy(p, b->key, klen);
 		p += klen;
@@ -435,8 +430,39 @@ static void record_fsync(dskvs *s, uint64_t ns, size_t n, uint64_t bytes)
 	pthread_mutex_unlock(&s->stats_mu);
 }
 
+/*
+ * A mark: a record without data that opens batch s->batch_no at the log's
+ * end (format.c). It tells recovery that every byte before it had been
+ * synced, so it is written only right after a successful fdatasync of the
+ * log, and never to a format-1 log. Janitor only. Returns 0 or -errno.
+ */
+static int write_mark(dskvs *s)
+{
+	unsigned char hdr[DSKVS_REC_HDR];
+	struct iovec iov = { hdr, sizeof(hdr) };
+	dskvs__rec_hdr_encode(hdr, s->log_salt, DSKVS_REC_MARK, 0, s->batch_no,
+	                      NULL, 0, NULL, 0, s->seq_base + s->jdone);
+	int rc = dskvs__write_all(s->logfd, &iov, 1, (off_t)s->log_size);
+	if (rc == 0) {
+		__atomic_store_n(&s->log_size, s->log_size + DSKVS_REC_HDR,
+		                 __ATOMIC_RELAXED);
+		s->tail_proven = true;
+		s->mark_unsynced = true;
+		pthread_mutex_lock(&s->stats_mu);
+		s->st_bytes += DSKVS_REC_HDR;
+		pthread_mutex_unlock(&s->stats_mu);
+	}
+	return rc;
+}
+
 /* Write and sync one batch of n records dequeued by drain(). The first has
- * position jdone - n. Releases the records unless `keep`. */
+ * position jdone - n. Releases the records unless `keep`.
+ *
+ * When nothing else is queued, the batch is followed by a mark before the
+ * waiters are told (one 32-byte pwrite, no fdatasync): a crash after that
+ * leaves a log that proves the batch was synced, so damage to it is
+ * refused rather than cut as a torn tail. Under load the next batch is that
+ * proof and no mark is written. */
 static void process_batch(dskvs *s, size_t n, bool keep)
 {
 	uint64_t first = s->seq_base + s->jdone - n + 1;
@@ -445,9 +471,9 @@ static void process_batch(dskvs *s, size_t n, bool keep)
 
 	if (__atomic_load_n(&s->err, __ATOMIC_ACQUIRE) == 0) {
 		uint64_t written;
-		int rc =
-		    write_records(s, s->logfd, s->log_size, s->batch, n, first,
-		                  NULL, s->batch_no, true, &written);
+		int rc = write_records(s, s->logfd, s->log_size, s->batch, n,
+		                       first, NULL, s->log_salt, s->batch_no,
+		                       true, &written);
 		if (rc != 0) {
 			dskvs__set_error(s, DSKVS_EIO, -rc,
 			                 DSKVS_LOG_NAME
@@ -465,18 +491,37 @@ static void process_batch(dskvs *s, size_t n, bool keep)
 				                 ": fdatasync failed: %s",
 				                 strerror(e));
 			} else {
+				int mark_rc = 0;
 				__atomic_store_n(&s->log_size,
 				                 s->log_size + written,
 				                 __ATOMIC_RELAXED);
 				s->batch_no++;
+				s->mark_unsynced = false;
+				if (written)
+					s->tail_proven = false;
 				record_fsync(s, dskvs__now_ns() - t0, n,
 				             written);
+				if (!s->tail_proven && s->log_major >= 2 &&
+				    ring_empty(s))
+					mark_rc = write_mark(s);
 				/* Not pending any more once durable: a caller
 				 * woken by the publish must see both. */
 				__atomic_sub_fetch(&s->pending_bytes, bytes,
 				                   __ATOMIC_RELAXED);
 				published = true;
 				publish_durable(s, s->jdone);
+				/* A failed mark loses no data (the batch is
+				 * synced; the next batch overwrites whatever
+				 * part of it was written, and proves the
+				 * batch instead): not a sticky error. */
+				if (mark_rc != 0)
+					dskvs__log(
+					    s, DSKVS_LOG_WARN,
+					    DSKVS_LOG_NAME
+					    ": write of a batch mark at "
+					    "offset %llu failed: %s",
+					    (unsigned long long)s->log_size,
+					    strerror(-mark_rc));
 			}
 		}
 	}
@@ -489,51 +534,111 @@ static void process_batch(dskvs *s, size_t n, bool keep)
 		                 __ATOMIC_RELAXED);
 }
 
+/* At close, once everything is written: leave a log whose end is proven
+ * synced (a synced mark after the last batch), so that damage anywhere in
+ * it is refused at the next open rather than taken for a torn tail. Costs
+ * one fdatasync of the mark when the last batch already has one; two
+ * fdatasyncs and a mark when the log ends unproven (nothing was written
+ * since an open that found it so). A failure here loses nothing that was
+ * reported durable, so it is logged, not made sticky. */
+static void seal_tail(dskvs *s)
+{
+	const char *what = NULL;
+	int e = 0;
+
+	if (s->log_major < 2 || __atomic_load_n(&s->err, __ATOMIC_ACQUIRE))
+		return;
+	if (!s->tail_proven) {
+		/* What the mark claims must be true first. */
+		if (dskvs__io.fdatasync(s->logfd) != 0) {
+			e = errno;
+			what = "fdatasync";
+		} else if ((e = -write_mark(s)) != 0) {
+			what = "write of the closing mark";
+		}
+	}
+	if (what == NULL && s->mark_unsynced) {
+		if (dskvs__io.fdatasync(s->logfd) != 0) {
+			e = errno;
+			what = "fdatasync of the closing mark";
+		} else {
+			s->mark_unsynced = false;
+		}
+	}
+	if (what)
+		dskvs__log(s, DSKVS_LOG_WARN,
+		           DSKVS_LOG_NAME ": %s at close failed (no write is "
+		                          "lost; the end of the log stays "
+		                          "unproven): %s",
+		           what, strerror(e));
+}
+
 /* ---- compaction ------------------------------------------------------------
  *
  * do_compact() rewrites the log with only the live set, in the janitor
- * thread, between batches:
+ * thread:
  *
- *  1. Create dskvs.log.tmp with a file header.
+ *  1. Create dskvs.log.tmp with a file header (a new salt).
  *  2. Snapshot memory: every live block, gathered under its collection's
  *     lock with a reference taken. Writers are held up one collection at a
  *     time, for as long as it takes to copy that collection's pointers.
- *  3. T = committed position after the snapshot. Every write visible in the
- *     snapshot has a record < T (writes queue their record under the lock
- *     the snapshot took); a write made after its collection was gathered
- *     has a record >= the position the janitor had reached (S).
- *  4. Write the snapshot to the temporary file, each entry with the
- *     sequence number of the write that made it. Meanwhile writers keep
- *     queueing (and wait only if the queue fills).
- *  5. Dequeue the records [S, T) and append them to the temporary file
- *     too. In compaction they also go through the old log as an ordinary
- *     batch first, so a failure anywhere below loses nothing; in a rewrite
- *     after an I/O error the old file is never written or synced again.
- *  6. fdatasync the temporary file, rename it over dskvs.log, fsync the
- *     directory, switch to the new descriptor.
+ *     While a lock is busy the janitor keeps the queue moving
+ *     (snapshot_progress): those records go through the current log as
+ *     ordinary batches and are kept for the new file.
+ *  3. The snapshot's size is now known, so the new file is laid out as
+ *     [header][snapshot][every record dequeued since the gather began]. The
+ *     kept records are written after the snapshot's place first.
+ *  4. The snapshot is written in chunks bounded like batches. Between two
+ *     chunks the janitor writes and syncs one batch of the current log, as
+ *     it would without a compaction, and appends the same records after the
+ *     snapshot's place: a dskvs_sync issued during a compaction waits about
+ *     one chunk and one fdatasync, never the whole snapshot. Each chunk's
+ *     writeback is started at once and waited for one chunk later, so the
+ *     final fdatasync has little left to do.
+ *  5. The header is rewritten with the sealed length (everything written),
+ *     the file is fdatasync'ed, renamed over dskvs.log, the directory is
+ *     fsynced, and the janitor switches to it. What is still queued goes to
+ *     the new file as its first batches.
  *
- * The new file is "snapshot, then records [S, T)". Its entries can be newer
- * than some of the records that follow them, which is why replay applies a
- * record only when it is newer than what the key holds (engine.c): then
- * replaying the file gives exactly the state after position T. A crash
- * before the rename leaves the old log, which holds every synced write; a
- * crash after it leaves the new one, which does too.
+ * Why the result replays to the current state: every write whose record was
+ * dequeued before the gather began is in memory before the gather saw its
+ * collection; every later one is in the new file after the snapshot, in
+ * queue order. An entry of the snapshot may be newer than some of those
+ * records, which is why replay applies a record only when it is newer than
+ * what the key holds (engine.c).
+ *
+ * Why a failure loses nothing: in a compaction (and a rewrite of a healthy
+ * store) every record also went through the current log, and its durability
+ * was published only after that log's fdatasync; the temporary file is just
+ * dropped. If the current log fails meanwhile, the store is sticky and the
+ * compaction gives up. In a rewrite after an I/O error the old file is never
+ * written or synced again: records dequeued during the gather live only in
+ * memory and the new file, and `durable` moves past them only once the new
+ * file is in place; nothing is dequeued while the snapshot is written (writers
+ * are refused meanwhile, so the queue holds at most the writes in flight when
+ * the error struck).
+ *
+ * A crash before the rename leaves the old log, which holds every synced
+ * write; a crash after it leaves the new one, whose sealed part was synced
+ * whole.
  */
-/* Records the janitor dequeued while gathering the snapshot: they must be
- * appended to the new file after it. Janitor-private. */
+
+/* Records the janitor dequeued while gathering the snapshot: they go into
+ * the new file after it. Janitor-private. */
 struct held {
 	void **recs;
 	uint64_t *seqs;
 	size_t n, cap;
-	bool rewrite;
+	bool healthy; /* the store had no sticky error when it began */
 };
 
 /*
  * Called by dskvs__snapshot when a collection's lock is busy. Its holder may
  * be a writer waiting for room in a full queue, which only the janitor can
- * make: so keep the queue moving. In a compaction the records go through
- * the old log as usual and are also kept for the new file; in a rewrite the
- * old file is never touched again and they are only kept.
+ * make: so keep the queue moving. On a healthy store the records go through
+ * the current log as usual and are also kept for the new file; after an
+ * I/O error the old file is never touched again and they are only kept.
+ * Returns 0, or DSKVS_ENOMEM to give the compaction up.
  */
 static int snapshot_progress(dskvs *s, void *arg)
 {
@@ -553,17 +658,21 @@ static int snapshot_progress(dskvs *s, void *arg)
 			h->seqs = q;
 		if (r == NULL || q == NULL) {
 			/* Cannot keep them for the new file: write them to
-			 * the old log as usual and give up this compaction. */
-			if (!h->rewrite)
+			 * the current log as usual and give up. */
+			if (h->healthy) {
 				process_batch(s, n, false);
-			else
+			} else {
+				__atomic_sub_fetch(&s->pending_bytes,
+				                   records_bytes(s->batch, n),
+				                   __ATOMIC_RELAXED);
 				release_records(s->batch, n);
-			return -ENOMEM;
+			}
+			return DSKVS_ENOMEM;
 		}
 		h->cap = cap;
 	}
 	uint64_t first = s->seq_base + s->jdone - n + 1;
-	if (!h->rewrite)
+	if (h->healthy)
 		process_batch(s, n, true);
 	else
 		__atomic_sub_fetch(&s->pending_bytes,
@@ -576,112 +685,173 @@ static int snapshot_progress(dskvs *s, void *arg)
 	return 0;
 }
 
-static int snapshot_write(dskvs *s, int fd, uint64_t *size, struct held *h)
+/* Start the writeback of [off, off + len) of fd and wait for that of the
+ * previous range: at most two chunks of the new file are ever dirty, so
+ * its final fdatasync is short. Advisory: errors surface at fdatasync. */
+static void flush_behind(int fd, uint64_t *prev_off, uint64_t *prev_len,
+                         uint64_t off, uint64_t len)
 {
-	struct dskvs__blk **v;
-	uint64_t *seqs;
-	size_t n, i = 0;
-	int rc = dskvs__snapshot(s, &v, &seqs, &n, snapshot_progress, h);
-	if (rc != DSKVS_OK)
-		return -ENOMEM;
-	while (i < n) {
-		/* Chunks bounded like batches, so the scratch buffer stays
-		 * at the batch size. */
-		size_t j = i, bytes = 0;
-		while (j < n && j - i < s->opts.batch_max_records &&
-		       bytes < s->opts.batch_max_bytes) {
-			bytes +=
-			    dskvs__rec_size(dskvs__blk_klen(v[j]), v[j]->vlen);
-			v[j] = dskvs__tag(v[j], DSKVS_OP_PUT);
-			j++;
-		}
-		uint64_t w;
-		int e = write_records(s, fd, *size, (void **)(v + i), j - i, 0,
-		                      seqs + i, 1, false, &w);
-		release_records((void **)(v + i), j - i);
-		if (e != 0) {
-			for (size_t k = j; k < n; k++)
-				dskvs__blk_unref(v[k]);
-			free(v);
-			free(seqs);
-			return e;
-		}
-		*size += w;
-		i = j;
+	if (*prev_len)
+		(void)sync_file_range(
+		    fd, (off64_t)*prev_off, (off64_t)*prev_len,
+		    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+		        SYNC_FILE_RANGE_WAIT_AFTER);
+	(void)sync_file_range(fd, (off64_t)off, (off64_t)len,
+	                      SYNC_FILE_RANGE_WRITE);
+	*prev_off = off;
+	*prev_len = len;
+}
+
+/* End of the chunk that starts at recs[i]: bounded like a batch, so the
+ * scratch buffer stays at batch_max_bytes plus one record. */
+static size_t chunk_end(dskvs *s, void **recs, size_t i, size_t n)
+{
+	size_t j = i, bytes = 0;
+	while (j < n && j - i < s->opts.batch_max_records &&
+	       bytes < s->opts.batch_max_bytes) {
+		unsigned op;
+		struct dskvs__blk *b = dskvs__untag(recs[j], &op);
+		if (op != DSKVS_OP_NOP)
+			bytes += dskvs__rec_size(dskvs__blk_klen(b),
+			                         rec_vlen(b, op));
+		j++;
 	}
-	free(v);
-	free(seqs);
-	/* Then what was dequeued meanwhile, in queue order. */
-	if (h->n) {
-		uint64_t w;
-		int e = write_records(s, fd, *size, h->recs, h->n, 0, h->seqs,
-		                      1, false, &w);
-		if (e != 0)
-			return e;
-		*size += w;
-	}
-	return 0;
+	return j;
+}
+
+/* One batch through the current log, its records also appended to the new
+ * file at *tail. Returns 0 or -errno (-EIO: the current log failed). */
+static int interleave_batch(dskvs *s, int fd, uint32_t salt, uint64_t *tail)
+{
+	if (ring_empty(s))
+		return 0;
+	size_t n = drain(s, 0);
+	if (n == 0)
+		return 0;
+	uint64_t first = s->seq_base + s->jdone - n + 1, w = 0;
+	process_batch(s, n, true);
+	int e = __atomic_load_n(&s->err, __ATOMIC_ACQUIRE)
+	            ? -EIO
+	            : write_records(s, fd, *tail, s->batch, n, first, NULL,
+	                            salt, 0, false, &w);
+	release_records(s->batch, n);
+	*tail += w;
+	return e;
 }
 
 static int do_compact(dskvs *s, bool rewrite)
 {
-	uint64_t size = DSKVS_FILE_HDR, t_pos, t0 = dskvs__now_ns();
+	uint64_t t0 = dskvs__now_ns(), snap_bytes = 0, tail, off, w, t_pos;
+	uint64_t prev_off = 0, prev_len = 0;
+	struct dskvs__blk **v = NULL;
+	uint64_t *seqs = NULL;
+	size_t n = 0, i = 0;
 	int fd, e = 0;
 	const char *what = "";
+	bool healthy = __atomic_load_n(&s->err, __ATOMIC_ACQUIRE) == 0;
+	uint32_t salt = dskvs__new_salt();
 
-	if (!rewrite && __atomic_load_n(&s->err, __ATOMIC_ACQUIRE))
+	if (!rewrite && !healthy)
 		return DSKVS_EIO;
-	fd = dskvs__log_create(s, DSKVS_LOG_TMP);
+	fd = dskvs__log_create(s, DSKVS_LOG_TMP, salt);
 	if (fd < 0)
 		return DSKVS_EIO;
 
-	struct held h = { .rewrite = rewrite };
-	e = snapshot_write(s, fd, &size, &h);
+	struct held h = { .healthy = healthy };
+	if (dskvs__snapshot(s, &v, &seqs, &n, snapshot_progress, &h) !=
+	    DSKVS_OK) {
+		e = -ENOMEM;
+		what = "gathering the snapshot";
+		goto abandon_held;
+	}
+	if (healthy && __atomic_load_n(&s->err, __ATOMIC_ACQUIRE)) {
+		e = -EIO;
+		what = "gathering the snapshot (the current log failed)";
+		goto abandon_snap;
+	}
+	/* T: every block in the snapshot was written by a record before T
+	 * (a write queues its record under the lock the gather took). */
+	t_pos = widen(s->jdone, ck_pr_load_uint(&s->ring.p_tail));
+	for (size_t k = 0; k < n; k++) {
+		snap_bytes +=
+		    dskvs__rec_size(dskvs__blk_klen(v[k]), v[k]->vlen);
+		v[k] = dskvs__tag(v[k], DSKVS_OP_PUT);
+	}
+	tail = DSKVS_FILE_HDR + snap_bytes;
+	for (size_t k = 0; k < h.n;) {
+		size_t j = chunk_end(s, h.recs, k, h.n);
+		e = write_records(s, fd, tail, h.recs + k, j - k, 0, h.seqs + k,
+		                  salt, 0, false, &w);
+		if (e) {
+			what = "writing the records queued meanwhile";
+			goto abandon_snap;
+		}
+		tail += w;
+		k = j;
+	}
 	release_records(h.recs, h.n);
 	free(h.recs);
 	free(h.seqs);
-	if (e) {
-		what = "writing the snapshot";
-		goto abandon;
-	}
-	t_pos = widen(s->jdone, ck_pr_load_uint(&s->ring.p_tail));
+	h = (struct held){ .healthy = healthy };
 
-	/* Records [S, T): at most a ring's worth, dequeued in batches. */
+	for (off = DSKVS_FILE_HDR; i < n;) {
+		size_t j = chunk_end(s, (void **)v, i, n);
+		e = write_records(s, fd, off, (void **)(v + i), j - i, 0,
+		                  seqs + i, salt, 0, false, &w);
+		release_records((void **)(v + i), j - i);
+		i = j;
+		if (e) {
+			what = "writing the snapshot";
+			goto abandon_snap;
+		}
+		flush_behind(fd, &prev_off, &prev_len, off, w);
+		off += w;
+		if (healthy && (e = interleave_batch(s, fd, salt, &tail))) {
+			what = e == -EIO ? "writing the current log"
+			                 : "appending a batch";
+			goto abandon_snap;
+		}
+	}
+	free(v);
+	free(seqs);
+	v = NULL;
+	seqs = NULL;
+	/* The records before T go into the sealed part too: the snapshot may
+	 * hold the block of any of them, so a record after the sealed part
+	 * must come after T (format.c: sequence numbers rise after it). At
+	 * most a ring's worth, in batches. */
 	while (s->jdone < t_pos) {
-		size_t n = drain(s, t_pos - s->jdone < s->opts.batch_max_records
-		                        ? t_pos - s->jdone
+		uint64_t left = t_pos - s->jdone;
+		size_t m = drain(s, left < s->opts.batch_max_records
+		                        ? left
 		                        : s->opts.batch_max_records);
-		uint64_t w;
-		if (!rewrite)
-			process_batch(s, n, true);
+		uint64_t first = s->seq_base + s->jdone - m + 1;
+		if (healthy)
+			process_batch(s, m, true);
 		else
 			__atomic_sub_fetch(&s->pending_bytes,
-			                   records_bytes(s->batch, n),
+			                   records_bytes(s->batch, m),
 			                   __ATOMIC_RELAXED);
-		e = write_records(s, fd, size, s->batch, n,
-		                  s->seq_base + s->jdone - n + 1, NULL, 1,
-		                  false, &w);
-		release_records(s->batch, n);
+		e = healthy && __atomic_load_n(&s->err, __ATOMIC_ACQUIRE)
+		        ? -EIO
+		        : write_records(s, fd, tail, s->batch, m, first, NULL,
+		                        salt, 0, false, &w);
+		release_records(s->batch, m);
 		if (e) {
-			what = "appending queued records";
+			what = "appending the records queued meanwhile";
 			goto abandon;
 		}
-		size += w;
+		tail += w;
 	}
-	if (!rewrite && __atomic_load_n(&s->err, __ATOMIC_ACQUIRE)) {
-		close(fd);
-		dskvs__io.unlinkat(s->dirfd, DSKVS_LOG_TMP, 0);
-		return DSKVS_EIO;
-	}
-	/* The new file is one batch, synced once: mark its last record. */
-	if (size > DSKVS_FILE_HDR) {
-		struct iovec iov = { s->last_hdr, DSKVS_REC_HDR };
-		dskvs__rec_hdr_set_end(s->last_hdr);
-		e = dskvs__write_all(fd, &iov, 1, (off_t)s->last_hdr_off);
-		if (e) {
-			what = "marking the end of the new file's batch";
-			goto abandon;
-		}
+
+	/* Seal: everything written so far is synced whole before the file
+	 * becomes the log. */
+	unsigned char hdr[DSKVS_FILE_HDR];
+	struct iovec iov = { hdr, sizeof(hdr) };
+	dskvs__file_hdr_encode(hdr, salt, tail);
+	if ((e = dskvs__write_all(fd, &iov, 1, 0)) != 0) {
+		what = "writing the new file's header";
+		goto abandon;
 	}
 	if (dskvs__io.fdatasync(fd) != 0) {
 		e = -errno;
@@ -694,32 +864,33 @@ static int do_compact(dskvs *s, bool rewrite)
 		what = "rename over " DSKVS_LOG_NAME;
 		goto abandon;
 	}
-	if (dskvs__io.fsync(s->dirfd) != 0) {
+	int dir_err = dskvs__io.fsync(s->dirfd) != 0 ? errno : 0;
+	dskvs__io.close(s->logfd);
+	s->logfd = fd;
+	__atomic_store_n(&s->log_size, tail, __ATOMIC_RELAXED);
+	s->log_major = DSKVS_FORMAT_MAJOR;
+	s->log_salt = salt;
+	s->batch_no = 1;
+	s->tail_proven = true;
+	s->mark_unsynced = false;
+	if (dir_err) {
 		/* The rename may or may not be durable; both files hold every
 		 * synced write, but we can no longer tell which one the next
 		 * open sees after a power loss: stop accepting writes. */
-		int err = errno;
-		dskvs__io.close(s->logfd);
-		s->logfd = fd;
-		__atomic_store_n(&s->log_size, size, __ATOMIC_RELAXED);
-		s->batch_no = size > DSKVS_FILE_HDR ? 2 : 1;
-		dskvs__set_error(s, DSKVS_EIO, err,
+		dskvs__set_error(s, DSKVS_EIO, dir_err,
 		                 "fsync of the store directory after "
 		                 "compaction failed: %s",
-		                 strerror(err));
+		                 strerror(dir_err));
 		return DSKVS_EIO;
 	}
-	dskvs__io.close(s->logfd);
-	s->logfd = fd;
-	__atomic_store_n(&s->log_size, size, __ATOMIC_RELAXED);
-	s->batch_no = size > DSKVS_FILE_HDR ? 2 : 1;
-	if (rewrite) {
+	if (!healthy) {
 		pthread_mutex_lock(&s->jmu);
 		s->err = 0;
 		s->err_errno = 0;
 		s->err_detail[0] = '\0';
 		pthread_mutex_unlock(&s->jmu);
-		publish_durable(s, t_pos);
+		/* Everything dequeued is in the new file, which is synced. */
+		publish_durable(s, s->jdone);
 	}
 	pthread_mutex_lock(&s->stats_mu);
 	s->st_compactions++;
@@ -727,11 +898,20 @@ static int do_compact(dskvs *s, bool rewrite)
 	pthread_mutex_unlock(&s->stats_mu);
 	dskvs__log(s, DSKVS_LOG_INFO,
 	           "%s: log rewritten to %llu bytes in %.1f ms",
-	           rewrite ? "rewrite" : "compaction", (unsigned long long)size,
+	           rewrite ? "rewrite" : "compaction", (unsigned long long)tail,
 	           (double)(dskvs__now_ns() - t0) / 1e6);
 	return DSKVS_OK;
 
+abandon_snap:
+	for (; i < n; i++)
+		dskvs__blk_unref(dskvs__untag((void *)v[i], &(unsigned){ 0 }));
+abandon_held:
+	free(v);
+	free(seqs);
+	release_records(h.recs, h.n);
 abandon:
+	free(h.recs);
+	free(h.seqs);
 	dskvs__io.close(fd);
 	dskvs__io.unlinkat(s->dirfd, DSKVS_LOG_TMP, 0);
 	dskvs__log(s, DSKVS_LOG_WARN, "%s abandoned while %s: %s",
@@ -815,8 +995,10 @@ static void *janitor_main(void *arg)
 		__atomic_store_n(&s->jsleeping, 0, __ATOMIC_RELAXED);
 		bool done = s->closing && ring_empty(s) && !s->compact_req;
 		pthread_mutex_unlock(&s->jmu);
-		if (done)
+		if (done) {
+			seal_tail(s);
 			break;
+		}
 	}
 	return NULL;
 }

@@ -1,51 +1,16 @@
 /*
- * The log file: format, replay at open, and verification.
+ * The log file: creating it, replaying it at open (serially or on several
+ * threads), moving a torn tail aside, and verification. The format and the
+ * rule that tells a torn tail from damage are in format.c; this file only
+ * acts on what the scanner decides, so open and verify always agree.
  *
- * Format (all integers little-endian)
- * -----------------------------------
- * File header, 32 bytes:
- *    0  8  magic "DSKVSLOG"
- *    8  2  major format version (1)     a reader refuses a newer major
- *   10  2  minor format version (0)     (DSKVS_EVERSION); the layout after
- *   12  4  flags (0)                    these 12 bytes may change with it
- *   16  8  creation time, Unix ns
- *   24  4  reserved (0)
- *   28  4  CRC32C of bytes 0..27
- *
- * Record, 32-byte header then key then value:
- *    0  4  CRC32C of header bytes 4..31
- *    4  4  CRC32C of key and value
- *    8  1  op: 1 put, 2 delete, 3 delete-all
- *    9  1  flags: bit 0 set on the last record of a batch; others 0
- *   10  2  reserved (0)
- *   12  4  key length: "coll/member" for put and delete, the collection
- *          name for delete-all
- *   16  4  value length (0 unless put)
- *   20  4  batch number (see below)
- *   24  8  sequence number of the write
- *
- * The header has its own checksum so that its lengths are trusted before
- * anything is sized from them; lengths are also checked against the limits
- * and against the bytes left in the file before any allocation.
- *
- * Batches. Everything written between two fdatasyncs of the file is one
- * batch; its records carry the batch's number and the last one the
- * end-of-batch flag. The janitor writes batch N + 1 only after the
- * fdatasync of batch N returned, so a record of batch N + 1 on disk proves
- * that batch N was durable. A batch whose fdatasync had not returned when
- * the power went can reach the disk in any order, page by page.
- *
- * Recovery: records are replayed in file order. At the first damage (or the
- * end of the file inside a record), let B be the batch the damage is in:
- * the batch of the last good record, or the next one if that record ended
- * its batch. If no valid record follows, or every valid record that
- * follows belongs to B, the damage is the torn tail of a batch that was
- * never acknowledged: the file is truncated there and synced. If a record
- * of a later batch follows, acknowledged data was damaged: DSKVS_ECORRUPT,
- * rather than silently dropping what follows.
+ * Every read goes through the scanner's pread window (dskvs__io), never a
+ * mapping: a media error is DSKVS_EIO with the file and offset, never a
+ * SIGBUS, and a log that shrinks under verify only makes a read short.
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -54,261 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-static const char magic[8] = { 'D', 'S', 'K', 'V', 'S', 'L', 'O', 'G' };
-
-static inline void put16(unsigned char *p, uint16_t v)
+uint32_t dskvs__new_salt(void)
 {
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-static inline void put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-static inline void put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-static inline uint16_t get16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-static inline uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-	       ((uint32_t)p[3] << 24);
-}
-static inline uint64_t get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) | ((uint64_t)get32(p + 4) << 32);
+	uint32_t salt;
+	if (getrandom(&salt, sizeof(salt), GRND_NONBLOCK) != sizeof(salt))
+		salt =
+		    (uint32_t)(dskvs__now_ns() * 0x9e3779b97f4a7c15ull >> 32);
+	return salt;
 }
 
-void dskvs__file_hdr_encode(unsigned char out[DSKVS_FILE_HDR])
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	memset(out, 0, DSKVS_FILE_HDR);
-	memcpy(out, magic, 8);
-	put16(out + 8, DSKVS_FORMAT_MAJOR);
-	put16(out + 10, DSKVS_FORMAT_MINOR);
-	put64(out + 16,
-	      (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
-	put32(out + 28, dskvs__crc32c(0, out, 28));
-}
-
-void dskvs__rec_hdr_encode(unsigned char out[DSKVS_REC_HDR], unsigned op,
-                           unsigned flags, uint32_t batch, const char *key,
-                           size_t klen, const void *val, size_t vlen,
-                           uint64_t seq)
-{
-	uint32_t dcrc = dskvs__crc32c(0, key, klen);
-	if (vlen)
-		dcrc = dskvs__crc32c(dcrc, val, vlen);
-	memset(out, 0, DSKVS_REC_HDR);
-	put32(out + 4, dcrc);
-	out[8] = (unsigned char)op;
-	out[9] = (unsigned char)flags;
-	put32(out + 12, (uint32_t)klen);
-	put32(out + 16, (uint32_t)vlen);
-	put32(out + 20, batch);
-	put64(out + 24, seq);
-	put32(out, dskvs__crc32c(0, out + 4, DSKVS_REC_HDR - 4));
-}
-
-void dskvs__rec_hdr_set_end(unsigned char hdr[DSKVS_REC_HDR])
-{
-	hdr[9] |= DSKVS_REC_END;
-	put32(hdr, dskvs__crc32c(0, hdr + 4, DSKVS_REC_HDR - 4));
-}
-
-/* ---- parsing ------------------------------------------------------------- */
-
-enum { REC_OK = 0, REC_TORN = 1, REC_BAD = -1 };
-
-struct rec {
-	unsigned op;
-	unsigned flags;
-	uint32_t batch;
-	const char *key;
-	size_t klen;
-	const void *val;
-	size_t vlen;
-	uint64_t seq;
-	size_t size;
-};
-
-static bool key_ok(unsigned op, const char *key, size_t klen)
-{
-	if (memchr(key, '\0', klen) != NULL)
-		return false;
-	const char *slash = memchr(key, '/', klen);
-	if (op == DSKVS_OP_DELALL)
-		return slash == NULL && klen <= DSKVS_NAME_MAX;
-	if (slash == NULL)
-		return false;
-	size_t clen = (size_t)(slash - key), mlen = klen - clen - 1;
-	return clen >= 1 && clen <= DSKVS_NAME_MAX && mlen >= 1 &&
-	       mlen <= DSKVS_NAME_MAX;
-}
-
-/* Decode the record at off. REC_TORN: the file ends inside it. */
-static int rec_at(const unsigned char *buf, size_t size, size_t off,
-                  struct rec *r, const char **why)
-{
-	const unsigned char *p = buf + off;
-	if (size - off < DSKVS_REC_HDR) {
-		*why = "file ends inside a record header";
-		return REC_TORN;
-	}
-	if (dskvs__crc32c(0, p + 4, DSKVS_REC_HDR - 4) != get32(p)) {
-		*why = "bad record header checksum";
-		return REC_BAD;
-	}
-	r->op = p[8];
-	r->flags = p[9];
-	r->klen = get32(p + 12);
-	r->vlen = get32(p + 16);
-	r->batch = get32(p + 20);
-	r->seq = get64(p + 24);
-	if ((r->flags & ~DSKVS_REC_END) || p[10] || p[11]) {
-		*why = "reserved header bits are not zero";
-		return REC_BAD;
-	}
-	if (r->op < DSKVS_OP_PUT || r->op > DSKVS_OP_DELALL) {
-		*why = "unknown record type";
-		return REC_BAD;
-	}
-	if (r->klen == 0 || r->klen > DSKVS_KEY_MAX ||
-	    r->vlen > DSKVS_VALUE_MAX || (r->op != DSKVS_OP_PUT && r->vlen)) {
-		*why = "record lengths out of range";
-		return REC_BAD;
-	}
-	r->size = DSKVS_REC_HDR + r->klen + r->vlen;
-	if (r->size > size - off) {
-		*why = "file ends inside a record";
-		return REC_TORN;
-	}
-	r->key = (const char *)p + DSKVS_REC_HDR;
-	r->val = p + DSKVS_REC_HDR + r->klen;
-	if (dskvs__crc32c(0, p + DSKVS_REC_HDR, r->klen + r->vlen) !=
-	    get32(p + 4)) {
-		*why = "bad record data checksum";
-		return REC_BAD;
-	}
-	if (!key_ok(r->op, r->key, r->klen)) {
-		*why = "malformed key in record";
-		return REC_BAD;
-	}
-	return REC_OK;
-}
-
-/* First offset after `from` holding a whole valid record, or 0. Cheap
- * filters (type byte, reserved bytes) keep the checksums to a few
- * candidates per kilobyte of garbage. */
-static size_t next_valid(const unsigned char *buf, size_t size, size_t from)
-{
-	struct rec r;
-	const char *why;
-	for (size_t q = from; q + DSKVS_REC_HDR <= size; q++) {
-		const unsigned char *p = buf + q;
-		if (p[8] < DSKVS_OP_PUT || p[8] > DSKVS_OP_DELALL ||
-		    (p[9] & ~DSKVS_REC_END) || p[10] || p[11])
-			continue;
-		if (rec_at(buf, size, q, &r, &why) == REC_OK)
-			return q;
-	}
-	return 0;
-}
-
-/* The first valid record at or after `from` whose batch is not `batch`, or
- * 0 if every valid record there belongs to it (see "Batches" above). */
-static size_t other_batch_after(const unsigned char *buf, size_t size,
-                                size_t from, uint32_t batch)
-{
-	size_t q = next_valid(buf, size, from);
-	while (q != 0 && q < size) {
-		struct rec r;
-		const char *why;
-		if (rec_at(buf, size, q, &r, &why) != REC_OK) {
-			q = next_valid(buf, size, q + 1);
-			continue;
-		}
-		if (r.batch != batch)
-			return q;
-		q += r.size;
-	}
-	return 0;
-}
-
-/* The batch a damage right after the record `last` falls in. */
-static inline uint32_t damaged_batch(uint32_t last_batch, bool last_ended)
-{
-	return last_ended ? last_batch + 1 : last_batch;
-}
-
-/* Check the file header. Returns DSKVS_OK, DSKVS_EVERSION or
- * DSKVS_ECORRUPT (with the thread's detail set). */
-static int check_hdr(const unsigned char *buf, size_t size, const char *file,
-                     unsigned *major, unsigned *minor)
-{
-	if (size < DSKVS_FILE_HDR || memcmp(buf, magic, 8) != 0)
-		return dskvs__fail(DSKVS_ECORRUPT,
-		                   "%s: not a dskvs log (bad magic number)",
-		                   file);
-	*major = get16(buf + 8);
-	*minor = get16(buf + 10);
-	if (*major > DSKVS_FORMAT_MAJOR)
-		return dskvs__fail(DSKVS_EVERSION,
-		                   "%s: format version %u.%u is newer than "
-		                   "this library's %u.%u",
-		                   file, *major, *minor, DSKVS_FORMAT_MAJOR,
-		                   DSKVS_FORMAT_MINOR);
-	if (*major == 0 || dskvs__crc32c(0, buf, 28) != get32(buf + 28))
-		return dskvs__fail(DSKVS_ECORRUPT,
-		                   "%s: damaged file header (offset 0)", file);
-	return DSKVS_OK;
-}
-
-/* A file shorter than a header whose bytes are a prefix of one (or zeros):
- * a crash while the file was being created. */
-static bool torn_header(const unsigned char *buf, size_t size)
-{
-	if (size >= DSKVS_FILE_HDR)
-		return false;
-	if (size == 0)
-		return true;
-	if (memcmp(buf, magic, size < 8 ? size : 8) == 0)
-		return true;
-	for (size_t i = 0; i < size; i++)
-		if (buf[i])
-			return false;
-	return true;
-}
-
-static int map_file(int fd, size_t size, const unsigned char **out)
-{
-	if (size == 0) {
-		*out = NULL;
-		return 0;
-	}
-	void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	madvise(p, size, MADV_SEQUENTIAL);
-	*out = p;
-	return 0;
-}
-
-/* ---- recovery ------------------------------------------------------------ */
-
-int dskvs__log_create(dskvs *s, const char *name)
+int dskvs__log_create(dskvs *s, const char *name, uint32_t salt)
 {
 	unsigned char hdr[DSKVS_FILE_HDR];
 	struct iovec iov = { hdr, sizeof(hdr) };
@@ -322,7 +46,7 @@ int dskvs__log_create(dskvs *s, const char *name)
 		return dskvs__fail(DSKVS_EIO, "%s/%s: create: %s", s->path,
 		                   name, strerror(e));
 	}
-	dskvs__file_hdr_encode(hdr);
+	dskvs__file_hdr_encode(hdr, salt, DSKVS_FILE_HDR);
 	int rc = dskvs__write_all(fd, &iov, 1, 0);
 	if (rc != 0) {
 		dskvs__io.close(fd);
@@ -335,12 +59,27 @@ int dskvs__log_create(dskvs *s, const char *name)
 	return fd;
 }
 
+/* The log state of a file that holds only a header (or whose every byte
+ * is proven synced, as after recovery of a log that ends with a mark). */
+static void log_state_empty(dskvs *s, int fd, uint32_t salt)
+{
+	s->logfd = fd;
+	s->log_size = DSKVS_FILE_HDR;
+	s->log_major = DSKVS_FORMAT_MAJOR;
+	s->log_salt = salt;
+	s->seq_base = 0;
+	s->batch_no = 1;
+	s->tail_proven = true;
+	s->mark_unsynced = false;
+}
+
 /* A new, empty log: written under a temporary name, synced, renamed into
  * place and the directory synced, so a crash never leaves a log without a
  * whole header. */
 static int create_fresh(dskvs *s)
 {
-	int fd = dskvs__log_create(s, DSKVS_LOG_TMP);
+	uint32_t salt = dskvs__new_salt();
+	int fd = dskvs__log_create(s, DSKVS_LOG_TMP, salt);
 	if (fd < 0)
 		return fd;
 	if (dskvs__io.fdatasync(fd) != 0 ||
@@ -354,33 +93,128 @@ static int create_fresh(dskvs *s)
 		    DSKVS_EIO, "%s/" DSKVS_LOG_NAME ": creating the log: %s",
 		    s->path, strerror(e));
 	}
-	s->logfd = fd;
-	s->log_size = DSKVS_FILE_HDR;
-	s->seq_base = 0;
-	s->batch_no = 1;
+	log_state_empty(s, fd, salt);
 	return DSKVS_OK;
 }
 
-static int replay(dskvs *s, const struct rec *r)
+/* ---- torn tails ------------------------------------------------------------
+ * The bytes of a torn tail are never destroyed: open copies them into
+ * "dskvs.torn.<offset>" in the store's directory (the first of
+ * "dskvs.torn.<offset>.1", ".2", ... that is free if that name is taken),
+ * syncs the copy and the directory, and only then truncates the log. */
+
+#define TORN_MAX_TRIES 1000
+
+/* The name the next torn tail cut at `off` gets: the first that does not
+ * exist in dirfd. Returns 0 or -errno. */
+static int torn_name(int dirfd, uint64_t off, unsigned k, char *name,
+                     size_t cap)
+{
+	if (k == 0)
+		snprintf(name, cap, DSKVS_TORN_PREFIX "%llu",
+		         (unsigned long long)off);
+	else
+		snprintf(name, cap, DSKVS_TORN_PREFIX "%llu.%u",
+		         (unsigned long long)off, k);
+	(void)dirfd;
+	return 0;
+}
+
+static int predict_torn_name(int dirfd, uint64_t off, char *name, size_t cap)
+{
+	struct stat st;
+	for (unsigned k = 0; k < TORN_MAX_TRIES; k++) {
+		torn_name(dirfd, off, k, name, cap);
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			return errno == ENOENT ? 0 : -errno;
+	}
+	return -EEXIST;
+}
+
+/* Copy [off, size) of the log into a new torn file, synced. */
+static int move_aside(dskvs *s, int fd, uint64_t off, uint64_t size, char *name,
+                      size_t cap)
+{
+	int tfd = -1, e = 0;
+	unsigned char *buf = NULL;
+	size_t chunk = 1u << 20;
+
+	for (unsigned k = 0; k < TORN_MAX_TRIES && tfd < 0; k++) {
+		torn_name(s->dirfd, off, k, name, cap);
+		tfd = dskvs__io.openat(s->dirfd, name,
+		                       O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		                           O_NOFOLLOW,
+		                       (mode_t)s->opts.file_mode);
+		if (tfd < 0 && errno != EEXIST) {
+			e = errno;
+			break;
+		}
+	}
+	if (tfd < 0)
+		return dskvs__fail(DSKVS_EIO, "%s/%s: create: %s", s->path,
+		                   name, strerror(e ? e : EEXIST));
+	if ((buf = malloc(chunk)) == NULL) {
+		e = ENOMEM;
+		goto fail;
+	}
+	for (uint64_t done = 0; done < size - off;) {
+		size_t n = size - off - done < chunk
+		               ? (size_t)(size - off - done)
+		               : chunk;
+		ssize_t got = dskvs__read_all(fd, buf, n, (off_t)(off + done));
+		if (got < 0) {
+			e = (int)-got;
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		struct iovec iov = { buf, (size_t)got };
+		int rc = dskvs__write_all(tfd, &iov, 1, (off_t)done);
+		if (rc != 0) {
+			e = -rc;
+			goto fail;
+		}
+		done += (uint64_t)got;
+	}
+	if (dskvs__io.fdatasync(tfd) != 0 || dskvs__io.fsync(s->dirfd) != 0) {
+		e = errno;
+		goto fail;
+	}
+	free(buf);
+	dskvs__io.close(tfd);
+	return DSKVS_OK;
+fail:
+	free(buf);
+	dskvs__io.close(tfd);
+	dskvs__io.unlinkat(s->dirfd, name, 0);
+	return dskvs__fail(
+	    DSKVS_EIO, "%s/%s: keeping the %llu bytes of a torn tail: %s",
+	    s->path, name, (unsigned long long)(size - off), strerror(e));
+}
+
+static int replay(dskvs *s, const struct dskvs__rec *r)
 {
 	switch (r->op) {
-	case DSKVS_OP_PUT:
+	case DSKVS_REC_PUT:
 		return dskvs__replay_put(s, r->key, r->klen, r->val, r->vlen,
 		                         r->seq, r->size);
-	case DSKVS_OP_DEL:
+	case DSKVS_REC_DEL:
 		return dskvs__replay_del(s, r->key, r->klen, r->seq);
-	default:
+	case DSKVS_REC_DELALL:
 		return dskvs__replay_delall(s, r->key, r->klen, r->seq);
+	default:
+		return DSKVS_OK; /* a mark carries no data */
 	}
 }
 
 /* ---- parallel replay -----------------------------------------------------
- * A large log is replayed in two passes. Pass 1 (the loop in
- * dskvs__log_recover) checks every record as before and sums the bytes of
- * each of PAR_BUCKETS buckets of collection names; the buckets are then
- * dealt out to the threads, largest first, each to the least loaded thread.
- * Pass 2 runs the threads: each walks the checked range [header, end) and
- * applies, in file order, the records of the collections it owns.
+ * A large log is replayed in two passes. Pass 1 (the scan in
+ * dskvs__log_recover) checks every record and sums the bytes of each of
+ * PAR_BUCKETS buckets of collection names; the buckets are then dealt out
+ * to the threads, largest first, each to the least loaded thread. Pass 2
+ * runs the threads: each reads the checked range [header, end) through a
+ * window of its own and applies, in file order, the records of the
+ * collections it owns.
  *
  * Why this is the same as replaying in order: every record touches one
  * collection only, and all the records of a collection are applied by one
@@ -391,8 +225,10 @@ static int replay(dskvs *s, const struct rec *r)
  *    read-side sections, as at run time; a dropped collection is freed
  *    through call_rcu (replay_drop in engine.c), never under a reader.
  *  - a collection's members table and counters: one thread only (its owner).
- *  - the mapped file: read-only. The replayer structs: each thread writes
- *    its own; the opening thread reads them after pthread_join.
+ *  - the file: read-only, through pread. The replayer structs: each thread
+ *    writes its own; the opening thread reads them after pthread_join.
+ * Pass 2 reads bytes pass 1 checked; it checks each header's checksum again
+ * (cheap) so that a file changed in between is an error, not a misread.
  */
 #define PAR_BUCKETS     64
 #define PAR_MAX_THREADS 16
@@ -401,65 +237,99 @@ static int replay(dskvs *s, const struct rec *r)
 
 struct replayer {
 	dskvs *s;
-	const unsigned char *buf;
-	size_t end;                 /* pass 1's checked end */
+	int fd;
+	uint32_t salt;
+	uint64_t end;               /* pass 1's checked end */
 	const unsigned char *owner; /* bucket -> thread, shared, read-only */
 	unsigned id;
-	int rc;         /* first failure, or DSKVS_OK */
-	size_t bad_off; /* its record's offset */
+	int rc;           /* first failure, or DSKVS_OK */
+	uint64_t bad_off; /* its record's offset */
 	pthread_t thr;
 };
 
-/* Bucket of the collection a checked record belongs to (FNV-1a of its
- * name: only the split across threads depends on it). */
-static unsigned rec_bucket(const unsigned char *p)
+static inline uint32_t get32(const unsigned char *p)
 {
-	const unsigned char *k = p + DSKVS_REC_HDR;
-	size_t n = get32(p + 12);
-	if (p[8] != DSKVS_OP_DELALL)
-		n = (size_t)((const unsigned char *)memchr(k, '/', n) - k);
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+	       ((uint32_t)p[3] << 24);
+}
+
+/* Bucket of a collection name (FNV-1a: only the split across threads
+ * depends on it). */
+static unsigned name_bucket(const unsigned char *k, size_t n)
+{
 	uint32_t h = 2166136261u;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ k[i]) * 16777619u;
 	return (h ^ (h >> 16)) % PAR_BUCKETS;
 }
 
-/* A record pass 1 has checked: decode without checking again. */
-static void rec_trusted(const unsigned char *buf, size_t off, struct rec *r)
+/* The collection name of a checked record. */
+static size_t rec_coll_len(unsigned op, const unsigned char *key, size_t klen)
 {
-	const unsigned char *p = buf + off;
-	r->op = p[8];
-	r->klen = get32(p + 12);
-	r->vlen = get32(p + 16);
-	r->seq = get64(p + 24);
-	r->size = DSKVS_REC_HDR + r->klen + r->vlen;
-	r->key = (const char *)p + DSKVS_REC_HDR;
-	r->val = p + DSKVS_REC_HDR + r->klen;
+	if (op == DSKVS_REC_DELALL)
+		return klen;
+	return (size_t)((const unsigned char *)memchr(key, '/', klen) - key);
 }
 
 static void *replayer_run(void *arg)
 {
 	struct replayer *w = arg;
-	size_t off = DSKVS_FILE_HDR;
+	struct dskvs__win win;
+	uint64_t off = DSKVS_FILE_HDR;
+
+	dskvs__win_init_fd(&win, w->fd, w->end);
 	w->rc = DSKVS_OK;
 	while (off < w->end) {
-		struct rec r;
-		rec_trusted(w->buf, off, &r);
-		if (w->owner[rec_bucket(w->buf + off)] == w->id) {
-			int rc = replay(w->s, &r);
-			if (rc != DSKVS_OK) {
-				w->rc = rc;
+		const unsigned char *p =
+		    dskvs__win_get(&win, off, DSKVS_REC_HDR);
+		struct dskvs__rec r;
+		if (p == NULL || dskvs__crc32c(w->salt, p + 4,
+		                               DSKVS_REC_HDR - 4) != get32(p)) {
+			w->rc = DSKVS_EIO;
+			w->bad_off = off;
+			break;
+		}
+		r.op = p[8];
+		r.klen = get32(p + 12);
+		r.vlen = get32(p + 16);
+		r.size = (uint64_t)DSKVS_REC_HDR + r.klen + r.vlen;
+		if (r.op != DSKVS_REC_MARK) {
+			p = dskvs__win_get(&win, off, DSKVS_REC_HDR + r.klen);
+			if (p == NULL) {
+				w->rc = DSKVS_EIO;
 				w->bad_off = off;
 				break;
+			}
+			const unsigned char *k = p + DSKVS_REC_HDR;
+			unsigned b =
+			    name_bucket(k, rec_coll_len(r.op, k, r.klen));
+			if (w->owner[b] == w->id) {
+				p = dskvs__win_get(&win, off, (size_t)r.size);
+				if (p == NULL) {
+					w->rc = DSKVS_EIO;
+					w->bad_off = off;
+					break;
+				}
+				r.key = (const char *)p + DSKVS_REC_HDR;
+				r.val = p + DSKVS_REC_HDR + r.klen;
+				r.seq = (uint64_t)get32(p + 24) |
+				        ((uint64_t)get32(p + 28) << 32);
+				int rc = replay(w->s, &r);
+				if (rc != DSKVS_OK) {
+					w->rc = rc;
+					w->bad_off = off;
+					break;
+				}
 			}
 		}
 		off += r.size;
 	}
+	dskvs__win_free(&win);
 	return NULL;
 }
 
 /* How many threads replay a log of `size` bytes. */
-static unsigned replay_threads(const dskvs *s, size_t size)
+static unsigned replay_threads(const dskvs *s, uint64_t size)
 {
 	unsigned n = s->opts.recovery_threads;
 	if (n == 0) {
@@ -475,9 +345,9 @@ static unsigned replay_threads(const dskvs *s, size_t size)
  * sums per bucket. Sets *n to the threads that had records to apply.
  * Returns DSKVS_OK or the failure of the record with the lowest offset (in
  * *bad). */
-static int replay_parallel(dskvs *s, const unsigned char *buf, size_t end,
+static int replay_parallel(dskvs *s, int fd, uint32_t salt, uint64_t end,
                            const uint64_t bytes[PAR_BUCKETS], unsigned *n,
-                           size_t *bad)
+                           uint64_t *bad)
 {
 	struct replayer w[PAR_MAX_THREADS];
 	unsigned char owner[PAR_BUCKETS];
@@ -503,9 +373,12 @@ static int replay_parallel(dskvs *s, const unsigned char *buf, size_t end,
 			used = t + 1;
 	}
 	for (unsigned i = 0; i < used; i++)
-		w[i] = (struct replayer){
-			.s = s, .buf = buf, .end = end, .owner = owner, .id = i
-		};
+		w[i] = (struct replayer){ .s = s,
+			                  .fd = fd,
+			                  .salt = salt,
+			                  .end = end,
+			                  .owner = owner,
+			                  .id = i };
 	/* Thread 0 is the opening thread itself. If a thread cannot be
 	 * started, the opening thread runs that share too, after its own:
 	 * each share is still applied whole and in file order. */
@@ -519,7 +392,7 @@ static int replay_parallel(dskvs *s, const unsigned char *buf, size_t end,
 			replayer_run(&w[i]);
 	for (unsigned i = 1; i <= started; i++)
 		pthread_join(w[i].thr, NULL);
-	*bad = SIZE_MAX;
+	*bad = UINT64_MAX;
 	for (unsigned i = 0; i < used; i++)
 		if (w[i].rc != DSKVS_OK && w[i].bad_off < *bad) {
 			rc = w[i].rc;
@@ -529,19 +402,70 @@ static int replay_parallel(dskvs *s, const unsigned char *buf, size_t end,
 	return rc;
 }
 
+/* ---- recovery ------------------------------------------------------------ */
+
+/* A file cut short while it was created (format 1 wrote the header in
+ * place): nothing was ever logged; write a fresh header. */
+static int rewrite_torn_header(dskvs *s, int fd, uint64_t size)
+{
+	unsigned char hdr[DSKVS_FILE_HDR];
+	struct iovec iov = { hdr, sizeof(hdr) };
+	uint32_t salt = dskvs__new_salt();
+	dskvs__file_hdr_encode(hdr, salt, DSKVS_FILE_HDR);
+	if (dskvs__io.ftruncate(fd, 0) != 0 ||
+	    dskvs__write_all(fd, &iov, 1, 0) != 0 ||
+	    dskvs__io.fdatasync(fd) != 0)
+		return dskvs__fail(DSKVS_EIO,
+		                   "%s/" DSKVS_LOG_NAME
+		                   ": rewriting a torn header: %s",
+		                   s->path, strerror(errno));
+	dskvs__log(s, DSKVS_LOG_WARN,
+	           "%s/" DSKVS_LOG_NAME
+	           ": torn file header (%llu bytes) rewritten",
+	           s->path, (unsigned long long)size);
+	log_state_empty(s, fd, salt);
+	return DSKVS_OK;
+}
+
+/* The failure the scanner reported, as a code with the thread's detail. */
+static int scan_failure(const struct dskvs__scan *sc, int k, const char *file)
+{
+	if (k == DSKVS__SCAN_EIO)
+		return dskvs__fail(DSKVS_EIO, "%s: read at offset %llu: %s",
+		                   file, (unsigned long long)sc->bad_off,
+		                   sc->why);
+	if (sc->proof_off)
+		return dskvs__fail(
+		    DSKVS_ECORRUPT,
+		    "%s: damaged record at offset %llu (%s); the record of a "
+		    "later batch at offset %llu shows it had been synced; "
+		    "refusing to drop data (inspect with 'dskvs verify')",
+		    file, (unsigned long long)sc->bad_off, sc->why,
+		    (unsigned long long)sc->proof_off);
+	if (sc->in_sealed)
+		return dskvs__fail(
+		    DSKVS_ECORRUPT,
+		    "%s: damaged record at offset %llu (%s), inside the "
+		    "%llu bytes a compaction synced whole; refusing to drop "
+		    "data (inspect with 'dskvs verify')",
+		    file, (unsigned long long)sc->bad_off, sc->why,
+		    (unsigned long long)sc->sealed);
+	return dskvs__fail(DSKVS_ECORRUPT,
+	                   "%s: record at offset %llu: %s; a crash cannot "
+	                   "write that (inspect with 'dskvs verify')",
+	                   file, (unsigned long long)sc->bad_off, sc->why);
+}
+
 int dskvs__log_recover(dskvs *s)
 {
-	const unsigned char *buf = NULL;
+	struct dskvs__scan sc;
+	struct dskvs__rec r;
 	struct stat st;
-	unsigned major, minor;
-	size_t size, off;
-	uint64_t max_seq = 0, records = 0;
-	uint32_t last_batch = 0; /* the file header "ends" batch 0 */
-	bool last_ended = true;
-	int fd, rc = DSKVS_OK;
-	const char *why = NULL;
+	uint64_t size, bucket_bytes[PAR_BUCKETS] = { 0 };
 	unsigned threads = 1;
-	uint64_t bucket_bytes[PAR_BUCKETS] = { 0 };
+	bool last_mark = false;
+	char *file = NULL;
+	int fd, k, rc = DSKVS_OK;
 
 	/* A leftover of a compaction that did not finish: never renamed, so
 	 * never the live log. */
@@ -568,235 +492,192 @@ int dskvs__log_recover(dskvs *s)
 		                   "%s/" DSKVS_LOG_NAME ": not a regular file",
 		                   s->path);
 	}
-	size = (size_t)st.st_size;
-	int e = map_file(fd, size, &buf);
-	if (e) {
+	if (asprintf(&file, "%s/" DSKVS_LOG_NAME, s->path) < 0) {
 		dskvs__io.close(fd);
-		return dskvs__fail(e == -ENOMEM ? DSKVS_ENOMEM : DSKVS_EIO,
-		                   "%s/" DSKVS_LOG_NAME ": mmap: %s", s->path,
-		                   strerror(-e));
+		return dskvs__fail(DSKVS_ENOMEM, "dskvs_open");
 	}
-
-	if (torn_header(buf, size)) {
-		/* Crash while creating: nothing was ever logged. */
-		unsigned char hdr[DSKVS_FILE_HDR];
-		struct iovec iov = { hdr, sizeof(hdr) };
-		dskvs__file_hdr_encode(hdr);
-		if (dskvs__io.ftruncate(fd, 0) != 0 ||
-		    dskvs__write_all(fd, &iov, 1, 0) != 0 ||
-		    dskvs__io.fdatasync(fd) != 0) {
-			rc = dskvs__fail(DSKVS_EIO,
-			                 "%s/" DSKVS_LOG_NAME
-			                 ": rewriting a torn header: %s",
-			                 s->path, strerror(errno));
+	size = (uint64_t)st.st_size;
+	memset(&sc, 0, sizeof(sc));
+	dskvs__win_init_fd(&sc.w, fd, size);
+	rc = dskvs__scan_header(&sc, file);
+	if (rc == DSKVS__SCAN_TORN_HEADER) {
+		rc = rewrite_torn_header(s, fd, size);
+		if (rc != DSKVS_OK)
 			goto out;
-		}
-		dskvs__log(s, DSKVS_LOG_WARN,
-		           "%s/" DSKVS_LOG_NAME
-		           ": torn file header (%zu bytes) rewritten",
-		           s->path, size);
-		size = DSKVS_FILE_HDR;
-		off = DSKVS_FILE_HDR;
 		goto done;
 	}
-	rc = check_hdr(buf, size, DSKVS_LOG_NAME, &major, &minor);
 	if (rc != DSKVS_OK)
 		goto out;
 
 	/* One thread: check and apply in one pass. More: pass 1 checks and
 	 * sizes the buckets, replay_parallel applies (see above). */
 	threads = replay_threads(s, size);
-	off = DSKVS_FILE_HDR;
-	while (off < size) {
-		struct rec r;
-		int k = rec_at(buf, size, off, &r, &why);
-		if (k == REC_OK) {
-			if (threads > 1) {
-				bucket_bytes[rec_bucket(buf + off)] += r.size;
-			} else if ((rc = replay(s, &r)) != DSKVS_OK) {
-				rc = dskvs__fail(rc,
-				                 "%s/" DSKVS_LOG_NAME
-				                 ": replaying the record at "
-				                 "offset %zu: %s",
-				                 s->path, off,
-				                 dskvs_strerror(rc));
-				goto out;
-			}
-			if (r.seq > max_seq)
-				max_seq = r.seq;
-			last_batch = r.batch;
-			last_ended = r.flags & DSKVS_REC_END;
-			records++;
-			off += r.size;
+	while ((k = dskvs__scan_next(&sc, &r)) == DSKVS__SCAN_REC) {
+		last_mark = r.op == DSKVS_REC_MARK;
+		if (last_mark)
 			continue;
-		}
-		if (k == REC_BAD) {
-			uint32_t b = damaged_batch(last_batch, last_ended);
-			size_t q = other_batch_after(buf, size, off + 1, b);
-			if (q) {
-				rc = dskvs__fail(
-				    DSKVS_ECORRUPT,
-				    "%s/" DSKVS_LOG_NAME
-				    ": damaged record at offset %zu (%s); "
-				    "the record of a later batch at offset "
-				    "%zu shows it had been synced; refusing "
-				    "to drop data (inspect with 'dskvs "
-				    "verify')",
-				    s->path, off, why, q);
-				goto out;
-			}
-		}
-		break;
-	}
-	if (threads > 1) {
-		size_t bad;
-		rc = replay_parallel(s, buf, off, bucket_bytes, &threads, &bad);
-		if (rc != DSKVS_OK) {
+		if (threads > 1) {
+			const unsigned char *key = (const unsigned char *)r.key;
+			bucket_bytes[name_bucket(
+			    key, rec_coll_len(r.op, key, r.klen))] += r.size;
+		} else if ((rc = replay(s, &r)) != DSKVS_OK) {
 			rc = dskvs__fail(rc,
-			                 "%s/" DSKVS_LOG_NAME
-			                 ": replaying the record at offset "
-			                 "%zu: %s",
-			                 s->path, bad, dskvs_strerror(rc));
+			                 "%s: replaying the record at offset "
+			                 "%llu: %s",
+			                 file, (unsigned long long)r.off,
+			                 dskvs_strerror(rc));
 			goto out;
 		}
 	}
-	if (off < size) {
-		/* The torn tail of a batch never acknowledged. */
+	if (k == DSKVS__SCAN_CORRUPT || k == DSKVS__SCAN_EIO) {
+		rc = scan_failure(&sc, k, file);
+		goto out;
+	}
+	if (threads > 1) {
+		uint64_t bad;
+		rc = replay_parallel(s, fd, sc.salt, sc.off, bucket_bytes,
+		                     &threads, &bad);
+		if (rc != DSKVS_OK) {
+			rc = dskvs__fail(rc,
+			                 "%s: replaying the record at offset "
+			                 "%llu: %s",
+			                 file, (unsigned long long)bad,
+			                 dskvs_strerror(rc));
+			goto out;
+		}
+	}
+	if (k == DSKVS__SCAN_TORN) {
+		/* The torn tail of a batch nobody was told was durable:
+		 * kept aside, then cut off. */
+		char name[64];
+		uint64_t off = sc.off;
+		rc = move_aside(s, fd, off, size, name, sizeof(name));
+		if (rc != DSKVS_OK)
+			goto out;
 		if (dskvs__io.ftruncate(fd, (off_t)off) != 0 ||
 		    dskvs__io.fdatasync(fd) != 0) {
 			rc = dskvs__fail(DSKVS_EIO,
-			                 "%s/" DSKVS_LOG_NAME
-			                 ": truncating a torn tail at offset "
-			                 "%zu: %s",
-			                 s->path, off, strerror(errno));
+			                 "%s: truncating a torn tail at offset "
+			                 "%llu: %s",
+			                 file, (unsigned long long)off,
+			                 strerror(errno));
 			goto out;
 		}
 		dskvs__log(s, DSKVS_LOG_WARN,
-		           "%s/" DSKVS_LOG_NAME
-		           ": truncated a torn tail of %zu bytes at offset %zu "
-		           "(%s)",
-		           s->path, size - off, off, why);
+		           "%s: torn tail of %llu bytes at offset %llu (%s) "
+		           "moved aside to %s/%s",
+		           file, (unsigned long long)(size - off),
+		           (unsigned long long)off, sc.why, s->path, name);
+		/* Everything before the cut is synced now. */
+		last_mark = true;
 	}
-done:
 	s->logfd = fd;
-	s->log_size = off;
-	s->seq_base = max_seq;
+	s->log_size = sc.off;
+	s->seq_base = sc.max_seq;
+	s->log_major = sc.major;
+	s->log_salt = sc.salt;
 	/* Continue the numbering: a batch cut short by the truncation keeps
 	 * its number, so the records after it still count as its tail. */
-	s->batch_no = damaged_batch(last_batch, last_ended);
+	s->batch_no = sc.last_ended ? sc.last_batch + 1 : sc.last_batch;
+	s->tail_proven = last_mark || sc.off == sc.sealed;
+	/* A mark we did not write may not be synced yet (its writer was
+	 * killed): close syncs it. */
+	s->mark_unsynced = last_mark;
+done:
 	dskvs__log(s, DSKVS_LOG_INFO,
-	           "%s: replayed %llu records, %zu bytes, %u thread%s", s->path,
-	           (unsigned long long)records, off, threads,
-	           threads == 1 ? "" : "s");
-	if (buf)
-		munmap((void *)buf, size);
+	           "%s: replayed %llu records, %llu bytes, %u thread%s, format "
+	           "%u",
+	           s->path, (unsigned long long)sc.records,
+	           (unsigned long long)s->log_size, threads,
+	           threads == 1 ? "" : "s", s->log_major);
+	dskvs__win_free(&sc.w);
+	free(file);
 	return DSKVS_OK;
 out:
-	if (buf)
-		munmap((void *)buf, size);
+	dskvs__win_free(&sc.w);
+	free(file);
 	dskvs__io.close(fd);
 	return rc;
 }
 
 /* ---- verification -------------------------------------------------------- */
 
-/*
- * How verify reads the log without the risk of SIGBUS. A mapped file that
- * shrinks under the map faults on the pages past its new end, and a log
- * shrinks in one case: dskvs_open truncating a torn tail, always with the
- * store's lock held exclusively. So verify maps the file only while it holds
- * that lock shared (nobody has the store open; an open meanwhile fails with
- * DSKVS_EBUSY until verify returns). When it cannot (the store is open, or
- * being opened, here or in another process; or there is no lock file yet),
- * it reads the file into memory with pread instead: a file that shrinks
- * meanwhile only makes the read short.
- */
-static int verify_load(const char *dir, int fd, size_t *size,
-                       const unsigned char **buf, bool *mapped, int *lockfd)
+static uint64_t count_kept_torn(int dirfd)
 {
-	char *lock;
-	*lockfd = -1;
-	*mapped = false;
-	if (asprintf(&lock, "%s/" DSKVS_LOCK_NAME, dir) >= 0) {
-		*lockfd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		free(lock);
-		if (*lockfd >= 0 && flock(*lockfd, LOCK_SH | LOCK_NB) != 0) {
-			close(*lockfd);
-			*lockfd = -1;
-		}
-	}
-	if (*lockfd >= 0) {
-		/* The size seen before the lock was taken may be stale: an
-		 * open that held the lock meanwhile may have truncated. */
-		struct stat st;
-		if (fstat(fd, &st) != 0)
-			return -errno;
-		*size = (size_t)st.st_size;
-		*mapped = true;
-		return map_file(fd, *size, buf);
-	}
-	if (*size == 0) {
-		*buf = NULL;
+	int fd = dup(dirfd);
+	uint64_t n = 0;
+	if (fd < 0)
+		return 0;
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
 		return 0;
 	}
-	unsigned char *p = malloc(*size);
-	if (p == NULL)
-		return -ENOMEM;
-	ssize_t got = dskvs__read_all(fd, p, *size, 0);
-	if (got < 0) {
-		free(p);
-		return (int)got;
-	}
-	*size = (size_t)got;
-	*buf = p;
-	return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, DSKVS_TORN_PREFIX,
+		             sizeof(DSKVS_TORN_PREFIX) - 1) == 0;
+	closedir(d);
+	return n;
 }
 
+/*
+ * verify reads the log through the same pread window and scanner as open.
+ * It holds the store's lock shared when it can get it (nobody has the store
+ * open), so that an open meanwhile fails with DSKVS_EBUSY and the file it
+ * checks is the file open would see; when the store is open elsewhere it
+ * checks the file as it is, and a log that an open truncates meanwhile only
+ * makes a read short.
+ */
 int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
                  dskvs_verify_report *rep)
 {
 	dskvs_verify_report local;
-	const unsigned char *buf = NULL;
+	struct dskvs__scan sc;
+	struct dskvs__rec r;
 	struct stat st;
-	char *file;
-	size_t size, off;
-	uint32_t last_batch = 0;
-	bool last_ended = true, mapped;
-	int fd, lockfd, rc = DSKVS_OK;
+	char *file = NULL, *lock = NULL, msg[512];
+	int dirfd = -1, fd = -1, lockfd = -1, k, rc = DSKVS_OK;
 
 	if (rep == NULL)
 		rep = &local;
 	memset(rep, 0, sizeof(*rep));
+	memset(&sc, 0, sizeof(sc));
 	if (path == NULL)
 		return dskvs__fail(DSKVS_EINVAL, "dskvs_verify: NULL path");
 	if (asprintf(&file, "%s/" DSKVS_LOG_NAME, path) < 0)
 		return dskvs__fail(DSKVS_ENOMEM, "dskvs_verify");
-	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		rc = dskvs__fail(DSKVS_EPATH, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (asprintf(&lock, "%s/" DSKVS_LOCK_NAME, path) >= 0) {
+		lockfd = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		free(lock);
+		if (lockfd >= 0 && flock(lockfd, LOCK_SH | LOCK_NB) != 0) {
+			close(lockfd);
+			lockfd = -1;
+		}
+	}
+	fd = dskvs__io.openat(dirfd, DSKVS_LOG_NAME,
+	                      O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
 	if (fd < 0) {
 		rc = dskvs__fail(DSKVS_EPATH, "%s: %s", file, strerror(errno));
-		free(file);
-		return rc;
+		goto out;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (dskvs__io.fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		rc = dskvs__fail(DSKVS_EPATH, "%s: not a regular file", file);
-		free(file);
-		return rc;
+		goto out;
 	}
-	size = (size_t)st.st_size;
-	int e = verify_load(path, fd, &size, &buf, &mapped, &lockfd);
-	close(fd);
-	if (e) {
-		if (lockfd >= 0)
-			close(lockfd);
-		rc = dskvs__fail(e == -ENOMEM ? DSKVS_ENOMEM : DSKVS_EIO,
-		                 "%s: reading: %s", file, strerror(-e));
-		free(file);
-		return rc;
-	}
-	rep->file_bytes = size;
-	if (torn_header(buf, size)) {
+	rep->kept_torn_files = count_kept_torn(dirfd);
+	dskvs__win_init_fd(&sc.w, fd, (uint64_t)st.st_size);
+	rc = dskvs__scan_header(&sc, file);
+	rep->file_bytes = sc.w.size;
+	if (rc == DSKVS__SCAN_TORN_HEADER) {
+		rc = DSKVS_OK;
 		rep->torn_tail = 1;
+		rep->torn_bytes = sc.w.size;
 		if (fn)
 			fn(file, 0,
 			   "file header incomplete (crash while creating); "
@@ -804,63 +685,94 @@ int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
 			   arg);
 		goto out;
 	}
-	rc = check_hdr(buf, size, file, &rep->format_major, &rep->format_minor);
 	if (rc != DSKVS_OK) {
-		rep->damaged = 1;
+		if (rc != DSKVS_EIO && rc != DSKVS_ENOMEM)
+			rep->damaged = 1;
 		if (fn)
 			fn(file, 0, dskvs_errmsg(NULL), arg);
 		goto out;
 	}
-	off = DSKVS_FILE_HDR;
-	rep->valid_bytes = off;
-	while (off < size) {
-		struct rec r;
-		const char *why;
-		char msg[256];
-		int k = rec_at(buf, size, off, &r, &why);
-		if (k == REC_OK) {
-			last_batch = r.batch;
-			last_ended = r.flags & DSKVS_REC_END;
-			rep->records++;
-			rep->puts += r.op == DSKVS_OP_PUT;
-			rep->deletes += r.op == DSKVS_OP_DEL;
-			rep->delete_alls += r.op == DSKVS_OP_DELALL;
-			off += r.size;
+	rep->format_major = sc.major;
+	rep->format_minor = sc.minor;
+	rep->sealed_bytes = sc.major >= 2 ? sc.sealed : 0;
+	rep->valid_bytes = sc.off;
+	for (;;) {
+		k = dskvs__scan_next(&sc, &r);
+		if (k == DSKVS__SCAN_REC) {
+			rep->records += r.op != DSKVS_REC_MARK;
+			rep->puts += r.op == DSKVS_REC_PUT;
+			rep->deletes += r.op == DSKVS_REC_DEL;
+			rep->delete_alls += r.op == DSKVS_REC_DELALL;
+			rep->marks += r.op == DSKVS_REC_MARK;
 			if (!rep->damaged)
-				rep->valid_bytes = off;
+				rep->valid_bytes = sc.off;
 			continue;
 		}
-		uint32_t b = damaged_batch(last_batch, last_ended);
-		size_t q =
-		    k == REC_BAD ? other_batch_after(buf, size, off + 1, b) : 0;
-		if (q == 0) {
-			rep->torn_tail = 1;
-			snprintf(msg, sizeof(msg),
-			         "%s; the last %zu bytes are a torn tail that "
-			         "open will truncate",
-			         why, size - off);
+		if (k == DSKVS__SCAN_END)
+			break;
+		if (k == DSKVS__SCAN_EIO) {
+			rc = scan_failure(&sc, k, file);
 			if (fn)
-				fn(file, off, msg, arg);
+				fn(file, sc.bad_off, dskvs_errmsg(NULL), arg);
 			break;
 		}
+		if (k == DSKVS__SCAN_TORN) {
+			rep->torn_tail = 1;
+			rep->torn_offset = sc.off;
+			rep->torn_bytes = sc.w.size - sc.off;
+			if (predict_torn_name(dirfd, sc.off, rep->torn_file,
+			                      sizeof(rep->torn_file)) != 0)
+				rep->torn_file[0] = '\0';
+			snprintf(msg, sizeof(msg),
+			         "%s; the last %llu bytes are the torn tail of "
+			         "a batch never reported durable: open will "
+			         "move them aside to %s/%s and cut them off",
+			         sc.why, (unsigned long long)rep->torn_bytes,
+			         path, rep->torn_file);
+			if (fn)
+				fn(file, sc.off, msg, arg);
+			break;
+		}
+		/* DSKVS__SCAN_CORRUPT */
+		uint64_t at = sc.bad_off, proof = sc.proof_off;
+		bool sealed = sc.in_sealed;
+		const char *why = sc.why;
+		uint64_t q = dskvs__scan_resync(&sc);
 		rep->damaged++;
-		snprintf(msg, sizeof(msg),
-		         "%s; %zu damaged bytes before the next valid record "
-		         "at offset %zu",
-		         why, q - off, q);
+		if (proof)
+			snprintf(msg, sizeof(msg),
+			         "%s, in a batch that was synced (the record "
+			         "of a later batch at offset %llu proves it); "
+			         "%llu damaged bytes before the next valid "
+			         "record at offset %llu",
+			         why, (unsigned long long)proof,
+			         (unsigned long long)(q - at),
+			         (unsigned long long)q);
+		else
+			snprintf(msg, sizeof(msg),
+			         "%s%s; %llu damaged bytes before the next "
+			         "valid record at offset %llu",
+			         why,
+			         sealed ? ", inside the part a compaction "
+			                  "synced whole"
+			                : "",
+			         (unsigned long long)(q - at),
+			         (unsigned long long)q);
 		if (fn)
-			fn(file, off, msg, arg);
-		rc = dskvs__fail(DSKVS_ECORRUPT, "%s: damaged at offset %zu",
-		                 file, off);
-		off = q;
+			fn(file, at, msg, arg);
+		rc = dskvs__fail(DSKVS_ECORRUPT, "%s: damaged at offset %llu",
+		                 file, (unsigned long long)at);
+		if (q >= sc.w.size)
+			break;
 	}
 out:
-	if (mapped && buf)
-		munmap((void *)buf, size);
-	else
-		free((void *)buf);
+	dskvs__win_free(&sc.w);
+	if (fd >= 0)
+		dskvs__io.close(fd);
 	if (lockfd >= 0)
 		close(lockfd); /* releases the shared lock */
+	if (dirfd >= 0)
+		close(dirfd);
 	free(file);
 	return rc;
 }

@@ -335,6 +335,17 @@ int dskvs_open(const char *path, const dskvs_options *opts, dskvs **out)
 		dskvs__fail(rc, "dskvs_open: starting the janitor");
 		goto fail_tables;
 	}
+	if (s->log_major < DSKVS_FORMAT_MAJOR) {
+		/* A format-1 log: rewrite it in the current format now, so
+		 * that its batches and its end can be proven synced from here
+		 * on. If that fails the store works on, appending format 1. */
+		int up = dskvs__request_compact(s, 1);
+		dskvs__log(s, up == DSKVS_OK ? DSKVS_LOG_INFO : DSKVS_LOG_WARN,
+		           "%s: format-1 log %s", path,
+		           up == DSKVS_OK ? "rewritten in format 2"
+		                          : "kept: rewriting it failed");
+		dskvs__clear_detail();
+	}
 	if ((rc = track_open(s, true)) != DSKVS_OK) {
 		dskvs__janitor_stop(s);
 		dskvs__fail(rc, "dskvs_open");

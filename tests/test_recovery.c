@@ -125,14 +125,24 @@ static void assert_store_is(dskvs *s, const struct tu_snap *want)
 	tu_snap_free(&got);
 }
 
-/* Number of whole operations in the first len bytes. */
+/* Number of whole operations in the first len bytes: operation k's record
+ * ends a mark before end[k]. */
 static size_t whole_ops(const uint64_t end[NHIST + 1], uint64_t len)
 {
 	size_t k = 0;
 
-	while (k < NHIST && end[k + 1] <= len)
+	while (k < NHIST && end[k + 1] - TU_MARK_SIZE <= len)
 		k++;
 	return k;
+}
+
+/* Where open cuts a log cut at len with k whole operations: after the
+ * mark of operation k when that is whole, else right after its record. */
+static uint64_t cut_point(const uint64_t end[NHIST + 1], size_t k, uint64_t len)
+{
+	if (k == 0 || len >= end[k])
+		return end[k];
+	return end[k] - TU_MARK_SIZE;
 }
 
 /* Cut the log at every offset and reopen with `threads` replay threads. */
@@ -163,11 +173,12 @@ static void torn_tail_every_offset(unsigned threads)
 		             "log cut at %llu bytes: open = %s (%s)",
 		             (unsigned long long)len, dskvs_err_name(rc),
 		             dskvs_errmsg(NULL));
-		uint64_t now = tu_file_size(log2);
-		cr_assert_eq(now, end[k],
+		uint64_t now = tu_file_size(log2),
+		         want = cut_point(end, k, len);
+		cr_assert_eq(now, want,
 		             "log cut at %llu: truncated to %llu, want %llu",
 		             (unsigned long long)len, (unsigned long long)now,
-		             (unsigned long long)end[k]);
+		             (unsigned long long)want);
 		assert_store_is(s, &models[k]);
 		tu_close(s);
 	}
@@ -356,7 +367,7 @@ Test(recovery, damage_before_valid_records_is_ecorrupt)
 	write_damage_fixture(tu_dir, end, 50);
 	char *log = tu_log_path(tu_dir);
 	/* Inside the second record's 64-byte value. */
-	uint64_t off = end[2] - 32;
+	uint64_t off = end[2] - TU_MARK_SIZE - 32;
 	flip_byte(log, off);
 	assert_open_fails_unchanged(tu_dir, DSKVS_ECORRUPT);
 	const char *msg = dskvs_errmsg(NULL);
@@ -379,7 +390,7 @@ Test(recovery, damage_with_parallel_replay_is_ecorrupt)
 	o.recovery_threads = 4;
 	write_damage_fixture(tu_dir, end, 50);
 	char *log = tu_log_path(tu_dir);
-	flip_byte(log, end[2] - 32);
+	flip_byte(log, end[2] - TU_MARK_SIZE - 32);
 	assert_open_fails_unchanged_opts(tu_dir, DSKVS_ECORRUPT, &o);
 	free(log);
 }
@@ -390,7 +401,7 @@ Test(recovery, corrupt_message_names_the_damaged_record_offset)
 
 	write_damage_fixture(tu_dir, end, 50);
 	char *log = tu_log_path(tu_dir);
-	flip_byte(log, end[2] - 32);
+	flip_byte(log, end[2] - TU_MARK_SIZE - 32);
 	dskvs *s = NULL;
 	cr_assert_eq(dskvs_open(tu_dir, NULL, &s), DSKVS_ECORRUPT);
 	char num[32];
@@ -408,7 +419,7 @@ Test(recovery, damage_in_first_record_is_ecorrupt)
 
 	write_damage_fixture(tu_dir, end, 5);
 	char *log = tu_log_path(tu_dir);
-	flip_byte(log, end[1] - 32);
+	flip_byte(log, end[1] - TU_MARK_SIZE - 32);
 	assert_open_fails_unchanged(tu_dir, DSKVS_ECORRUPT);
 	free(log);
 }
@@ -419,12 +430,12 @@ Test(recovery, failed_open_releases_everything)
 
 	write_damage_fixture(tu_dir, end, 20);
 	char *log = tu_log_path(tu_dir);
-	flip_byte(log, end[2] - 32);
+	flip_byte(log, end[2] - TU_MARK_SIZE - 32);
 	for (int i = 0; i < 3; i++)
 		assert_open_fails_unchanged(tu_dir, DSKVS_ECORRUPT);
 	/* Repaired, it opens with every record: nothing was dropped and no
 	 * lock was left behind. */
-	flip_byte(log, end[2] - 32);
+	flip_byte(log, end[2] - TU_MARK_SIZE - 32);
 	dskvs *s = tu_open(tu_dir);
 	dskvs_stats stats;
 	cr_assert_eq(dskvs_stats_get(s, &stats), DSKVS_OK);
@@ -433,14 +444,21 @@ Test(recovery, failed_open_releases_everything)
 	free(log);
 }
 
-Test(recovery, damaged_last_record_is_a_torn_tail)
+/* A crash that lost the last batch's mark (it was written after the
+ * fdatasync, and had not reached the disk) and damaged that batch: nothing
+ * proves the batch was synced, so it is a torn tail, kept aside. */
+Test(recovery, damaged_last_record_without_its_mark_is_a_torn_tail)
 {
 	uint64_t end[4];
 
-	/* Nothing valid follows the damage: a crash can leave this. */
 	write_damage_fixture(tu_dir, end, 0);
 	char *log = tu_log_path(tu_dir);
-	flip_byte(log, end[3] - 32);
+	size_t len;
+	void *data = tu_read_file(log, &len);
+	cr_assert_eq(len, end[3]);
+	tu_write_file(log, data, end[3] - TU_MARK_SIZE);
+	flip_byte(log, end[3] - TU_MARK_SIZE - 32);
+	void *cut = tu_read_file(log, &len);
 	dskvs *s = tu_open(tu_dir);
 	tu_check_absent(s, "early/2");
 	char val[64];
@@ -448,7 +466,32 @@ Test(recovery, damaged_last_record_is_a_torn_tail)
 	tu_check(s, "early/0", val, sizeof(val));
 	tu_check(s, "early/1", val, sizeof(val));
 	cr_assert_eq(tu_file_size(log), end[2]);
+	/* The cut bytes are kept, named by their offset. */
+	char *kept =
+	    tu_fmt("%s/dskvs.torn.%llu", tu_dir, (unsigned long long)end[2]);
+	size_t klen;
+	void *k = tu_read_file(kept, &klen);
+	cr_assert_eq(klen, len - end[2]);
+	cr_assert_eq(memcmp(k, (char *)cut + end[2], klen), 0);
 	tu_close(s);
+	free(k);
+	free(kept);
+	free(cut);
+	free(data);
+	free(log);
+}
+
+/* The same damage with the mark on disk (a clean close, or a crash after
+ * the mark reached the disk): the batch was synced, so open refuses. */
+Test(recovery, damaged_last_record_before_its_mark_is_ecorrupt)
+{
+	uint64_t end[4];
+
+	write_damage_fixture(tu_dir, end, 0);
+	char *log = tu_log_path(tu_dir);
+	flip_byte(log, end[3] - TU_MARK_SIZE - 32);
+	assert_open_fails_unchanged(tu_dir, DSKVS_ECORRUPT);
+	cr_assert_eq(dskvs_verify(tu_dir, NULL, NULL, NULL), DSKVS_ECORRUPT);
 	free(log);
 }
 
@@ -588,7 +631,7 @@ Test(recovery, verify_reports_mid_file_damage)
 	size_t len;
 	void *data = tu_read_file(log, &len);
 	tu_write_file(log2, data, len);
-	flip_byte(log2, end[2] - 32);
+	flip_byte(log2, end[2] - TU_MARK_SIZE - 32);
 
 	cr_assert_eq(dskvs_verify(tu_dir, NULL, NULL, NULL), DSKVS_OK,
 	             "the healthy original");

@@ -20,8 +20,12 @@
 
 #include <dskvs.h>
 
-/* The log starts with a 32-byte file header; records follow (DESIGN 5). */
+/* The log starts with a 32-byte file header; records follow (DESIGN 5).
+ * A batch written while nothing else is queued is followed by a 32-byte
+ * mark (the proof that it was synced; see README "Crashes"), so a write
+ * followed by dskvs_sync grows the log by its record and one mark. */
 #define TU_HEADER_SIZE 32u
+#define TU_MARK_SIZE   32u
 
 extern char *tu_dir;
 

@@ -25,6 +25,7 @@
 
 #include <dskvs.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1618,6 +1619,26 @@ static void on_damage(const char *file, uint64_t offset, const char *what,
 	cbuf_putc(b, '\n');
 }
 
+/* Name the torn tails earlier opens kept in the store's directory. */
+static void list_kept_torn(struct cbuf *out)
+{
+	DIR *d = opendir(cli.store);
+	struct dirent *e;
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "dskvs.torn.", 11) != 0)
+			continue;
+		cbuf_puts(out, "kept: ");
+		text_put_escaped(out, cli.store, strlen(cli.store));
+		cbuf_putc(out, '/');
+		text_put_escaped(out, e->d_name, strlen(e->d_name));
+		cbuf_puts(out, " (the torn tail an earlier open cut off; "
+		               "inspect, then delete it)\n");
+	}
+	closedir(d);
+}
+
 static int cmd_verify(struct cmd_args *a)
 {
 	dskvs_verify_report rep;
@@ -1671,10 +1692,18 @@ static int cmd_verify(struct cmd_args *a)
 		         plural(rep.damaged, "region", "regions"));
 		cbuf_puts(&out, line);
 	}
-	if (rep.torn_tail)
-		cbuf_puts(&out, "; the log ends in a partial record (an "
-		                "interrupted write, dropped at the next open)");
+	if (rep.torn_tail) {
+		snprintf(line, sizeof(line),
+		         "; the log ends in a partial record (an interrupted "
+		         "write never reported durable): the next open moves "
+		         "its %llu bytes aside to %s/%s and cuts them off",
+		         (unsigned long long)rep.torn_bytes, cli.store,
+		         rep.torn_file);
+		cbuf_puts(&out, line);
+	}
 	cbuf_putc(&out, '\n');
+	if (rep.kept_torn_files)
+		list_kept_torn(&out);
 	st = out_write(out.p, out.len) ? ST_STORE : ST_OK;
 	cbuf_free(&out);
 	if (r == DSKVS_ECORRUPT) {

@@ -1,20 +1,24 @@
 /*
  * Corruption sweep over a small valid log holding puts (one with an empty
- * value), deletes and DeleteAlls:
+ * value), deletes and DeleteAlls, each written and synced alone, so that
+ * each is a batch of its own followed by a mark (format.c), and closed
+ * cleanly:
  *
  *  - truncated at every offset: dskvs_open succeeds with the records that
  *    are whole (none when even the file header is cut: it is rewritten),
- *    cuts the file back to the last whole record, and dskvs_verify counts
- *    the same records and reports the torn tail;
+ *    moves the cut bytes aside and cuts the file back to the last whole
+ *    record or mark, and dskvs_verify counts the same records and reports
+ *    the torn tail;
  *  - each byte flipped in turn (xor 0xff, then xor 0x01), one at a time on
  *    a copy: in the file header, DSKVS_ECORRUPT (DSKVS_EVERSION when the
- *    major version grew); in the last record, a torn tail: the records
- *    before it, the file cut there; in any other record, DSKVS_ECORRUPT
- *    naming that record's offset, with the file left untouched, and
- *    dskvs_verify saying the same.
+ *    major version grew); in any record, and in any mark but the last,
+ *    DSKVS_ECORRUPT naming that record's offset, with the file left
+ *    untouched, and dskvs_verify saying the same: the mark after it proves
+ *    it was synced; in the last mark (which proves nothing but itself), a
+ *    torn tail: every record kept, the file cut there.
  *
  * 0 crashes (and, under ASan, 0 leaks and 0 bad accesses) in all of it.
- * The record layout is read from the format comment of src/log.c.
+ * The record layout is read from the format comment of src/format.c.
  */
 #include "dt.h"
 #include "internal.h"
@@ -76,6 +80,10 @@ static void state_after(size_t k, const char *vals[NKEYS])
 static unsigned char *good; /* the valid log */
 static size_t good_len;
 static size_t rec_off[NREC + 1]; /* record starts; [NREC] = file end */
+/* Every record and mark: starts, [nall] = file end; and which are marks. */
+static size_t all_off[2 * NREC + 2];
+static bool all_mark[2 * NREC + 2];
+static size_t nall;
 static char *dirs[64];
 static uint64_t *counts; /* shared: outcomes by kind */
 enum { C_OK, C_CORRUPT, C_VERSION, C_N };
@@ -128,7 +136,8 @@ static void build_log(void)
 	dt_rmtree(dir);
 	free(dir);
 
-	/* Record boundaries, and one record of each type, in order. */
+	/* Record boundaries, and one record of each type, in order, each
+	 * followed by its mark. */
 	size_t off = DSKVS_FILE_HDR;
 	for (size_t r = 0; r < NREC; r++) {
 		DT_CHECK(off + DSKVS_REC_HDR <= good_len, "record %zu", r);
@@ -136,12 +145,21 @@ static void build_log(void)
 		DT_CHECK(good[off + 8] == (unsigned)hist[r].kind,
 		         "record %zu has type %u, not %u", r, good[off + 8],
 		         hist[r].kind);
+		all_off[nall] = off;
+		all_mark[nall++] = false;
 		off += DSKVS_REC_HDR + le32(good + off + 12) +
 		       le32(good + off + 16);
+		DT_CHECK(off + DSKVS_REC_HDR <= good_len &&
+		             good[off + 8] == DSKVS_REC_MARK,
+		         "record %zu is not followed by a mark", r);
+		all_off[nall] = off;
+		all_mark[nall++] = true;
+		off += DSKVS_REC_HDR;
 	}
 	DT_CHECK(off == good_len, "records end at %zu, file at %zu", off,
 	         good_len);
 	rec_off[NREC] = off;
+	all_off[nall] = off;
 }
 
 /* ---- one damaged copy
@@ -151,6 +169,7 @@ static void build_log(void)
 struct expect {
 	int rc;         /* of dskvs_open and dskvs_verify */
 	size_t records; /* whole records before the damage (rc OK) */
+	size_t keep;    /* rc OK: the log's length after open */
 	size_t bad_off; /* ECORRUPT: offset the message must name */
 	bool torn;      /* rc OK: verify reports a torn tail */
 	bool in_header; /* damage in the file header */
@@ -204,15 +223,25 @@ static void try_copy(const char *dir, const unsigned char *data, size_t len,
 		         what, (unsigned long long)rep.records, rep.torn_tail,
 		         (unsigned long long)rep.damaged, e->records, e->torn);
 		if (len >= DSKVS_FILE_HDR)
-			DT_CHECK(rep.valid_bytes == rec_off[e->records],
+			DT_CHECK(rep.valid_bytes == e->keep,
 			         "%s: verify: valid_bytes %llu, expected %zu",
 			         what, (unsigned long long)rep.valid_bytes,
-			         rec_off[e->records]);
+			         e->keep);
+		if (e->torn && len >= DSKVS_FILE_HDR)
+			DT_CHECK(rep.torn_offset == e->keep &&
+			             rep.torn_bytes == len - e->keep &&
+			             rep.torn_file[0] != '\0',
+			         "%s: verify: torn tail at %llu, %llu bytes, "
+			         "file \"%s\"",
+			         what, (unsigned long long)rep.torn_offset,
+			         (unsigned long long)rep.torn_bytes,
+			         rep.torn_file);
 	} else if (e->rc == DSKVS_ECORRUPT && !e->in_header) {
-		DT_CHECK(rep.damaged >= 1 && rep.records == NREC - 1,
-		         "%s: verify: %llu damaged, %llu records", what,
-		         (unsigned long long)rep.damaged,
-		         (unsigned long long)rep.records);
+		DT_CHECK(rep.damaged >= 1 && rep.records == e->records,
+		         "%s: verify: %llu damaged, %llu records (expected "
+		         "%zu)",
+		         what, (unsigned long long)rep.damaged,
+		         (unsigned long long)rep.records, e->records);
 	}
 
 	int rc = dskvs_open(dir, NULL, &s);
@@ -220,15 +249,26 @@ static void try_copy(const char *dir, const unsigned char *data, size_t len,
 	         dskvs_err_name(rc), dskvs_err_name(e->rc), dskvs_errmsg(NULL));
 	if (rc == DSKVS_OK) {
 		check_store(s, e->records, what);
-		DT_RC(dskvs_close(s), DSKVS_OK);
 		/* Cut back to the last whole record (a cut header is
-		 * rewritten whole). */
-		long long want = len < DSKVS_FILE_HDR
-		                     ? DSKVS_FILE_HDR
-		                     : (long long)rec_off[e->records];
+		 * rewritten whole), the cut bytes kept aside. */
+		long long want =
+		    len < DSKVS_FILE_HDR ? DSKVS_FILE_HDR : (long long)e->keep;
 		DT_CHECK(dt_file_size(log) == want,
 		         "%s: log is %lld bytes after open, expected %lld",
 		         what, dt_file_size(log), want);
+		if (e->torn && len > DSKVS_FILE_HDR) {
+			char *kept = dt_fmt("%s/dskvs.torn.%zu", dir, e->keep);
+			size_t kn;
+			unsigned char *kd = dt_read_file(kept, &kn);
+			DT_CHECK(kd != NULL && kn == len - e->keep &&
+			             memcmp(kd, data + e->keep, kn) == 0,
+			         "%s: %s does not hold the %zu cut bytes", what,
+			         kept, len - e->keep);
+			free(kd);
+			free(kept);
+		}
+		/* (Close may then add a mark, when the log ended unproven.) */
+		DT_RC(dskvs_close(s), DSKVS_OK);
 		__atomic_add_fetch(&counts[C_OK], 1, __ATOMIC_RELAXED);
 	} else {
 		if (rc == DSKVS_ECORRUPT && !e->in_header) {
@@ -257,13 +297,23 @@ static void try_copy(const char *dir, const unsigned char *data, size_t len,
  * good_len]: truncate at t; then flips: xor 0xff, then xor 0x01.
  */
 
-/* The record that byte `off` (< good_len) belongs to. */
-static size_t record_of(size_t off)
+/* The record or mark (index into all_off) that byte `off` (< good_len)
+ * belongs to. */
+static size_t piece_of(size_t off)
 {
 	size_t r = 0;
-	while (rec_off[r + 1] <= off)
+	while (all_off[r + 1] <= off)
 		r++;
 	return r;
+}
+
+/* Data records among the first k pieces. */
+static size_t data_before(size_t k)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < k; i++)
+		n += !all_mark[i];
+	return n;
 }
 
 static void task(size_t t, unsigned worker, void *arg)
@@ -275,11 +325,12 @@ static void task(size_t t, unsigned worker, void *arg)
 	if (t <= good_len) {
 		size_t len = t;
 		snprintf(what, sizeof(what), "truncated to %zu bytes", len);
-		e.records = len < DSKVS_FILE_HDR ? 0
-		            : len == good_len    ? NREC
-		                                 : record_of(len);
-		e.torn = len < DSKVS_FILE_HDR ||
-		         (len < good_len && len != rec_off[e.records]);
+		size_t p = len < DSKVS_FILE_HDR ? 0
+		           : len == good_len    ? nall
+		                                : piece_of(len);
+		e.records = data_before(p);
+		e.keep = len < DSKVS_FILE_HDR ? DSKVS_FILE_HDR : all_off[p];
+		e.torn = len < DSKVS_FILE_HDR || len != e.keep;
 		try_copy(dirs[worker], good, len, &e, what);
 		return;
 	}
@@ -297,13 +348,16 @@ static void task(size_t t, unsigned worker, void *arg)
 		e.rc = major > DSKVS_FORMAT_MAJOR ? DSKVS_EVERSION
 		                                  : DSKVS_ECORRUPT;
 	} else {
-		size_t r = record_of(off);
-		if (r == NREC - 1) {
-			e.records = r;
+		size_t p = piece_of(off);
+		if (p == nall - 1) {
+			/* The last mark: nothing after it proves it. */
+			e.records = NREC;
+			e.keep = all_off[p];
 			e.torn = true;
 		} else {
 			e.rc = DSKVS_ECORRUPT;
-			e.bad_off = rec_off[r];
+			e.bad_off = all_off[p];
+			e.records = all_mark[p] ? NREC : NREC - 1;
 		}
 	}
 	try_copy(dirs[worker], copy, good_len, &e, what);
