@@ -23,9 +23,7 @@
  */
 #include "dt.h"
 #include "internal.h"
-/* The v1 encoder is compiled into this test (the CMake foreach builds one
- * source per test). */
-#include "v1log.c"
+#include "v1log.h"
 
 #include <errno.h>
 #include <fcntl.h>
