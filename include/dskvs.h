@@ -114,13 +114,11 @@ typedef enum {
 
 typedef struct dskvs dskvs; /* opaque store handle */
 
-/* Durability modes (dskvs_options.sync_mode). */
-#define DSKVS_SYNC_ASYNC                                     \
-	0 /* write returns once applied in memory and queued \
-	   */
-#define DSKVS_SYNC_ALWAYS                                  \
-	1 /* write returns once its record is fdatasync'ed \
-	   */
+/* Durability modes (dskvs_options.sync_mode).
+ * DSKVS_SYNC_ASYNC: a write returns once applied in memory and queued.
+ * DSKVS_SYNC_ALWAYS: a write returns once its record is fdatasync'ed. */
+#define DSKVS_SYNC_ASYNC  0
+#define DSKVS_SYNC_ALWAYS 1
 
 /* Log levels passed to dskvs_options.log_fn. */
 #define DSKVS_LOG_ERROR 0
@@ -325,7 +323,8 @@ DSKVS_EXTERN const char *dskvs_err_name(int err);
  * Detail behind the last error a dskvs call returned to the calling thread:
  * the operation, file, offset and errno when there is one, e.g.
  * "dskvs.log: record at offset 4096: bad checksum; 2 valid records follow".
- * s may be NULL (for a failed dskvs_open). Returns "" when there is none.
+ * s is ignored (the detail is per thread, not per store) and may be NULL,
+ * as after a failed dskvs_open. Returns "" when there is none.
  * The string lives in thread-local storage until the thread's next dskvs call.
  */
 DSKVS_EXTERN const char *dskvs_errmsg(const dskvs *s);
@@ -420,10 +419,20 @@ typedef struct dskvs_stats {
 	unsigned int format_major, format_minor;
 } dskvs_stats;
 
+/* Fill *out. Safe from any thread at any time; takes short internal locks
+ * (never a collection's writer lock for long), walks the table of
+ * collections, and costs time linear in the number of collections.
+ * Errors: DSKVS_EINVAL (s or out NULL). */
 DSKVS_EXTERN int dskvs_stats_get(dskvs *s, dskvs_stats *out);
 
-/* Call fn once per non-empty collection with its name, member count and the
- * sum of its value sizes. Stops at and returns fn's first non-zero result. */
+/* Call fn once per non-empty collection with its name (NUL-terminated,
+ * name_len bytes; valid until fn returns), member count and the sum of its
+ * value sizes (both as of some moment during the call). Stops at and
+ * returns fn's first non-zero result. fn runs inside an RCU read-side
+ * section: it may call the read functions, must not write to, sync or close
+ * the store, and should be quick. Collections created or dropped during
+ * the walk may or may not be seen.
+ * Errors: DSKVS_EINVAL (s or fn NULL), DSKVS_ENOMEM. */
 typedef int (*dskvs_collection_fn)(const char *name, size_t name_len,
                                    uint64_t members, uint64_t value_bytes,
                                    void *arg);

@@ -3,8 +3,9 @@
  * instruction does 8 bytes per cycle-ish; machines without it use a
  * slice-by-8 table. The choice is made once, on first use.
  */
-#include "internal.h"
+#include "base.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static uint32_t table[8][256];

@@ -1,11 +1,12 @@
 /*
- * Error codes (one list in dskvs.h generates everything) and the per-thread
- * error detail behind dskvs_errmsg().
+ * Error codes (one list in dskvs.h generates everything), the per-thread
+ * error detail behind dskvs_errmsg(), the diagnostics hook, and the clock.
  */
-#include "internal.h"
+#include "base.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 /* The calling thread's detail of its last failure. Written and read only by
  * that thread. */
@@ -41,6 +42,7 @@ const char *dskvs_err_name(int err)
 	}
 }
 
+/* s is ignored: the detail is per thread, not per store. */
 const char *dskvs_errmsg(const dskvs *s)
 {
 	(void)s;
@@ -59,4 +61,23 @@ int dskvs__fail(int code, const char *fmt, ...)
 void dskvs__clear_detail(void)
 {
 	detail[0] = '\0';
+}
+
+void dskvs__diag(const struct dskvs__diag *d, int level, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	if (d->fn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	d->fn(d->arg, level, buf);
+}
+
+uint64_t dskvs__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

@@ -80,11 +80,15 @@
  * candidate's data at most once per byte, skipping a record whose header is
  * valid but whose data is not. Linear in the file's size on any input.
  */
-#include "internal.h"
+#include "format.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static const char magic[8] = { 'D', 'S', 'K', 'V', 'S', 'L', 'O', 'G' };
@@ -150,6 +154,17 @@ void dskvs__rec_hdr_encode(unsigned char out[DSKVS_REC_HDR], uint32_t salt,
 	put32(out + 20, batch);
 	put64(out + 24, seq);
 	put32(out, dskvs__crc32c(salt, out + 4, DSKVS_REC_HDR - 4));
+}
+
+/* Random, from getrandom; the clock when that fails (the salt only has to
+ * differ between files, not be secret). */
+uint32_t dskvs__new_salt(void)
+{
+	uint32_t salt;
+	if (getrandom(&salt, sizeof(salt), GRND_NONBLOCK) != sizeof(salt))
+		salt =
+		    (uint32_t)(dskvs__now_ns() * 0x9e3779b97f4a7c15ull >> 32);
+	return salt;
 }
 
 /* ---- the window ----------------------------------------------------------
@@ -458,6 +473,7 @@ static uint64_t proof_after(struct dskvs__scan *sc, uint64_t from, uint32_t b)
 		const unsigned char *p = dskvs__win_get(w, q, DSKVS_REC_HDR);
 		if (p == NULL)
 			return w->err ? UINT64_MAX : 0;
+		sc->work++;
 		if (!hdr_plausible(p) || !hdr_valid(sc, p))
 			continue;
 		struct dskvs__rec r;
@@ -489,6 +505,12 @@ int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r)
 	if (k < 0)
 		return scan_io(sc);
 	sc->bad_off = sc->off;
+	/* Where a resync may start (verify): past a record whose header was
+	 * valid and that lies within the file, so that no byte's data is
+	 * checksummed twice; else the next byte. */
+	sc->skip_to = r->size && r->size <= sc->w.size - sc->off
+	                  ? sc->off + r->size
+	                  : sc->off + 1;
 	if (k == REC_OK) {
 		if (sc->off < sc->sealed && sc->off + r->size > sc->sealed) {
 			sc->why = "a record runs across the end of the part "
@@ -525,8 +547,16 @@ int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r)
 		return DSKVS__SCAN_CORRUPT;
 	}
 	sc->in_sealed = false;
+	if (k == REC_BAD && sc->after_damage) {
+		/* verify, past damage already refused: every region that a
+		 * valid record follows is damage anyway (resync finds it), and
+		 * one proof search per region would be quadratic. */
+		return DSKVS__SCAN_CORRUPT;
+	}
 	if (k == REC_BAD) {
-		uint64_t q = proof_after(sc, sc->off + 1, damaged_batch(sc));
+		/* A valid header over bad data: the record's own bytes (its
+		 * value may hold images of records) are not searched. */
+		uint64_t q = proof_after(sc, sc->skip_to, damaged_batch(sc));
 		if (q == UINT64_MAX)
 			return scan_io(sc);
 		if (q) {
@@ -540,12 +570,14 @@ int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r)
 uint64_t dskvs__scan_resync(struct dskvs__scan *sc)
 {
 	struct dskvs__win *w = &sc->w;
-	uint64_t q = sc->off + 1;
+	uint64_t q = sc->skip_to > sc->off ? sc->skip_to : sc->off + 1;
 
+	sc->after_damage = true;
 	while (q + DSKVS_REC_HDR <= w->size) {
 		const unsigned char *p = dskvs__win_get(w, q, DSKVS_REC_HDR);
 		if (p == NULL)
 			break;
+		sc->work++;
 		if (!hdr_plausible(p) || !hdr_valid(sc, p)) {
 			q++;
 			continue;
@@ -565,12 +597,64 @@ uint64_t dskvs__scan_resync(struct dskvs__scan *sc)
 		sc->off = save;
 		if (k < 0 || k == REC_TORN)
 			break;
-		/* A valid header over bad data: a record of this file
-		 * whose bytes were damaged. Skip what it covers, so that
-		 * no byte is checksummed twice. Impossible content: move
-		 * on by one byte, trusting none of its lengths. */
-		q = k == REC_BAD ? q + r.size : q + 1;
+		/* A valid header over bad data (or a bad key), lying within
+		 * the file: skip what it covers, so that no byte is
+		 * checksummed twice. Lengths out of range: move on by one
+		 * byte (nothing was checksummed but the header). */
+		q = r.size && r.size <= w->size - q ? q + r.size : q + 1;
 	}
 	sc->off = w->size;
 	return w->size;
+}
+
+/* The failure the scanner reported, as a code with the thread's detail. */
+int dskvs__scan_failure(const struct dskvs__scan *sc, int k, const char *file)
+{
+	if (k == DSKVS__SCAN_EIO)
+		return dskvs__fail(DSKVS_EIO, "%s: read at offset %llu: %s",
+		                   file, (unsigned long long)sc->bad_off,
+		                   sc->why);
+	if (sc->proof_off)
+		return dskvs__fail(
+		    DSKVS_ECORRUPT,
+		    "%s: damaged record at offset %llu (%s); the record of a "
+		    "later batch at offset %llu shows it had been synced; "
+		    "refusing to drop data (inspect with 'dskvs verify')",
+		    file, (unsigned long long)sc->bad_off, sc->why,
+		    (unsigned long long)sc->proof_off);
+	if (sc->in_sealed)
+		return dskvs__fail(
+		    DSKVS_ECORRUPT,
+		    "%s: damaged record at offset %llu (%s), inside the "
+		    "%llu bytes a compaction synced whole; refusing to drop "
+		    "data (inspect with 'dskvs verify')",
+		    file, (unsigned long long)sc->bad_off, sc->why,
+		    (unsigned long long)sc->sealed);
+	return dskvs__fail(DSKVS_ECORRUPT,
+	                   "%s: record at offset %llu: %s; a crash cannot "
+	                   "write that (inspect with 'dskvs verify')",
+	                   file, (unsigned long long)sc->bad_off, sc->why);
+}
+
+/* ---- torn tails' names --------------------------------------------------- */
+
+void dskvs__torn_name(uint64_t off, unsigned k, char *name, size_t cap)
+{
+	if (k == 0)
+		snprintf(name, cap, DSKVS_TORN_PREFIX "%llu",
+		         (unsigned long long)off);
+	else
+		snprintf(name, cap, DSKVS_TORN_PREFIX "%llu.%u",
+		         (unsigned long long)off, k);
+}
+
+int dskvs__torn_name_free(int dirfd, uint64_t off, char *name, size_t cap)
+{
+	struct stat st;
+	for (unsigned k = 0; k < DSKVS_TORN_MAX_TRIES; k++) {
+		dskvs__torn_name(off, k, name, cap);
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			return errno == ENOENT ? 0 : -errno;
+	}
+	return -EEXIST;
 }

@@ -2,8 +2,12 @@
  * The file-I/O seam: one table of function pointers through which every
  * file operation of the library goes. Production calls libc directly; the
  * fault-injection and power-loss tests swap the table (dskvs_internal only).
+ *
+ * Return convention: the one exception in src/ (base.h). These functions
+ * return -errno (or libc's own convention for the table's entries), and
+ * their callers turn that into a DSKVS_E* code with the file and offset.
  */
-#include "internal.h"
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * Key parsing. "coll/member" is a member key; "coll" and "coll/" name a
  * collection. The collection is everything before the first '/'.
  */
-#include "internal.h"
+#include "base.h"
 
 #include <string.h>
 

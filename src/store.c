@@ -2,7 +2,8 @@
  * Opening and closing a store: options, directory, lock file, recovery,
  * janitor start and stop, statistics, fork handling.
  */
-#include "internal.h"
+#include "store.h"
+#include "rcu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -90,31 +91,6 @@ void dskvs__rcu_init_once(void)
 	pthread_once(&rcu_once, rcu_init);
 }
 
-#if defined(DSKVS_URCU_MEMB)
-__thread bool dskvs__rcu_registered;
-static pthread_key_t rcu_key;
-static pthread_once_t rcu_key_once = PTHREAD_ONCE_INIT;
-
-static void rcu_thread_exit(void *arg)
-{
-	(void)arg;
-	urcu_memb_unregister_thread();
-}
-
-static void rcu_key_init(void)
-{
-	pthread_key_create(&rcu_key, rcu_thread_exit);
-}
-
-void dskvs__rcu_register_slow(void)
-{
-	pthread_once(&rcu_key_once, rcu_key_init);
-	urcu_memb_register_thread();
-	pthread_setspecific(rcu_key, (void *)1);
-	dskvs__rcu_registered = true;
-}
-#endif
-
 static int track_open(dskvs *s, bool add)
 {
 	int rc = DSKVS_OK;
@@ -176,27 +152,31 @@ static int check_options(const dskvs_options *o)
 	return DSKVS_OK;
 }
 
-/* mkdir -p. Returns 0 or errno. */
+/* mkdir -p. Returns DSKVS_OK, or DSKVS_EPATH / DSKVS_ENOMEM with the
+ * thread's detail set. */
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char *p = strdup(path);
-	int rc = 0;
+	int e = 0;
 	if (p == NULL)
-		return ENOMEM;
+		return dskvs__fail(DSKVS_ENOMEM, "%s: cannot create", path);
 	for (char *q = p + 1; *q; q++) {
 		if (*q != '/')
 			continue;
 		*q = '\0';
 		if (mkdir(p, mode) != 0 && errno != EEXIST) {
-			rc = errno;
+			e = errno;
 			break;
 		}
 		*q = '/';
 	}
-	if (rc == 0 && mkdir(p, mode) != 0 && errno != EEXIST)
-		rc = errno;
+	if (e == 0 && mkdir(p, mode) != 0 && errno != EEXIST)
+		e = errno;
 	free(p);
-	return rc;
+	if (e)
+		return dskvs__fail(DSKVS_EPATH, "%s: cannot create: %s", path,
+		                   strerror(e));
+	return DSKVS_OK;
 }
 
 static int open_dir(dskvs *s, const char *path)
@@ -208,10 +188,9 @@ static int open_dir(dskvs *s, const char *path)
 		dmode |= 0005;
 	s->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dirfd < 0 && errno == ENOENT && s->opts.create) {
-		int e = mkdir_p(path, dmode);
-		if (e != 0)
-			return dskvs__fail(DSKVS_EPATH, "%s: cannot create: %s",
-			                   path, strerror(e));
+		int rc = mkdir_p(path, dmode);
+		if (rc != DSKVS_OK)
+			return rc;
 		s->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
 	if (s->dirfd < 0)
@@ -245,23 +224,12 @@ static int lock_dir(dskvs *s)
 
 static void free_store(dskvs *s)
 {
-	if (s->logfd >= 0)
-		dskvs__io.close(s->logfd);
-	if (s->efd >= 0)
-		close(s->efd);
+	dskvs__janitor_destroy(&s->j);
+	dskvs__queue_destroy(&s->q);
 	if (s->lockfd >= 0)
 		dskvs__io.close(s->lockfd); /* releases the flock */
 	if (s->dirfd >= 0)
 		close(s->dirfd);
-	pthread_mutex_destroy(&s->jmu);
-	pthread_mutex_destroy(&s->stats_mu);
-	pthread_cond_destroy(&s->jcv);
-	pthread_cond_destroy(&s->space_cv);
-	pthread_cond_destroy(&s->durable_cv);
-	free(s->ring_buf);
-	free(s->batch);
-	free(s->scratch);
-	free(s->iov);
 	free(s->path);
 	free(s);
 }
@@ -269,7 +237,7 @@ static void free_store(dskvs *s)
 int dskvs_open(const char *path, const dskvs_options *opts, dskvs **out)
 {
 	dskvs_options defaults;
-	pthread_condattr_t ca;
+	uint64_t seed;
 	dskvs *s;
 	int rc;
 
@@ -287,43 +255,38 @@ int dskvs_open(const char *path, const dskvs_options *opts, dskvs **out)
 		return rc;
 	dskvs__rcu_init_once();
 
-	s = calloc(1, sizeof(*s));
+	/* 64-aligned: the queue's fields sit on cache lines of their own. */
+	size_t sz =
+	    (sizeof(*s) + DSKVS_CACHELINE - 1) & ~(size_t)(DSKVS_CACHELINE - 1);
+	s = aligned_alloc(DSKVS_CACHELINE, sz);
 	if (s == NULL)
 		return dskvs__fail(DSKVS_ENOMEM, "dskvs_open");
+	memset(s, 0, sizeof(*s));
 	s->opts = *opts;
-	s->dirfd = s->lockfd = s->logfd = s->efd = -1;
-	pthread_mutex_init(&s->jmu, NULL);
-	pthread_mutex_init(&s->stats_mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->jcv, &ca);
-	pthread_cond_init(&s->space_cv, &ca);
-	pthread_cond_init(&s->durable_cv, &ca);
-	pthread_condattr_destroy(&ca);
-	s->ring_cap = 16;
-	while (s->ring_cap < opts->queue_capacity)
-		s->ring_cap <<= 1;
+	s->diag = (struct dskvs__diag){ opts->log_fn, opts->log_arg };
+	s->dirfd = s->lockfd = -1;
 	s->path = strdup(path);
-	s->ring_buf = aligned_alloc(64, s->ring_cap * sizeof(*s->ring_buf));
-	if (s->path == NULL || s->ring_buf == NULL) {
+	rc = dskvs__queue_init(&s->q, opts->queue_capacity, &s->diag);
+	dskvs__janitor_init(&s->j, &s->t, &s->q, &s->opts, &s->diag, -1,
+	                    s->path);
+	if (s->path == NULL || rc != DSKVS_OK) {
 		free_store(s);
 		return dskvs__fail(DSKVS_ENOMEM, "dskvs_open");
 	}
-	ck_ring_init(&s->ring, s->ring_cap);
-	if (getrandom(&s->seed, sizeof(s->seed), GRND_NONBLOCK) !=
-	    sizeof(s->seed))
-		s->seed = dskvs__now_ns() ^ (uint64_t)(uintptr_t)s;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = dskvs__now_ns() ^ (uint64_t)(uintptr_t)s;
 
 	if ((rc = open_dir(s, path)) != DSKVS_OK ||
 	    (rc = lock_dir(s)) != DSKVS_OK) {
 		free_store(s);
 		return rc;
 	}
-	if ((rc = dskvs__tables_init(s)) != DSKVS_OK) {
+	s->j.dirfd = s->dirfd;
+	if ((rc = dskvs__tables_init(&s->t, seed)) != DSKVS_OK) {
 		dskvs__fail(rc, "dskvs_open: tables");
 		goto fail_tables;
 	}
-	if ((rc = dskvs__log_recover(s)) != DSKVS_OK)
+	if ((rc = dskvs__recover(&s->j, &s->q.seq_base)) != DSKVS_OK)
 		goto fail_tables;
 	/* The lock file and a new log must survive a power loss. */
 	if (dskvs__io.fsync(s->dirfd) != 0) {
@@ -331,23 +294,24 @@ int dskvs_open(const char *path, const dskvs_options *opts, dskvs **out)
 		                 path, strerror(errno));
 		goto fail_tables;
 	}
-	if ((rc = dskvs__janitor_start(s)) != DSKVS_OK) {
+	if ((rc = dskvs__janitor_start(&s->j)) != DSKVS_OK) {
 		dskvs__fail(rc, "dskvs_open: starting the janitor");
 		goto fail_tables;
 	}
-	if (s->log_major < DSKVS_FORMAT_MAJOR) {
+	if (s->j.log_major < DSKVS_FORMAT_MAJOR) {
 		/* A format-1 log: rewrite it in the current format now, so
 		 * that its batches and its end can be proven synced from here
 		 * on. If that fails the store works on, appending format 1. */
-		int up = dskvs__request_compact(s, 1);
-		dskvs__log(s, up == DSKVS_OK ? DSKVS_LOG_INFO : DSKVS_LOG_WARN,
-		           "%s: format-1 log %s", path,
-		           up == DSKVS_OK ? "rewritten in format 2"
-		                          : "kept: rewriting it failed");
+		int up = dskvs__janitor_compact(&s->j, 1);
+		dskvs__diag(&s->diag,
+		            up == DSKVS_OK ? DSKVS_LOG_INFO : DSKVS_LOG_WARN,
+		            "%s: format-1 log %s", path,
+		            up == DSKVS_OK ? "rewritten in format 2"
+		                           : "kept: rewriting it failed");
 		dskvs__clear_detail();
 	}
 	if ((rc = track_open(s, true)) != DSKVS_OK) {
-		dskvs__janitor_stop(s);
+		dskvs__janitor_stop(&s->j);
 		dskvs__fail(rc, "dskvs_open");
 		goto fail_tables;
 	}
@@ -357,7 +321,7 @@ int dskvs_open(const char *path, const dskvs_options *opts, dskvs **out)
 fail_tables:
 	/* Replay may have retired maps through call_rcu. */
 	dskvs__rcu_barrier();
-	dskvs__tables_destroy(s);
+	dskvs__tables_destroy(&s->t);
 	free_store(s);
 	return rc;
 }
@@ -370,16 +334,13 @@ int dskvs_close(dskvs *s)
 	DSKVS_CHECK(!dskvs__rcu_ongoing(),
 	            "dskvs_close called inside a read-side section");
 	track_open(s, false);
-	rc = dskvs__janitor_stop(s);
-	if (rc != DSKVS_OK) {
-		pthread_mutex_lock(&s->jmu);
-		dskvs__fail(rc, "%s", s->err_detail);
-		pthread_mutex_unlock(&s->jmu);
-	}
+	rc = dskvs__janitor_stop(&s->j);
+	if (rc != DSKVS_OK)
+		dskvs__queue_refuse(&s->q, "close");
 	/* Every block and map retired by this store must be freed before the
 	 * tables go: wait for the callbacks queued so far. */
 	dskvs__rcu_barrier();
-	dskvs__tables_destroy(s);
+	dskvs__tables_destroy(&s->t);
 	free_store(s);
 	return rc;
 }
@@ -387,67 +348,32 @@ int dskvs_close(dskvs *s)
 /* ---- statistics
  * -------------------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 int dskvs_stats_get(dskvs *s, dskvs_stats *st)
 {
-	static uint64_t sorted[1024];
-	static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
 	uint64_t log_live;
 
 	if (s == NULL || st == NULL)
 		return dskvs__fail(DSKVS_EINVAL,
 		                   "dskvs_stats_get: NULL argument");
 	memset(st, 0, sizeof(*st));
-	dskvs__totals(s, &st->collections, &st->entries, &st->live_bytes,
+	dskvs__totals(&s->t, &st->collections, &st->entries, &st->live_bytes,
 	              &log_live);
 	st->log_live_bytes = log_live + DSKVS_FILE_HDR;
-	st->queue_capacity = s->ring_cap;
-	st->seq = dskvs__committed_seq(s);
+	st->queue_capacity = s->q.ring_cap;
+	st->seq = dskvs__queue_committed_seq(&s->q);
 	st->durable_seq = dskvs_durable_seq(s);
-	st->queue_depth = ck_ring_size(&s->ring);
+	st->queue_depth = ck_ring_size(&s->q.ring);
 	st->pending_bytes =
-	    __atomic_load_n(&s->pending_bytes, __ATOMIC_RELAXED);
+	    __atomic_load_n(&s->q.pending_bytes, __ATOMIC_RELAXED);
 	if (st->seq > st->durable_seq) {
 		uint64_t since =
-		    __atomic_load_n(&s->st_caught_up_ns, __ATOMIC_RELAXED);
+		    __atomic_load_n(&s->q.caught_up_ns, __ATOMIC_RELAXED);
 		uint64_t now = dskvs__now_ns();
 		st->oldest_pending_ns = now > since ? now - since : 0;
 	}
 	st->format_major = DSKVS_FORMAT_MAJOR;
 	st->format_minor = DSKVS_FORMAT_MINOR;
-
-	pthread_mutex_lock(&s->stats_mu);
-	st->log_bytes = __atomic_load_n(&s->log_size, __ATOMIC_RELAXED);
-	st->batches = s->st_batches;
-	st->records_written = s->st_records;
-	st->bytes_written = s->st_bytes;
-	st->last_batch_records = s->st_last_batch_records;
-	st->last_batch_bytes = s->st_last_batch_bytes;
-	st->compactions = s->st_compactions;
-	st->last_compaction_unix = s->st_last_compaction_unix;
-	size_t n = s->hist.n < 1024 ? (size_t)s->hist.n : 1024;
-	if (n) {
-		st->fsync_last_ns = s->hist.ns[(s->hist.n - 1) % 1024];
-		pthread_mutex_lock(&sort_mu);
-		memcpy(sorted, s->hist.ns, n * sizeof(uint64_t));
-		pthread_mutex_unlock(&s->stats_mu);
-		qsort(sorted, n, sizeof(uint64_t), cmp_u64);
-		st->fsync_p50_ns = sorted[n / 2];
-		st->fsync_p99_ns = sorted[(n * 99) / 100];
-		st->fsync_max_ns = sorted[n - 1];
-		pthread_mutex_unlock(&sort_mu);
-	} else {
-		pthread_mutex_unlock(&s->stats_mu);
-	}
-
-	pthread_mutex_lock(&s->jmu);
-	st->last_error = s->err;
-	st->last_errno = s->err_errno;
-	pthread_mutex_unlock(&s->jmu);
+	dskvs__janitor_stats(&s->j, st);
+	dskvs__queue_error(&s->q, &st->last_error, &st->last_errno);
 	return DSKVS_OK;
 }

@@ -175,7 +175,7 @@ static int rw_fdatasync(int fd)
 		/* Until dskvs_compact/dskvs_rewrite has registered its
 		 * request (at most 5 s: then the test is broken). */
 		double t0 = now_s();
-		while (!__atomic_load_n(&s->compact_req, __ATOMIC_ACQUIRE)) {
+		while (!__atomic_load_n(&s->j.compact_req, __ATOMIC_ACQUIRE)) {
 			DT_CHECK(now_s() - t0 < 5.0,
 			         "no compaction was requested while the log's "
 			         "fdatasync was held up");

@@ -323,7 +323,8 @@ static void check_synced_damage(const char *dir, const unsigned char *log,
 	dskvs__win_init_mem(&sc.w, log, len);
 	if (dskvs__scan_header(&sc, "copy") != DSKVS_OK || sc.major < 2)
 		return;
-	while (n < MAX_OPS * 8 && dskvs__scan_next(&sc, &r) == DSKVS__SCAN_REC) {
+	while (n < MAX_OPS * 8 &&
+	       dskvs__scan_next(&sc, &r) == DSKVS__SCAN_REC) {
 		off[n] = r.off;
 		size[n] = r.size;
 		seq[n] = r.seq;
@@ -384,8 +385,8 @@ static void check_outcome_here(const char *dir, const char *what)
 	char *log = dt_fmt("%s/" DSKVS_LOG_NAME, dir);
 	bool have_log = dt_file_size(log) >= 0;
 	size_t crash_len = 0;
-	unsigned char *crash_log = have_log ? dt_read_file(log, &crash_len)
-	                                    : NULL;
+	unsigned char *crash_log =
+	    have_log ? dt_read_file(log, &crash_len) : NULL;
 	free(log);
 
 	int vrc = dskvs_verify(dir, NULL, NULL, &rep);

@@ -16,6 +16,9 @@
  *    data (verify's resync must skip each, not re-read it);
  *  - format 2, every byte position a plausible header start (op byte and
  *    reserved bytes pass the cheap filters) with a bad checksum;
+ *  - from a review: overlapping records with valid checksums and bad keys,
+ *    and marks with holes between them (each hole damage, the last mark a
+ *    proof): both were quadratic in verify's walk;
  *  - the three format-2 inputs again with the whole file sealed, so that
  *    every damage is refused and verify resyncs after each one.
  * Then the outcome of recovery and verify on a crafted file through the
@@ -27,7 +30,8 @@
 
 #include <string.h>
 
-/* Bytes checksummed at most per input byte: 28 for a header checksum at
+/* Work per input byte at most: a position looked at counts 1, a header
+ * checksum 28, a data checksum its bytes; 28 for a header checksum at
  * every position of the proof search or a resync, once more for the
  * records, plus the data of records whose header was valid. */
 #define WORK_PER_BYTE 64
@@ -149,6 +153,42 @@ static unsigned char *v2_plausible_everywhere(size_t len)
 	return b;
 }
 
+/* From the review of the scanner: records every 32 bytes, each with a
+ * valid header and a data checksum valid over the rest of the file, and a
+ * malformed key (checksums valid, content impossible). */
+static unsigned char *overlapping_invalid(size_t len)
+{
+	uint32_t salt = 0x12345678u;
+	unsigned char *b = v2_header(len, salt);
+	size_t k = (len - 32 - 1) / 32, end = 32 + k * 32 + 1;
+	b[end - 1] = 'x';
+	for (size_t i = k; i-- > 0;) {
+		size_t off = 32 + i * 32, vlen = end - off - 33;
+		dskvs__rec_hdr_encode(b + off, salt, DSKVS_REC_PUT, 0, 1,
+		                      (const char *)b + off + 32, 1,
+		                      b + off + 33, vlen, 1);
+	}
+	return b;
+}
+
+/* Also from the review: [mark, batch 5][32 zero bytes] repeated, then a
+ * mark of batch 6: every zero block is damage, and a proof search from
+ * each to the end would be quadratic. */
+static unsigned char *marks_and_holes(size_t len)
+{
+	uint32_t salt = 0x12345678u;
+	unsigned char *b = v2_header(len, salt);
+	size_t off = 32;
+	while (off + 96 <= len) {
+		dskvs__rec_hdr_encode(b + off, salt, DSKVS_REC_MARK, 0, 5, NULL,
+		                      0, NULL, 0, 7);
+		off += 64;
+	}
+	dskvs__rec_hdr_encode(b + off, salt, DSKVS_REC_MARK, 0, 6, NULL, 0,
+	                      NULL, 0, 8);
+	return b;
+}
+
 int main(void)
 {
 	static const size_t sizes[] = { 1u << 20, 8u << 20 };
@@ -171,6 +211,17 @@ int main(void)
 		free(b);
 		b = v2_plausible_everywhere(len);
 		check_linear("format 2, plausible everywhere", b, len);
+		free(b);
+		if (k == 0) {
+			/* Building it costs quadratic time (each record's
+			 * data checksum covers the rest): 256 KiB only. */
+			b = overlapping_invalid(256u << 10);
+			check_linear("overlapping valid, bad keys", b,
+			             256u << 10);
+			free(b);
+		}
+		b = marks_and_holes(len);
+		check_linear("marks and holes", b, len);
 		free(b);
 		sealed_len = len;
 		b = v2_crafted(len, 0);

@@ -1,0 +1,133 @@
+/*
+ * Layer 0: what every other layer uses. Nothing here knows a store, a table
+ * or the queue.
+ *
+ * The layers of src/, bottom up; a file includes only headers of its own
+ * layer or below, and scripts/check-layers.sh checks it:
+ *   L0  base.h   error.c (codes, detail, diagnostics hook, clock), key.c,
+ *                crc32c.c, io.c; rcu.h with rcu.c
+ *   L1  blk.h    blk.c: the value block
+ *   L2  table.h  table.c: collections and members (ck_ht), replay, snapshot
+ *       queue.h  queue.c: the ring, sequence numbers, durability, waits,
+ *                sticky error
+ *       format.h format.c: the log format and its one scanner
+ *   L3  janitor.h janitor.c: batches, marks, compaction;
+ *                recover.c: replay at open; verify.c: dskvs_verify
+ *   L4  store.h  api.c: the public calls on data; store.c: open, close,
+ *                options, stats, lock file, fork
+ * A layer's functions take their own part of the state (a table, the
+ * queue, the janitor), not the whole store; only L4 sees struct dskvs.
+ *
+ * One return convention: io.c returns -errno (and says so); every other
+ * internal function returns DSKVS_OK or a DSKVS_E* code, or says on its
+ * declaration what else it returns.
+ *
+ * Preconditions are written on declarations the liburcu way: "call inside a
+ * read-side section", "call with the collection's lock held", "may sleep".
+ * A function that needs a collection's lock says so in its name (_locked).
+ */
+#ifndef DSKVS_BASE_H
+#define DSKVS_BASE_H
+
+#include "dskvs.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define DSKVS_LOCAL __attribute__((visibility("hidden")))
+
+#if defined(DSKVS_DEBUG_CHECKS)
+#include <stdio.h>
+#include <stdlib.h>
+#define DSKVS_CHECK(cond, what)                                           \
+	do {                                                              \
+		if (!(cond)) {                                            \
+			fprintf(stderr,                                   \
+			        "dskvs debug check failed: %s (%s:%d)\n", \
+			        (what), __FILE__, __LINE__);              \
+			abort();                                          \
+		}                                                         \
+	} while (0)
+#else
+#define DSKVS_CHECK(cond, what) ((void)0)
+#endif
+
+#define DSKVS_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define DSKVS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Cache lines: readers touch a collection's `members` (first line) and
+ * `name` (last); writers touch the lock line on every write. They are kept
+ * apart so that a writer taking the lock does not evict what readers of the
+ * same collection read. Collections and stores are allocated 64-aligned. */
+#define DSKVS_CACHELINE 64
+#define DSKVS_ALIGNED   __attribute__((aligned(DSKVS_CACHELINE)))
+
+/* ---- errors and diagnostics (error.c) -------------------------------- */
+
+/* Set the calling thread's error detail; returns code. */
+DSKVS_LOCAL int dskvs__fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+DSKVS_LOCAL void dskvs__clear_detail(void);
+
+/* The diagnostics hook (dskvs_options.log_fn): the only way the library
+ * says anything. Constant after open; may be called from any thread. */
+struct dskvs__diag {
+	dskvs_log_fn fn;
+	void *arg;
+};
+DSKVS_LOCAL void dskvs__diag(const struct dskvs__diag *d, int level,
+                             const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* CLOCK_MONOTONIC in ns. */
+DSKVS_LOCAL uint64_t dskvs__now_ns(void);
+
+/* ---- keys --------------------------------------------------------------- */
+
+struct dskvs__key {
+	const char *coll; /* points into the caller's string */
+	size_t clen;
+	const char *member; /* NULL for a collection key */
+	size_t mlen;
+};
+
+/* want_member: 1 member key required, 0 collection key required. */
+DSKVS_LOCAL int dskvs__key_parse(const char *key, int want_member,
+                                 struct dskvs__key *k);
+
+/* ---- CRC32C (crc32c.c) -------------------------------------------------- */
+
+DSKVS_LOCAL uint32_t dskvs__crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* ---- file I/O seam (io.c) -----------------------------------------------
+ *
+ * Every file operation of the library goes through dskvs__io so that tests
+ * can inject faults or simulate power loss. Production uses libc.
+ */
+struct dskvs__io_ops {
+	int (*openat)(int dirfd, const char *name, int flags, mode_t mode);
+	int (*close)(int fd);
+	ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
+	ssize_t (*pwritev)(int fd, const struct iovec *iov, int cnt, off_t off);
+	int (*fdatasync)(int fd);
+	int (*fsync)(int fd);
+	int (*ftruncate)(int fd, off_t len);
+	int (*renameat)(int olddir, const char *oldname, int newdir,
+	                const char *newname);
+	int (*unlinkat)(int dirfd, const char *name, int flags);
+	int (*fstat)(int fd, struct stat *st);
+};
+extern struct dskvs__io_ops dskvs__io;
+extern const struct dskvs__io_ops dskvs__io_libc;
+
+/* pwritev the whole iovec (looping on short writes). Returns 0 or -errno
+ * (-EIO for a write that makes no progress). */
+DSKVS_LOCAL int dskvs__write_all(int fd, struct iovec *iov, int cnt, off_t off);
+/* Read exactly n bytes (short file: returns bytes read). -errno on error. */
+DSKVS_LOCAL ssize_t dskvs__read_all(int fd, void *buf, size_t n, off_t off);
+
+#endif

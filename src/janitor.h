@@ -1,0 +1,108 @@
+/*
+ * Layer 3: the janitor (janitor.c: batches, marks, compaction), recovery at
+ * open (recover.c), and the log file they share. The janitor holds links to
+ * the parts of the layers below that it composes: the tables (compaction's
+ * snapshot) and the queue (what it writes).
+ */
+#ifndef DSKVS_JANITOR_H
+#define DSKVS_JANITOR_H
+
+#include "base.h"
+#include "format.h"
+#include "queue.h"
+#include "table.h"
+
+#include <pthread.h>
+
+struct dskvs__fsync_hist {
+	uint64_t ns[1024]; /* ring of the last latencies */
+	uint64_t n;
+};
+
+struct dskvs__janitor {
+	/* Links, constant after open. */
+	struct dskvs__tables *t;
+	struct dskvs__queue *q;
+	const dskvs_options *opts;
+	const struct dskvs__diag *diag;
+	int dirfd;
+	const char *path;
+
+	/* The log file. Recovery sets these before the thread starts; then
+	 * the janitor thread alone writes them. log_size is also read
+	 * (relaxed) by stats. tail_proven: what the log ends with is proven
+	 * synced (a mark, or the sealed part, follows the last batch);
+	 * mark_unsynced: it ends with a mark not yet fdatasync'ed. */
+	int logfd;
+	uint64_t log_size;
+	unsigned log_major;
+	uint32_t log_salt;
+	uint32_t batch_no; /* the number of the next batch */
+	bool tail_proven;
+	bool mark_unsynced;
+	uint64_t next_check; /* log size of the next compaction check */
+
+	/* Janitor-private scratch, bounded by the batch options (a chunk of a
+	 * compaction is bounded like a batch). */
+	void **batch; /* tagged record pointers */
+	char *scratch;
+	size_t scratch_cap;
+	struct iovec *iov;
+	size_t iov_cap;
+
+	/* Compaction requests, under q->mu: callers bump compact_asked and
+	 * wait on q->durable_cv for compact_done to reach their ticket;
+	 * compact_kind is 2 if any waiting caller asked for a rewrite.
+	 * compact_req is also read without the mutex (atomic) as a hint. */
+	int compact_req;
+	int compact_kind;
+	uint64_t compact_asked, compact_done;
+	int compact_rc;
+
+	/* Statistics: written by the janitor under stats_mu, read under it. */
+	pthread_mutex_t stats_mu;
+	uint64_t st_batches, st_records, st_bytes;
+	uint64_t st_last_batch_records, st_last_batch_bytes;
+	uint64_t st_compactions;
+	int64_t st_last_compaction_unix;
+	uint64_t st_log_live_bytes; /* as of the last trigger check */
+	struct dskvs__fsync_hist hist;
+
+	pthread_t thread;
+	bool started;
+};
+
+/* Set the links and the locks; logfd -1. */
+DSKVS_LOCAL void dskvs__janitor_init(struct dskvs__janitor *j,
+                                     struct dskvs__tables *t,
+                                     struct dskvs__queue *q,
+                                     const dskvs_options *opts,
+                                     const struct dskvs__diag *diag, int dirfd,
+                                     const char *path);
+/* Free what init and the thread allocated; closes the log. The thread must
+ * be stopped. */
+DSKVS_LOCAL void dskvs__janitor_destroy(struct dskvs__janitor *j);
+DSKVS_LOCAL int dskvs__janitor_start(struct dskvs__janitor *j);
+/* Finish everything queued, seal the log's end, join the thread. Returns
+ * the sticky error (0 if none). */
+DSKVS_LOCAL int dskvs__janitor_stop(struct dskvs__janitor *j);
+/* Ask for a compaction (kind 1) or a rewrite (2) and wait for it. May
+ * sleep; never inside a read-side section. DSKVS_OK, DSKVS_EIO,
+ * DSKVS_ENOMEM. */
+DSKVS_LOCAL int dskvs__janitor_compact(struct dskvs__janitor *j, int kind);
+/* The janitor's part of dskvs_stats_get. */
+DSKVS_LOCAL void dskvs__janitor_stats(struct dskvs__janitor *j,
+                                      dskvs_stats *st);
+
+/* Create a fresh log file at `name` holding only a file header with the
+ * given salt (sealed length: the header); returns an fd or a DSKVS_E*
+ * code. */
+DSKVS_LOCAL int dskvs__log_create(struct dskvs__janitor *j, const char *name,
+                                  uint32_t salt);
+
+/* recover.c: replay the log into the tables before the janitor starts;
+ * moves a torn tail aside and truncates it. Sets j's log state and
+ * *seq_base. May run several replay threads. */
+DSKVS_LOCAL int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * Layer 2: the queue from writers to the janitor (queue.c has the design:
+ * ordering, wakeups, durability, the sticky error).
+ */
+#ifndef DSKVS_QUEUE_H
+#define DSKVS_QUEUE_H
+
+#include "base.h"
+#include "blk.h"
+
+#include <ck_ring.h>
+#include <pthread.h>
+
+struct dskvs__queue {
+	/* MPSC ring of tagged pointers (block | op). Producers reserve a slot
+	 * under the collection lock of the write; ck_ring's commit publishes
+	 * them in ticket order. One consumer, the janitor. */
+	ck_ring_t ring DSKVS_ALIGNED;
+	ck_ring_buffer_t *ring_buf;
+	unsigned int ring_cap;
+
+	/* A record at ring position p (64-bit, counting from 0 at open) has
+	 * sequence number seq_base + p + 1. seq_base is the highest sequence
+	 * number found in the log at open, constant afterwards. */
+	uint64_t seq_base;
+	/* Positions dequeued so far: written only by the consumer (release),
+	 * read by producers (acquire) to widen 32-bit ring tickets. */
+	uint64_t dequeued DSKVS_ALIGNED;
+	/* Records known durable, counted like `dequeued`; written by the
+	 * consumer with release order after fdatasync returned; read with
+	 * acquire by sync waiters. */
+	uint64_t durable;
+
+	/* Sticky error: 0 or a DSKVS_E* code. Set by the consumer with a
+	 * seq_cst store (under mu, with its detail); read by every writer
+	 * before it changes anything. Cleared only by a successful rewrite. */
+	int err DSKVS_ALIGNED;
+	/* Flags the other side reads after a full fence (see queue.c). */
+	int consumer_sleeping; /* the janitor is (about to be) asleep */
+	int space_waiters;     /* producers waiting on space_cv */
+	int durable_waiters;   /* threads waiting on durable_cv */
+
+	/* The queue's sleep mutex: guards sleeping and waking on the three
+	 * condition variables, the sticky error's detail, `closing`, and the
+	 * janitor's compaction requests (janitor.h). */
+	pthread_mutex_t mu DSKVS_ALIGNED;
+	pthread_cond_t wake_cv;  /* the consumer waits here when idle */
+	pthread_cond_t space_cv; /* producers wait here when the ring is full */
+	pthread_cond_t durable_cv; /* sync waiters, compaction requesters */
+	int err_errno;             /* under mu */
+	char err_detail[256];      /* under mu */
+	bool closing;              /* under mu */
+	int efd; /* atomic: eventfd for dskvs_durable_fd, -1 until asked */
+
+	/* Added to by every producer: a line of its own. Queued record bytes
+	 * not yet durable. */
+	uint64_t pending_bytes DSKVS_ALIGNED;
+	char pending_pad[DSKVS_CACHELINE - sizeof(uint64_t)];
+	/* Last time nothing was pending (monitoring): consumer writes. */
+	uint64_t caught_up_ns;
+	const struct dskvs__diag *diag; /* constant */
+};
+
+/* Ring entry tags (blocks are 16-byte aligned). */
+#define DSKVS_OP_PUT    1u
+#define DSKVS_OP_DEL    2u
+#define DSKVS_OP_DELALL 3u
+#define DSKVS_OP_NOP    4u /* reserved slot whose write failed */
+#define DSKVS_TAG_MASK  ((uintptr_t)15)
+
+static inline void *dskvs__tag(struct dskvs__blk *b, unsigned op)
+{
+	return (void *)((uintptr_t)b | op);
+}
+static inline struct dskvs__blk *dskvs__untag(void *p, unsigned *op)
+{
+	*op = (unsigned)((uintptr_t)p & DSKVS_TAG_MASK);
+	return (struct dskvs__blk *)((uintptr_t)p & ~DSKVS_TAG_MASK);
+}
+
+/* The value length a record of this op carries. */
+static inline size_t dskvs__op_vlen(const struct dskvs__blk *b, unsigned op)
+{
+	return op == DSKVS_OP_PUT ? b->vlen : 0;
+}
+
+/* Set up a queue of at least `capacity` slots (a power of two). */
+DSKVS_LOCAL int dskvs__queue_init(struct dskvs__queue *q, unsigned int capacity,
+                                  const struct dskvs__diag *diag);
+DSKVS_LOCAL void dskvs__queue_destroy(struct dskvs__queue *q);
+
+/* ---- producers -------------------------------------------------------------
+ * Queue a record; returns its sequence number. Call with the collection
+ * lock of the record's key held: that is what makes log order equal memory
+ * order (DESIGN rule 5). May sleep (not spin) while the ring is full; never
+ * inside a read-side section's grace period wait (it waits on the consumer,
+ * which never waits for a grace period). Sets a put's b->seq. */
+DSKVS_LOCAL uint64_t dskvs__queue_enqueue(struct dskvs__queue *q,
+                                          struct dskvs__blk *b, unsigned op);
+/* Sequence number of the latest committed record (any thread). */
+DSKVS_LOCAL uint64_t dskvs__queue_committed_seq(struct dskvs__queue *q);
+/* DSKVS_OK, or the sticky error with "what: detail" as the thread's
+ * detail. */
+DSKVS_LOCAL int dskvs__queue_refuse(struct dskvs__queue *q, const char *what);
+/* Wait until `seq` is durable, at most timeout_ms (negative: no limit; 0:
+ * just check). DSKVS_OK, DSKVS_ETIMEDOUT, or the sticky error. May sleep. */
+DSKVS_LOCAL int dskvs__queue_wait_seq(struct dskvs__queue *q, uint64_t seq,
+                                      int timeout_ms);
+/* The eventfd of dskvs_durable_fd, made on first use; or DSKVS_ENOMEM. */
+DSKVS_LOCAL int dskvs__queue_fd(struct dskvs__queue *q);
+/* The sticky error and its errno (monitoring). */
+DSKVS_LOCAL void dskvs__queue_error(struct dskvs__queue *q, int *code,
+                                    int *errnum);
+
+/* ---- the consumer (the janitor thread only) ------------------------------ */
+DSKVS_LOCAL bool dskvs__queue_empty(struct dskvs__queue *q);
+/* Dequeue into batch up to max_records records or max_bytes bytes (a
+ * single larger record still comes whole), or exactly `limit` committed
+ * records if non-zero; wakes producers waiting for room. */
+DSKVS_LOCAL size_t dskvs__queue_drain(struct dskvs__queue *q, void **batch,
+                                      size_t max_records, size_t max_bytes,
+                                      uint64_t limit);
+/* The position the ring's committed records reach. */
+DSKVS_LOCAL uint64_t dskvs__queue_committed_pos(struct dskvs__queue *q);
+/* Every record before position `count` is durable: wake its waiters. */
+DSKVS_LOCAL void dskvs__queue_publish_durable(struct dskvs__queue *q,
+                                              uint64_t count);
+DSKVS_LOCAL void dskvs__queue_set_error(struct dskvs__queue *q, int code,
+                                        int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+DSKVS_LOCAL void dskvs__queue_clear_error(struct dskvs__queue *q);
+/* Sleep until a record is queued, the queue is closed, or *more (an atomic
+ * flag of the consumer's, read under mu) is set; returns true when it is
+ * closed and nothing is left to do. */
+DSKVS_LOCAL bool dskvs__queue_sleep(struct dskvs__queue *q, const int *more);
+/* Tell the consumer to finish (any thread; close). */
+DSKVS_LOCAL void dskvs__queue_close(struct dskvs__queue *q);
+
+#endif

@@ -1,0 +1,686 @@
+/*
+ * The in-memory tables: two levels of ck_ht (collections, then members),
+ * read lock-free inside RCU read-side sections, one writer lock per
+ * collection and one for the table of collections. Also replay's
+ * apply-if-newer and the compaction snapshot.
+ *
+ * Rules this file keeps (DESIGN.md section 4):
+ *  - A ck_ht has exactly one writer at a time: members under the
+ *    collection's `lock`, collections under `colls_lock`. The functions
+ *    that write a members table are named _locked and check, in a
+ *    debug-checks build, that the caller holds the lock and that the
+ *    collection is not dead.
+ *  - Readers take no lock: rcu_read_lock, two ck_ht_get_spmc, copy,
+ *    rcu_read_unlock.
+ *  - A replaced or deleted block is released through call_rcu
+ *    (dskvs__blk_retire, by the caller), as is every map that ck_ht frees
+ *    with defer == true, and every removed collection (dskvs__coll_retire).
+ *  - Everything reached through a lock-free lookup (a collection, a block)
+ *    is only used inside the read-side section of that lookup: that is what
+ *    lets a removed collection be freed after one grace period even though
+ *    writers may still be queued on its lock.
+ *  - Lock order: collection lock, then colls_lock.
+ *  - Nothing here waits for a grace period.
+ * What this file does not know: the queue and the log. That a write queues
+ * its record while it holds the collection's lock (so that log order is
+ * memory order) is a rule of api.c, which composes the two.
+ */
+#include "table.h"
+#include "format.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- ck_ht memory hooks -------------------------------------------------
+ * Each allocation carries an rcu_head in front so that a map ck_ht frees
+ * with defer == true (a reader may still be probing it) can wait out a grace
+ * period. */
+
+static void *ht_malloc(size_t n)
+{
+	struct rcu_head *h = malloc(sizeof(*h) + n);
+	return h ? (void *)(h + 1) : NULL;
+}
+
+static void ht_free_cb(struct rcu_head *h)
+{
+	free(h);
+}
+
+static void ht_free(void *p, size_t n, bool defer)
+{
+	(void)n;
+	if (p == NULL)
+		return;
+	struct rcu_head *h = (struct rcu_head *)p - 1;
+	if (defer)
+		dskvs__call_rcu(h, ht_free_cb);
+	else
+		free(h);
+}
+
+static void *ht_realloc(void *p, size_t old, size_t n, bool defer)
+{
+	void *q = ht_malloc(n);
+	if (q == NULL)
+		return NULL;
+	if (p != NULL)
+		memcpy(q, p, old < n ? old : n);
+	ht_free(p, old, defer);
+	return q;
+}
+
+struct ck_malloc dskvs__ht_allocator = {
+	.malloc = ht_malloc,
+	.realloc = ht_realloc,
+	.free = ht_free,
+};
+
+/* Initial member-table size: most collections are small, and ck_ht doubles
+ * as needed (load factor 1/2). */
+#define MEMBERS_INITIAL 8
+#define HT_MODE         (CK_HT_MODE_BYTESTRING | CK_HT_WORKLOAD_DELETE)
+
+/* ---- collections -------------------------------------------------------- */
+
+static inline void coll_lock(struct dskvs__coll *c)
+{
+	pthread_mutex_lock(&c->lock);
+#if defined(DSKVS_DEBUG_CHECKS)
+	DSKVS_CHECK(!c->owned, "second writer on a members table");
+	c->owner = pthread_self();
+	c->owned = true;
+#endif
+}
+
+static inline void coll_unlock(struct dskvs__coll *c)
+{
+#if defined(DSKVS_DEBUG_CHECKS)
+	DSKVS_CHECK(
+	    c->owned && pthread_equal(c->owner, pthread_self()),
+	    "members table unlocked by a thread that is not its writer");
+	c->owned = false;
+#endif
+	pthread_mutex_unlock(&c->lock);
+}
+
+#define CHECK_WRITER(c)                                                       \
+	DSKVS_CHECK((c)->owned &&pthread_equal((c)->owner, pthread_self()) && \
+	                !(c)->dead,                                           \
+	            "members table written without its lock, or after death")
+
+static struct dskvs__coll *coll_new(struct dskvs__tables *t, const char *name,
+                                    size_t len)
+{
+	struct dskvs__coll *c = calloc(1, sizeof(*c) + len + 1);
+	if (c == NULL)
+		return NULL;
+	if (!ck_ht_init(&c->members, HT_MODE, NULL, &dskvs__ht_allocator,
+	                MEMBERS_INITIAL, t->seed)) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	c->nlen = (uint16_t)len;
+	memcpy(c->name, name, len);
+	c->name[len] = '\0';
+	return c;
+}
+
+/* Free a collection and drop the table's reference on each block. Only once
+ * no reader can reach it: after a grace period, or single-threaded. */
+static void coll_free(struct dskvs__coll *c)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	while (ck_ht_next(&c->members, &it, &e))
+		dskvs__blk_unref(ck_ht_entry_value(e));
+	ck_ht_destroy(&c->members);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static void coll_free_cb(struct rcu_head *h)
+{
+	coll_free(caa_container_of(h, struct dskvs__coll, rcu));
+}
+
+/* Call inside a read-side section. */
+struct dskvs__coll *dskvs__coll_lookup(struct dskvs__tables *t,
+                                       const char *name, size_t len)
+{
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	ck_ht_hash(&h, &t->colls, name, (uint16_t)len);
+	ck_ht_entry_key_set(&e, name, (uint16_t)len);
+	if (!ck_ht_get_spmc(&t->colls, h, &e))
+		return NULL;
+	return ck_ht_entry_value(&e);
+}
+
+/* Call inside a read-side section. */
+struct dskvs__blk *dskvs__member_get(struct dskvs__coll *c, const char *name,
+                                     size_t len)
+{
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	ck_ht_hash(&h, &c->members, name, (uint16_t)len);
+	ck_ht_entry_key_set(&e, name, (uint16_t)len);
+	if (!ck_ht_get_spmc(&c->members, h, &e))
+		return NULL;
+	return ck_ht_entry_value(&e);
+}
+
+/* Insert a new collection unless another writer did first. Call inside a
+ * read-side section without holding any collection lock. */
+static struct dskvs__coll *coll_create(struct dskvs__tables *t,
+                                       const char *name, size_t len)
+{
+	struct dskvs__coll *c, *fresh;
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+
+	pthread_mutex_lock(&t->colls_lock);
+	c = dskvs__coll_lookup(t, name, len);
+	if (c == NULL) {
+		fresh = coll_new(t, name, len);
+		if (fresh != NULL) {
+			ck_ht_hash(&h, &t->colls, fresh->name, (uint16_t)len);
+			ck_ht_entry_set(&e, h, fresh->name, (uint16_t)len,
+			                fresh);
+			if (ck_ht_put_spmc(&t->colls, h, &e))
+				c = fresh;
+			else
+				coll_free(fresh);
+		}
+	}
+	pthread_mutex_unlock(&t->colls_lock);
+	return c;
+}
+
+/* Take the collection out of the table of collections. Caller holds c->lock
+ * and has marked it dead; it frees c through call_rcu after unlocking. */
+static void coll_unlink(struct dskvs__tables *t, struct dskvs__coll *c)
+{
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	pthread_mutex_lock(&t->colls_lock);
+	ck_ht_hash(&h, &t->colls, c->name, c->nlen);
+	ck_ht_entry_key_set(&e, c->name, c->nlen);
+	ck_ht_remove_spmc(&t->colls, h, &e);
+	pthread_mutex_unlock(&t->colls_lock);
+}
+
+/* Find (or create) the live collection and lock it. Call inside a read-side
+ * section. A dead collection is already out of the table when its lock is
+ * released, so the retry finds the fresh one or none. */
+int dskvs__coll_acquire(struct dskvs__tables *t, const struct dskvs__key *k,
+                        bool create, struct dskvs__coll **out)
+{
+	for (;;) {
+		struct dskvs__coll *c = dskvs__coll_lookup(t, k->coll, k->clen);
+		if (c == NULL) {
+			if (!create)
+				return DSKVS_NOTFOUND;
+			c = coll_create(t, k->coll, k->clen);
+			if (c == NULL)
+				return DSKVS_ENOMEM;
+		}
+		coll_lock(c);
+		if (DSKVS_LIKELY(!c->dead)) {
+			*out = c;
+			return DSKVS_OK;
+		}
+		coll_unlock(c);
+	}
+}
+
+void dskvs__coll_release(struct dskvs__coll *c)
+{
+	coll_unlock(c);
+}
+
+void dskvs__coll_retire(struct dskvs__coll *c)
+{
+	dskvs__call_rcu(&c->rcu, coll_free_cb);
+}
+
+/* Collect tombstones once removals since the last pass are many, both in
+ * absolute terms and relative to the live count, so the O(capacity) pass is
+ * amortised to O(1) per removal. */
+static void maybe_gc(struct dskvs__coll *c)
+{
+	if (++c->tombstones >= 256 && c->tombstones >= c->count / 4) {
+		ck_ht_gc(&c->members, 0, (unsigned long)c->tombstones);
+		c->tombstones = 0;
+	}
+}
+
+int dskvs__tables_init(struct dskvs__tables *t, uint64_t seed)
+{
+	t->seed = seed;
+	pthread_mutex_init(&t->colls_lock, NULL);
+	if (!ck_ht_init(&t->colls, HT_MODE, NULL, &dskvs__ht_allocator, 64,
+	                t->seed))
+		return DSKVS_ENOMEM;
+	return DSKVS_OK;
+}
+
+void dskvs__tables_destroy(struct dskvs__tables *t)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	while (ck_ht_next(&t->colls, &it, &e))
+		coll_free(ck_ht_entry_value(e));
+	ck_ht_destroy(&t->colls);
+	pthread_mutex_destroy(&t->colls_lock);
+}
+
+/*
+ * ck_ht_next is not safe against a concurrent writer (an entry being moved
+ * can be seen twice or missed), so the walk gathers the blocks under the
+ * collection's writer lock, releases it, and only then calls fn: fn never
+ * runs with a lock held (it may call get_all itself), and every block
+ * gathered stays valid until the read-side section ends even if it is
+ * replaced meanwhile.
+ */
+int dskvs__coll_gather_locked(struct dskvs__coll *c, struct dskvs__blk ***out,
+                              size_t *n, bool take_ref)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	size_t i = 0;
+	struct dskvs__blk **v;
+
+	*out = NULL;
+	*n = 0;
+	if (c->count == 0)
+		return DSKVS_OK;
+	v = malloc(c->count * sizeof(*v));
+	if (v == NULL)
+		return DSKVS_ENOMEM;
+	while (i < c->count && ck_ht_next(&c->members, &it, &e)) {
+		v[i] = ck_ht_entry_value(e);
+		if (take_ref)
+			__atomic_add_fetch(&v[i]->refs, 1, __ATOMIC_RELAXED);
+		i++;
+	}
+	*out = v;
+	*n = i;
+	return DSKVS_OK;
+}
+
+/* Gather the live collections under colls_lock. Call inside a read-side
+ * section; the collections stay valid until it ends. */
+int dskvs__colls_gather(struct dskvs__tables *t, struct dskvs__coll ***out,
+                        size_t *n)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	size_t cap, i = 0;
+	struct dskvs__coll **v;
+
+	pthread_mutex_lock(&t->colls_lock);
+	cap = (size_t)ck_ht_count(&t->colls) + 1;
+	v = malloc(cap * sizeof(*v));
+	if (v != NULL)
+		while (i < cap && ck_ht_next(&t->colls, &it, &e))
+			v[i++] = ck_ht_entry_value(e);
+	pthread_mutex_unlock(&t->colls_lock);
+	*out = v;
+	*n = i;
+	return v ? DSKVS_OK : DSKVS_ENOMEM;
+}
+
+int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
+                    uint64_t **seqs, size_t *nout,
+                    int (*progress)(void *, bool), void *arg)
+{
+	struct dskvs__coll **cv;
+	struct dskvs__blk **all = NULL;
+	uint64_t *sq = NULL;
+	size_t nc, n = 0, cap = 0;
+	int rc;
+
+	dskvs__rcu_read_lock();
+	rc = dskvs__colls_gather(t, &cv, &nc);
+	for (size_t i = 0; rc == DSKVS_OK && i < nc; i++) {
+		struct dskvs__coll *c = cv[i];
+		struct dskvs__blk **v;
+		size_t m;
+		/* Never block on a collection lock: see progress. */
+		while (pthread_mutex_trylock(&c->lock) != 0)
+			if ((rc = progress(arg, true)) != 0)
+				break;
+		if (rc != DSKVS_OK) {
+			rc = DSKVS_ENOMEM;
+			break;
+		}
+#if defined(DSKVS_DEBUG_CHECKS)
+		c->owner = pthread_self();
+		c->owned = true;
+#endif
+		if (c->dead) {
+			coll_unlock(c);
+			continue;
+		}
+		rc = dskvs__coll_gather_locked(c, &v, &m, true);
+		if (rc == DSKVS_OK && n + m > cap) {
+			size_t ncap = (n + m) * 2;
+			void *p = realloc(all, ncap * sizeof(*all));
+			if (p)
+				all = p;
+			void *q = p ? realloc(sq, ncap * sizeof(*sq)) : NULL;
+			if (q)
+				sq = q;
+			if (p == NULL || q == NULL) {
+				for (size_t j = 0; j < m; j++)
+					dskvs__blk_unref(v[j]);
+				free(v);
+				rc = DSKVS_ENOMEM;
+			} else {
+				cap = ncap;
+			}
+		}
+		if (rc == DSKVS_OK) {
+			for (size_t j = 0; j < m; j++) {
+				all[n + j] = v[j];
+				sq[n + j] = v[j]->seq; /* still published */
+			}
+			n += m;
+			free(v);
+		}
+		coll_unlock(c);
+		/* Between collections: let a batch through. */
+		if (rc == DSKVS_OK && (rc = progress(arg, false)) != 0)
+			rc = DSKVS_ENOMEM;
+	}
+	free(cv);
+	dskvs__rcu_read_unlock();
+	if (rc != DSKVS_OK) {
+		for (size_t j = 0; j < n; j++)
+			dskvs__blk_unref(all[j]);
+		free(all);
+		free(sq);
+		return rc;
+	}
+	*out = all;
+	*seqs = sq;
+	*nout = n;
+	return DSKVS_OK;
+}
+
+/* Sum of the log bytes of live records; racy by design (monitoring and the
+ * compaction trigger only). */
+uint64_t dskvs__live_log_bytes(struct dskvs__tables *t)
+{
+	struct dskvs__coll **v;
+	size_t n;
+	uint64_t sum = 0;
+
+	dskvs__rcu_read_lock();
+	if (dskvs__colls_gather(t, &v, &n) == DSKVS_OK) {
+		for (size_t i = 0; i < n; i++)
+			sum +=
+			    __atomic_load_n(&v[i]->log_bytes, __ATOMIC_RELAXED);
+		free(v);
+	}
+	dskvs__rcu_read_unlock();
+	return sum;
+}
+
+void dskvs__totals(struct dskvs__tables *t, uint64_t *colls, uint64_t *entries,
+                   uint64_t *live, uint64_t *log_live)
+{
+	struct dskvs__coll **v;
+	size_t n;
+
+	*colls = *entries = *live = *log_live = 0;
+	dskvs__rcu_read_lock();
+	if (dskvs__colls_gather(t, &v, &n) == DSKVS_OK) {
+		for (size_t i = 0; i < n; i++) {
+			struct dskvs__coll *c = v[i];
+			uint64_t cnt =
+			    __atomic_load_n(&c->count, __ATOMIC_RELAXED);
+			if (cnt == 0)
+				continue;
+			*colls += 1;
+			*entries += cnt;
+			/* log record bytes minus headers and the collection
+			 * name and '/' of each key: member + value bytes */
+			*live +=
+			    __atomic_load_n(&c->log_bytes, __ATOMIC_RELAXED) -
+			    cnt * (DSKVS_REC_HDR + c->nlen + 1);
+			*log_live +=
+			    __atomic_load_n(&c->log_bytes, __ATOMIC_RELAXED);
+		}
+		free(v);
+	}
+	dskvs__rcu_read_unlock();
+}
+
+static inline uint64_t blk_rec_bytes(const struct dskvs__blk *b)
+{
+	return dskvs__rec_size(dskvs__blk_klen(b), b->vlen);
+}
+
+/* Account for `nb` replacing `ob` (either may be NULL). Under c->lock. */
+static inline void account(struct dskvs__coll *c, struct dskvs__blk *nb,
+                           struct dskvs__blk *ob)
+{
+	uint64_t cnt = c->count, vb = c->vbytes, lb = c->log_bytes;
+	if (nb) {
+		cnt++;
+		vb += nb->vlen;
+		lb += blk_rec_bytes(nb);
+	}
+	if (ob) {
+		cnt--;
+		vb -= ob->vlen;
+		lb -= blk_rec_bytes(ob);
+	}
+	/* Relaxed atomic stores: stats read these without the lock. */
+	__atomic_store_n(&c->count, cnt, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->vbytes, vb, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->log_bytes, lb, __ATOMIC_RELAXED);
+}
+
+int dskvs__member_set_locked(struct dskvs__coll *c, struct dskvs__blk *b,
+                             struct dskvs__blk **prev)
+{
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	CHECK_WRITER(c);
+	ck_ht_hash(&h, &c->members, dskvs__blk_member(b), b->mlen);
+	ck_ht_entry_set(&e, h, dskvs__blk_member(b), b->mlen, b);
+	if (!ck_ht_set_spmc(&c->members, h, &e))
+		return DSKVS_ENOMEM;
+	*prev = e.key == CK_HT_KEY_EMPTY ? NULL : ck_ht_entry_value(&e);
+	account(c, b, *prev);
+	return DSKVS_OK;
+}
+
+struct dskvs__blk *dskvs__member_remove_locked(struct dskvs__coll *c,
+                                               const char *name, size_t len)
+{
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+	CHECK_WRITER(c);
+	ck_ht_hash(&h, &c->members, name, (uint16_t)len);
+	ck_ht_entry_key_set(&e, name, (uint16_t)len);
+	if (!ck_ht_remove_spmc(&c->members, h, &e))
+		return NULL;
+	struct dskvs__blk *prev = ck_ht_entry_value(&e);
+	account(c, NULL, prev);
+	maybe_gc(c);
+	return prev;
+}
+
+/* The collection became empty: take it out of the table. Under c->lock; the
+ * caller frees it with call_rcu after unlocking. */
+void dskvs__coll_kill_locked(struct dskvs__tables *t, struct dskvs__coll *c)
+{
+	CHECK_WRITER(c);
+	c->dead = true;
+	coll_unlink(t, c);
+}
+
+/* ---- replay (open only: no readers, no janitor) --------------------------
+ * One or several replay threads (log.c). A collection's members table and
+ * its blocks are written and read by one of them only, so a block replaced
+ * during replay is freed at once; the table of collections is shared (see
+ * replay_drop). */
+
+static int split_key(const char *key, size_t klen, struct dskvs__key *k)
+{
+	const char *slash = memchr(key, '/', klen);
+	if (slash == NULL)
+		return -1;
+	k->coll = key;
+	k->clen = (size_t)(slash - key);
+	k->member = slash + 1;
+	k->mlen = klen - k->clen - 1;
+	return 0;
+}
+
+static struct dskvs__coll *
+replay_coll(struct dskvs__tables *t, const char *name, size_t len, bool create)
+{
+	struct dskvs__coll *c = dskvs__coll_lookup(t, name, len);
+	if (c == NULL && create)
+		c = coll_create(t, name, len);
+	return c;
+}
+
+/* Take an emptied collection out. Another replay thread may be probing the
+ * table of collections (log.c, parallel replay), so the free waits for a
+ * grace period as at run time. */
+static void replay_drop(struct dskvs__tables *t, struct dskvs__coll *c)
+{
+	coll_unlink(t, c);
+	dskvs__call_rcu(&c->rcu, coll_free_cb);
+}
+
+/*
+ * Replay applies a record only if it is newer than what the key holds:
+ * entries carry the sequence number of their write. In a log written in
+ * order this never skips anything; after a compaction the snapshot's entries
+ * may be newer than the records that follow it (see janitor.c), and this
+ * rule makes the replay equal to applying the history in order.
+ */
+int dskvs__replay_put(struct dskvs__tables *t, const char *key, size_t klen,
+                      const void *val, size_t vlen, uint64_t seq)
+{
+	struct dskvs__key k;
+	struct dskvs__coll *c;
+	struct dskvs__blk *b, *prev;
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+
+	if (split_key(key, klen, &k) != 0)
+		return DSKVS_ECORRUPT;
+	dskvs__rcu_read_lock();
+	c = replay_coll(t, k.coll, k.clen, true);
+	if (c == NULL) {
+		dskvs__rcu_read_unlock();
+		return DSKVS_ENOMEM;
+	}
+	b = dskvs__blk_new(k.coll, k.clen, k.member, k.mlen, val, vlen, 1);
+	if (b == NULL) {
+		dskvs__rcu_read_unlock();
+		return DSKVS_ENOMEM;
+	}
+	b->seq = seq;
+	/* Set first and look at what it replaced: one probe instead of two
+	 * in the common case of a log written in order. */
+	ck_ht_hash(&h, &c->members, dskvs__blk_member(b), (uint16_t)k.mlen);
+	ck_ht_entry_set(&e, h, dskvs__blk_member(b), (uint16_t)k.mlen, b);
+	if (!ck_ht_set_spmc(&c->members, h, &e)) {
+		free(b);
+		dskvs__rcu_read_unlock();
+		return DSKVS_ENOMEM;
+	}
+	prev = e.key == CK_HT_KEY_EMPTY ? NULL : ck_ht_entry_value(&e);
+	if (prev && prev->seq >= seq) {
+		/* The key already held a newer write (an entry of a
+		 * compaction snapshot): put it back. Replacing an existing
+		 * key allocates nothing. */
+		ck_ht_entry_set(&e, h, dskvs__blk_member(prev),
+		                (uint16_t)k.mlen, prev);
+		ck_ht_set_spmc(&c->members, h, &e);
+		free(b);
+		dskvs__rcu_read_unlock();
+		return DSKVS_OK;
+	}
+	account(c, b, prev);
+	if (prev)
+		dskvs__blk_unref(prev);
+	dskvs__rcu_read_unlock();
+	return DSKVS_OK;
+}
+
+int dskvs__replay_del(struct dskvs__tables *t, const char *key, size_t klen,
+                      uint64_t seq)
+{
+	struct dskvs__key k;
+	struct dskvs__coll *c;
+	struct dskvs__blk *prev;
+	ck_ht_hash_t h;
+	ck_ht_entry_t e;
+
+	if (split_key(key, klen, &k) != 0)
+		return DSKVS_ECORRUPT;
+	dskvs__rcu_read_lock();
+	c = replay_coll(t, k.coll, k.clen, false);
+	prev = c ? dskvs__member_get(c, k.member, k.mlen) : NULL;
+	if (prev && prev->seq < seq) {
+		ck_ht_hash(&h, &c->members, k.member, (uint16_t)k.mlen);
+		ck_ht_entry_key_set(&e, k.member, (uint16_t)k.mlen);
+		ck_ht_remove_spmc(&c->members, h, &e);
+		account(c, NULL, prev);
+		maybe_gc(c);
+		dskvs__blk_unref(prev);
+		if (c->count == 0)
+			replay_drop(t, c);
+	}
+	dskvs__rcu_read_unlock();
+	return DSKVS_OK;
+}
+
+int dskvs__replay_delall(struct dskvs__tables *t, const char *name, size_t len,
+                         uint64_t seq)
+{
+	struct dskvs__coll *c;
+	struct dskvs__blk **v;
+	size_t n;
+	int rc = DSKVS_OK;
+
+	dskvs__rcu_read_lock();
+	c = replay_coll(t, name, len, false);
+	if (c != NULL) {
+		rc = dskvs__coll_gather_locked(c, &v, &n, false);
+		if (rc == DSKVS_OK) {
+			for (size_t i = 0; i < n; i++) {
+				ck_ht_hash_t h;
+				ck_ht_entry_t e;
+				if (v[i]->seq >= seq)
+					continue;
+				ck_ht_hash(&h, &c->members,
+				           dskvs__blk_member(v[i]), v[i]->mlen);
+				ck_ht_entry_key_set(&e, dskvs__blk_member(v[i]),
+				                    v[i]->mlen);
+				ck_ht_remove_spmc(&c->members, h, &e);
+				account(c, NULL, v[i]);
+				dskvs__blk_unref(v[i]);
+			}
+			free(v);
+			if (c->count == 0)
+				replay_drop(t, c);
+			else
+				ck_ht_gc(&c->members, 0, 0);
+		}
+	}
+	dskvs__rcu_read_unlock();
+	return rc;
+}

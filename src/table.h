@@ -1,0 +1,148 @@
+/*
+ * Layer 2: the tables. Collections (a ck_ht of members each) in a ck_ht of
+ * collections; lock-free readers, one writer per table. See table.c for
+ * the rules it keeps.
+ */
+#ifndef DSKVS_TABLE_H
+#define DSKVS_TABLE_H
+
+#include "base.h"
+#include "blk.h"
+#include "rcu.h"
+
+#include <ck_ht.h>
+#include <pthread.h>
+
+/* ---- collections -------------------------------------------------------- */
+
+struct dskvs__coll {
+	/* Members: key = member name inside the block, value = block.
+	 * Written only under `lock`; read lock-free by readers in RCU
+	 * read-side sections (ck_ht_get_spmc). */
+	ck_ht_t members;
+	/* The writer lock of `members`. Lock order: a collection's lock, then
+	 * the store's colls_lock; never the reverse. */
+	pthread_mutex_t lock DSKVS_ALIGNED;
+	/* Set under `lock` by DeleteAll (and when an empty collection is
+	 * dropped) before the collection leaves the table of collections;
+	 * read under `lock` by writers, who retry from the top when set. */
+	bool dead;
+	/* Under `lock`; read racily (monitoring only) by stats and the
+	 * janitor's compaction trigger. */
+	uint64_t count;      /* members */
+	uint64_t vbytes;     /* sum of value lengths */
+	uint64_t log_bytes;  /* log bytes of the records of live members */
+	uint32_t tombstones; /* removals since the last ck_ht_gc */
+#if defined(DSKVS_DEBUG_CHECKS)
+	pthread_t owner; /* thread holding `lock` (debug checks only) */
+	bool owned;
+#endif
+	/* for the deferred destroy after removal */
+	struct rcu_head rcu DSKVS_ALIGNED;
+	uint16_t nlen;
+	char name[]; /* key of the table of collections points here */
+};
+
+/* The table of collections: key = name inside the collection, value = the
+ * collection. Written only under colls_lock; read lock-free. */
+struct dskvs__tables {
+	ck_ht_t colls;
+	pthread_mutex_t colls_lock;
+	uint64_t seed; /* hash seed, constant after init */
+};
+
+extern struct ck_malloc dskvs__ht_allocator;
+DSKVS_LOCAL int dskvs__tables_init(struct dskvs__tables *t, uint64_t seed);
+/* Free every collection and block now; only when no other thread can touch
+ * the tables (open failure, close after the janitor stopped, after an
+ * rcu_barrier). */
+DSKVS_LOCAL void dskvs__tables_destroy(struct dskvs__tables *t);
+
+/* ---- lookups: call inside a read-side section; what they return stays
+ * valid until it ends. */
+DSKVS_LOCAL struct dskvs__coll *
+dskvs__coll_lookup(struct dskvs__tables *t, const char *name, size_t len);
+DSKVS_LOCAL struct dskvs__blk *dskvs__member_get(struct dskvs__coll *c,
+                                                 const char *name, size_t len);
+
+/* ---- writing a collection ----------------------------------------------
+ * Find (or, with create, make) the live collection of k and lock it. Call
+ * inside a read-side section, holding no collection lock; may sleep on the
+ * lock. DSKVS_NOTFOUND (no such collection, create false), DSKVS_ENOMEM.
+ * A dead collection is already out of the table when its lock is released,
+ * so the retry inside finds the fresh one or none (DESIGN rule 6). */
+DSKVS_LOCAL int dskvs__coll_acquire(struct dskvs__tables *t,
+                                    const struct dskvs__key *k, bool create,
+                                    struct dskvs__coll **out);
+DSKVS_LOCAL void dskvs__coll_release(struct dskvs__coll *c);
+/* Publish b (the table takes the reference the caller made for it),
+ * replacing *prev (NULL if the member was new), whose table reference the
+ * caller must then retire. Call with c's lock held. DSKVS_ENOMEM (nothing
+ * changed). */
+DSKVS_LOCAL int dskvs__member_set_locked(struct dskvs__coll *c,
+                                         struct dskvs__blk *b,
+                                         struct dskvs__blk **prev);
+/* Unpublish a member; returns its block (the caller retires the table's
+ * reference) or NULL if absent. Call with c's lock held. */
+DSKVS_LOCAL struct dskvs__blk *
+dskvs__member_remove_locked(struct dskvs__coll *c, const char *name,
+                            size_t len);
+/* Mark c dead and take it out of the table of collections. Call with c's
+ * lock held (takes colls_lock inside: lock order). After releasing the
+ * lock the caller retires c. */
+DSKVS_LOCAL void dskvs__coll_kill_locked(struct dskvs__tables *t,
+                                         struct dskvs__coll *c);
+/* Free a removed collection after a grace period. Never waits. */
+DSKVS_LOCAL void dskvs__coll_retire(struct dskvs__coll *c);
+
+/* ---- walks ----------------------------------------------------------------
+ * ck_ht_next is not safe against a concurrent writer, so walks gather
+ * pointers under the writer's lock and use them after releasing it. */
+/* The blocks of c (*out malloc'd, *n of them), with a reference each if
+ * take_ref. Call with c's lock held, inside a read-side section.
+ * DSKVS_ENOMEM. */
+DSKVS_LOCAL int dskvs__coll_gather_locked(struct dskvs__coll *c,
+                                          struct dskvs__blk ***out, size_t *n,
+                                          bool take_ref);
+/* The live collections (*out malloc'd). Call inside a read-side section;
+ * they stay valid until it ends. Takes colls_lock. DSKVS_ENOMEM. */
+DSKVS_LOCAL int dskvs__colls_gather(struct dskvs__tables *t,
+                                    struct dskvs__coll ***out, size_t *n);
+
+/* Snapshot of the live set for compaction: every published block with a
+ * reference taken, and its sequence number copied while its collection was
+ * locked (the block may be retired right after, and retiring reuses that
+ * field). *out and *seqs are malloc'd; the caller unrefs each block.
+ * Collection locks are only tried: while one is busy, progress(arg, true)
+ * is called (the janitor drains its queue there, since the lock holder may
+ * be a writer waiting for queue space), and after each collection
+ * progress(arg, false), so that batches go on being written during a long
+ * gather; a non-zero return aborts with DSKVS_ENOMEM. Call outside any
+ * read-side section (it opens its own, and progress may fsync inside it). */
+DSKVS_LOCAL int dskvs__snapshot(struct dskvs__tables *t,
+                                struct dskvs__blk ***out, uint64_t **seqs,
+                                size_t *n,
+                                int (*progress)(void *arg, bool busy),
+                                void *arg);
+/* Sum of the log bytes of live records; racy (monitoring and the
+ * compaction trigger only). */
+DSKVS_LOCAL uint64_t dskvs__live_log_bytes(struct dskvs__tables *t);
+/* Totals for dskvs_stats_get (racy sums, monitoring only). */
+DSKVS_LOCAL void dskvs__totals(struct dskvs__tables *t, uint64_t *colls,
+                               uint64_t *entries, uint64_t *live,
+                               uint64_t *log_live);
+
+/* ---- replay (open only: no readers, no janitor) ---------------------------
+ * Apply a replayed record if it is newer than what the key holds. Several
+ * replay threads may run at once, each owning a share of the collections
+ * (recover.c): the table of collections is shared, a members table never.
+ * DSKVS_ENOMEM, DSKVS_ECORRUPT (a key that does not split). */
+DSKVS_LOCAL int dskvs__replay_put(struct dskvs__tables *t, const char *key,
+                                  size_t klen, const void *val, size_t vlen,
+                                  uint64_t seq);
+DSKVS_LOCAL int dskvs__replay_del(struct dskvs__tables *t, const char *key,
+                                  size_t klen, uint64_t seq);
+DSKVS_LOCAL int dskvs__replay_delall(struct dskvs__tables *t, const char *name,
+                                     size_t len, uint64_t seq);
+
+#endif
