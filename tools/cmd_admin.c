@@ -1,0 +1,246 @@
+/*
+ * The dskvs commands that look after a store as a whole: stats, verify and
+ * compact.
+ */
+#include "cli.h"
+#include "progress.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static void fmt_time(char *out, size_t cap, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (!gmtime_r(&tt, &tm) ||
+	    !strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, cap, "%lld", (long long)t);
+}
+
+/*
+ * When the current log file was created. Compaction writes a new log and
+ * renames it into place, so this is the time of the last compaction, or of
+ * the store's creation when it was never compacted. 0 when the file system
+ * does not record birth times.
+ */
+static int64_t log_birth_time(void)
+{
+	char p[4096];
+	struct statx sx;
+
+	snprintf(p, sizeof(p), "%s/dskvs.log", cli.store);
+	if (statx(AT_FDCWD, p, 0, STATX_BTIME, &sx) != 0 ||
+	    !(sx.stx_mask & STATX_BTIME))
+		return 0;
+	return sx.stx_btime.tv_sec;
+}
+
+static void stat_line(struct cbuf *b, const char *name, uint64_t v, int size)
+{
+	char line[160];
+
+	snprintf(line, sizeof(line), "%-16s %llu", name, (unsigned long long)v);
+	cbuf_puts(b, line);
+	if (size && cli.out_tty && v >= 1024) {
+		static const char *suf[] = { "KiB", "MiB", "GiB", "TiB" };
+		double d = (double)v / 1024;
+		int k = 0;
+
+		while (d >= 1024 && k < 3) {
+			d /= 1024;
+			k++;
+		}
+		snprintf(line, sizeof(line), " (%.1f %s)", d, suf[k]);
+		cbuf_puts(b, line);
+	}
+	cbuf_putc(b, '\n');
+}
+
+int cmd_stats(struct cmd_args *a)
+{
+	dskvs_stats s;
+	struct cbuf b = { 0 };
+	char line[160], when[64];
+	int64_t t;
+	double garbage;
+	int r, st;
+
+	(void)a;
+	st = store_open(0);
+	if (st)
+		return st;
+	r = dskvs_stats_get(cli.s, &s);
+	if (r != DSKVS_OK)
+		return store_close(lib_fail(r, "cannot read the statistics"));
+	garbage = s.log_bytes && s.log_live_bytes <= s.log_bytes
+	              ? 1.0 - (double)s.log_live_bytes / (double)s.log_bytes
+	              : 0.0;
+	stat_line(&b, "entries", s.entries, 0);
+	stat_line(&b, "collections", s.collections, 0);
+	stat_line(&b, "live_bytes", s.live_bytes, 1);
+	stat_line(&b, "log_bytes", s.log_bytes, 1);
+	stat_line(&b, "log_live_bytes", s.log_live_bytes, 1);
+	snprintf(line, sizeof(line), "%-16s %.3f\n", "garbage_ratio", garbage);
+	cbuf_puts(&b, line);
+	snprintf(line, sizeof(line), "%-16s %u.%u\n", "format_version",
+	         s.format_major, s.format_minor);
+	cbuf_puts(&b, line);
+	t = s.last_compaction_unix ? s.last_compaction_unix : log_birth_time();
+	if (t)
+		fmt_time(when, sizeof(when), t);
+	else
+		snprintf(when, sizeof(when), "unknown");
+	snprintf(line, sizeof(line), "%-16s %s\n", "last_compaction", when);
+	cbuf_puts(&b, line);
+	st = out_write(b.p, b.len) ? ST_STORE : ST_OK;
+	cbuf_free(&b);
+	return store_close(st);
+}
+
+static void on_damage(const char *file, uint64_t offset, const char *what,
+                      void *arg)
+{
+	struct cbuf *b = arg;
+	size_t flen = strlen(file);
+	char num[32];
+
+	/* Kept until verify returns, so the list does not tangle with the
+	 * progress line on the terminal. */
+	text_put_escaped(b, file, strlen(file));
+	snprintf(num, sizeof(num),
+	         ": offset %llu: ", (unsigned long long)offset);
+	cbuf_puts(b, num);
+	/* Some descriptions repeat the file name; it is already there. */
+	if (strncmp(what, file, flen) == 0 &&
+	    strncmp(what + flen, ": ", 2) == 0)
+		what += flen + 2;
+	text_put_escaped(b, what, strlen(what));
+	cbuf_putc(b, '\n');
+}
+
+/* Name the torn tails earlier opens kept in the store's directory. */
+static void list_kept_torn(struct cbuf *out)
+{
+	DIR *d = opendir(cli.store);
+	struct dirent *e;
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "dskvs.torn.", 11) != 0)
+			continue;
+		cbuf_puts(out, "kept: ");
+		text_put_escaped(out, cli.store, strlen(cli.store));
+		cbuf_putc(out, '/');
+		text_put_escaped(out, e->d_name, strlen(e->d_name));
+		cbuf_puts(out, " (the torn tail an earlier open cut off; "
+		               "inspect, then delete it)\n");
+	}
+	closedir(d);
+}
+
+int cmd_verify(struct cmd_args *a)
+{
+	dskvs_verify_report rep;
+	struct cbuf out = { 0 };
+	char line[512], format[32];
+	const char *on = cli.out_color ? "\033[1;32m" : "";
+	const char *bad = cli.out_color ? "\033[1;31m" : "";
+	const char *off = cli.out_color ? "\033[0m" : "";
+	int r, st;
+
+	(void)a;
+	/* verify needs no exclusive lock, so it works on a store that
+	 * another process has open, and on copies (see dskvs_verify). */
+	st = store_exists();
+	if (st)
+		return st;
+	memset(&rep, 0, sizeof(rep));
+	progress_begin("verifying", 0, NULL);
+	r = dskvs_verify(cli.store, on_damage, &out, &rep);
+	progress_end(NULL);
+	if (rep.format_major)
+		snprintf(format, sizeof(format), "%u.%u", rep.format_major,
+		         rep.format_minor);
+	else
+		snprintf(format, sizeof(format), "unknown");
+	if (r != DSKVS_OK && r != DSKVS_ECORRUPT) {
+		char what[300];
+		cbuf_free(&out);
+		snprintf(what, sizeof(what), "cannot verify %s", qs(cli.store));
+		lib_fail(r, what);
+		return ST_STORE;
+	}
+	snprintf(line, sizeof(line),
+	         "%s%s%s: %llu %s (%llu %s, %llu %s, %llu %s), %llu of %llu "
+	         "bytes valid, format %s",
+	         r == DSKVS_OK ? on : bad,
+	         r == DSKVS_OK ? "healthy" : "damaged", off,
+	         (unsigned long long)rep.records,
+	         plural(rep.records, "record", "records"),
+	         (unsigned long long)rep.puts, plural(rep.puts, "put", "puts"),
+	         (unsigned long long)rep.deletes,
+	         plural(rep.deletes, "delete", "deletes"),
+	         (unsigned long long)rep.delete_alls,
+	         plural(rep.delete_alls, "delete-all", "delete-alls"),
+	         (unsigned long long)rep.valid_bytes,
+	         (unsigned long long)rep.file_bytes, format);
+	cbuf_puts(&out, line);
+	if (r == DSKVS_ECORRUPT) {
+		snprintf(line, sizeof(line), "; %llu damaged %s",
+		         (unsigned long long)rep.damaged,
+		         plural(rep.damaged, "region", "regions"));
+		cbuf_puts(&out, line);
+	}
+	if (rep.torn_tail) {
+		snprintf(line, sizeof(line),
+		         "; the log ends in a partial record (an interrupted "
+		         "write never reported durable): the next open moves "
+		         "its %llu bytes aside to %s/%s and cuts them off",
+		         (unsigned long long)rep.torn_bytes, cli.store,
+		         rep.torn_file);
+		cbuf_puts(&out, line);
+	}
+	cbuf_putc(&out, '\n');
+	if (rep.kept_torn_files)
+		list_kept_torn(&out);
+	st = out_write(out.p, out.len) ? ST_STORE : ST_OK;
+	cbuf_free(&out);
+	if (r == DSKVS_ECORRUPT) {
+		errorf("store %s is damaged", qs(cli.store));
+		return ST_STORE;
+	}
+	return st;
+}
+
+int cmd_compact(struct cmd_args *a)
+{
+	dskvs_stats before, after;
+	char line[200];
+	int r, st;
+
+	(void)a;
+	st = store_open(0);
+	if (st)
+		return st;
+	r = dskvs_stats_get(cli.s, &before);
+	if (r != DSKVS_OK)
+		return store_close(lib_fail(r, "cannot read the statistics"));
+	progress_begin("compacting", 0, NULL);
+	r = dskvs_compact(cli.s);
+	progress_end(NULL);
+	if (r != DSKVS_OK)
+		return store_close(lib_fail(r, "compaction failed"));
+	r = dskvs_stats_get(cli.s, &after);
+	if (r != DSKVS_OK)
+		return store_close(lib_fail(r, "cannot read the statistics"));
+	snprintf(line, sizeof(line), "compacted: log %llu -> %llu bytes\n",
+	         (unsigned long long)before.log_bytes,
+	         (unsigned long long)after.log_bytes);
+	st = out_write(line, strlen(line)) ? ST_STORE : ST_OK;
+	return store_close(st);
+}
