@@ -52,11 +52,18 @@ if [[ ! -f $build/libdskvs.a ]]; then
 fi
 objdir=$build/CMakeFiles/dskvs_static.dir/src
 declare -A def calls
-for o in "$objdir"/*.o; do
+# Only the objects of today's sources (a build dir may keep stale ones).
+objs=()
+for f in src/*.c; do
+  o=$objdir/${f##*/}.o
+  [[ -f $o ]] || { echo "missing $o: build $build first"; exit 1; }
+  objs+=("$o")
+done
+for o in "${objs[@]}"; do
   u=$(unit "${o%.o}")
   while read -r sym; do def[$sym]=$u; done < <(nm -g --defined-only "$o" | awk '{print $3}')
 done
-for o in "$objdir"/*.o; do
+for o in "${objs[@]}"; do
   u=$(unit "${o%.o}")
   while read -r sym; do
     v=${def[$sym]:-}

@@ -21,6 +21,9 @@ cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSKVS_WERROR=ON \
   -DDSKVS_BUILD_BENCH=OFF >/dev/null
 cmake --build build/ci -j"$jobs"
 
+step "layers of src/ (no upward include or call, no cycle)"
+scripts/check-layers.sh build/ci | tail -1
+
 step "test suite"
 ctest --test-dir build/ci --output-on-failure -j"$jobs"
 
