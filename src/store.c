@@ -152,30 +152,67 @@ static int check_options(const dskvs_options *o)
 	return DSKVS_OK;
 }
 
-/* mkdir -p. Returns DSKVS_OK, or DSKVS_EPATH / DSKVS_ENOMEM with the
- * thread's detail set. */
+/* Make the directory entry of `path`, just created, durable: fsync its
+ * parent (POSIX does not promise that a new directory survives a power
+ * loss until its parent is synced). Returns 0 or errno. */
+static int sync_parent(const char *path)
+{
+	char *p = strdup(path), *slash;
+	int e = 0;
+	if (p == NULL)
+		return ENOMEM;
+	slash = strrchr(p, '/');
+	if (slash == p)
+		slash[1] = '\0'; /* "/x": the parent is "/" */
+	else if (slash)
+		*slash = '\0';
+	int fd = open(slash ? p : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || dskvs__io.fsync(fd) != 0)
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	return e;
+}
+
+/* mkdir -p, fsyncing the parent of every directory it creates. Returns
+ * DSKVS_OK, or DSKVS_EPATH / DSKVS_EIO / DSKVS_ENOMEM with the thread's
+ * detail set. */
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char *p = strdup(path);
-	int e = 0;
+	int e = 0, se = 0;
 	if (p == NULL)
 		return dskvs__fail(DSKVS_ENOMEM, "%s: cannot create", path);
 	for (char *q = p + 1; *q; q++) {
 		if (*q != '/')
 			continue;
 		*q = '\0';
-		if (mkdir(p, mode) != 0 && errno != EEXIST) {
+		if (mkdir(p, mode) == 0) {
+			if (se == 0)
+				se = sync_parent(p);
+		} else if (errno != EEXIST) {
 			e = errno;
 			break;
 		}
 		*q = '/';
 	}
-	if (e == 0 && mkdir(p, mode) != 0 && errno != EEXIST)
-		e = errno;
+	if (e == 0) {
+		if (mkdir(p, mode) == 0) {
+			if (se == 0)
+				se = sync_parent(p);
+		} else if (errno != EEXIST) {
+			e = errno;
+		}
+	}
 	free(p);
 	if (e)
 		return dskvs__fail(DSKVS_EPATH, "%s: cannot create: %s", path,
 		                   strerror(e));
+	if (se)
+		return dskvs__fail(DSKVS_EIO,
+		                   "%s: fsync of a parent directory: %s", path,
+		                   strerror(se));
 	return DSKVS_OK;
 }
 

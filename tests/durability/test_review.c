@@ -13,6 +13,9 @@
  *    that leaves no room for more writes (within 2^40 of DSKVS_SEQ_MAX) is
  *    refused at open, instead of letting later writes make a store that no
  *    longer opens.
+ *  - new_dirs_parents_synced (issue "cost and memory", finding 4): when
+ *    dskvs_open creates the store's directory and its parents, the parent
+ *    of each directory it creates is fsynced.
  *  - v1_image_in_torn_value: format 1 has no salt, so the proof search
  *    must not look inside the damaged record's own value: a format-1 image
  *    there is not proof that its batch was synced.
@@ -190,6 +193,46 @@ static void v1_image_in_torn_value(const char *dir)
 	free(log);
 }
 
+static ino_t synced_dirs[16];
+static unsigned nsynced_dirs;
+
+static int record_fsync(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && nsynced_dirs < 16)
+		synced_dirs[nsynced_dirs++] = st.st_ino;
+	return dskvs__io_libc.fsync(fd);
+}
+
+static bool dir_synced(const char *path)
+{
+	struct stat st;
+	DT_CHECK(stat(path, &st) == 0, "stat %s", path);
+	for (unsigned i = 0; i < nsynced_dirs; i++)
+		if (synced_dirs[i] == st.st_ino)
+			return true;
+	return false;
+}
+
+static void new_dirs_parents_synced(const char *dir)
+{
+	char *leaf = dt_fmt("%s/a/b/store", dir);
+	char *a = dt_fmt("%s/a", dir), *b = dt_fmt("%s/a/b", dir);
+	dskvs *s;
+	nsynced_dirs = 0;
+	dskvs__io.fsync = record_fsync;
+	DT_RC(dskvs_open(leaf, NULL, &s), DSKVS_OK);
+	dskvs__io = dskvs__io_libc;
+	DT_CHECK(dir_synced(dir) && dir_synced(a) && dir_synced(b),
+	         "the parents of the directories open created were not all "
+	         "fsynced (%u directory fsyncs)",
+	         nsynced_dirs);
+	DT_RC(dskvs_close(s), DSKVS_OK);
+	free(leaf);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	static const struct {
@@ -199,6 +242,7 @@ int main(void)
 		{ "torn_cut_then_close", torn_cut_then_close },
 		{ "open_syncs_replayed", open_syncs_replayed },
 		{ "seq_headroom", seq_headroom },
+		{ "new_dirs_parents_synced", new_dirs_parents_synced },
 		{ "v1_image_in_torn_value", v1_image_in_torn_value },
 	};
 	dt_seed("test_review", 0);
