@@ -410,8 +410,10 @@ static int rec_at(struct dskvs__scan *sc, struct dskvs__rec *r,
 		return REC_BAD;
 	}
 	hdr_decode(p, off, r);
-	if ((*why = hdr_content_error(sc, p, r)) != NULL)
+	if ((*why = hdr_content_error(sc, p, r)) != NULL) {
+		r->size = 0; /* its lengths are not to be trusted */
 		return REC_INVALID;
+	}
 	if (r->size > w->size - off) {
 		*why = "file ends inside a record";
 		return REC_TORN;
@@ -439,7 +441,7 @@ static const char *seq_error(const struct dskvs__scan *sc,
                              const struct dskvs__rec *r)
 {
 	bool mark = r->op == DSKVS_REC_MARK;
-	if (r->seq > DSKVS_SEQ_MAX || (r->seq == 0 && !mark))
+	if (r->seq > DSKVS_SEQ_LIMIT || (r->seq == 0 && !mark))
 		return "sequence number out of range";
 	if (r->off < sc->sealed || !sc->ordered)
 		return NULL;
@@ -480,7 +482,7 @@ static uint64_t proof_after(struct dskvs__scan *sc, uint64_t from, uint32_t b)
 		hdr_decode(p, q, &r);
 		if (hdr_content_error(sc, p, &r) == NULL &&
 		    later_batch(r.batch, b) && r.seq > sc->max_seq &&
-		    r.seq <= DSKVS_SEQ_MAX)
+		    r.seq <= DSKVS_SEQ_LIMIT)
 			return q;
 	}
 	return 0;

@@ -24,8 +24,12 @@
 /* A record's key: "coll/member" or a collection name. */
 #define DSKVS_KEY_MAX (2 * (size_t)DSKVS_NAME_MAX + 1)
 /* Largest sequence number the format allows: 2^62, so that no count of
- * writes a store can see in its life comes near a wrap. */
-#define DSKVS_SEQ_MAX (UINT64_C(1) << 62)
+ * writes a store can see in its life comes near a wrap. A log may hold
+ * sequence numbers up to DSKVS_SEQ_LIMIT only, which leaves 2^40 writes of
+ * room after any log that opens: no writer gets near it in the life of a
+ * store, and one that did would make a store that no longer opens. */
+#define DSKVS_SEQ_MAX   (UINT64_C(1) << 62)
+#define DSKVS_SEQ_LIMIT (DSKVS_SEQ_MAX - (UINT64_C(1) << 40))
 
 /* Record types in the file (1..3 equal the ring's DSKVS_OP_*). */
 #define DSKVS_REC_PUT    1u

@@ -221,7 +221,7 @@ static void record_fsync(struct dskvs__janitor *j, uint64_t ns, size_t n,
  * synced, so it is written only right after a successful fdatasync of the
  * log, and never to a format-1 log. Janitor only. Returns 0 or -errno.
  */
-static int write_mark(struct dskvs__janitor *j)
+int dskvs__janitor_write_mark(struct dskvs__janitor *j)
 {
 	unsigned char hdr[DSKVS_REC_HDR];
 	struct iovec iov = { hdr, sizeof(hdr) };
@@ -254,6 +254,8 @@ static void process_batch(struct dskvs__janitor *j, size_t n, bool keep)
 	uint64_t first = j->q->seq_base + j->q->dequeued - n + 1;
 	uint64_t bytes = records_bytes(j->batch, n);
 	bool published = false;
+
+	j->last_batch_ns = dskvs__now_ns();
 
 	if (__atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE) == 0) {
 		uint64_t written;
@@ -289,7 +291,7 @@ static void process_batch(struct dskvs__janitor *j, size_t n, bool keep)
 				             written);
 				if (!j->tail_proven && j->log_major >= 2 &&
 				    dskvs__queue_empty(j->q))
-					mark_rc = write_mark(j);
+					mark_rc = dskvs__janitor_write_mark(j);
 				/* Not pending any more once durable: a caller
 				 * woken by the publish must see both. */
 				__atomic_sub_fetch(&j->q->pending_bytes, bytes,
@@ -341,7 +343,7 @@ static void seal_tail(struct dskvs__janitor *j)
 		if (dskvs__io.fdatasync(j->logfd) != 0) {
 			e = errno;
 			what = "fdatasync";
-		} else if ((e = -write_mark(j)) != 0) {
+		} else if ((e = -dskvs__janitor_write_mark(j)) != 0) {
 			what = "write of the closing mark";
 		}
 	}
@@ -433,6 +435,15 @@ static int snapshot_progress(void *arg, bool busy)
 {
 	struct held *h = arg;
 	struct dskvs__janitor *j = h->j;
+	/* Between collections, let a batch through only when one is due (a
+	 * millisecond since the last, or the ring half full): each costs an
+	 * fdatasync inside the gather's read-side section, which holds up
+	 * reclamation, and the records dequeued here are held until the
+	 * snapshot is written. */
+	if (!busy && (dskvs__queue_empty(j->q) ||
+	              (dskvs__now_ns() - j->last_batch_ns < 1000000 &&
+	               ck_ring_size(&j->q->ring) < j->q->ring_cap / 2)))
+		return 0;
 	size_t n = drain(j, 0);
 	if (n == 0) {
 		if (busy)
@@ -535,27 +546,34 @@ static int interleave_batch(struct dskvs__janitor *j, int fd, uint32_t salt,
 /* Close the replaced log from a thread of its own. Its last close frees
  * the file's blocks, which for a log of a gigabyte takes most of a second
  * (measured: 0.8 s with 1 GB live); the janitor must not make sync waiters
- * wait for that. Nothing else uses the descriptor once it is handed over. */
+ * wait for that. At most one closer runs: the next compaction, and
+ * janitor_stop, join it first, so dskvs_close returns only once the old
+ * file is gone. The closer gets the seam's close as it was on the janitor
+ * thread (tests swap the seam between stores). */
 static void *closer(void *arg)
 {
-	dskvs__io.close((int)(intptr_t)arg);
+	struct dskvs__janitor *j = arg;
+	j->closer_fn(j->closer_fd);
 	return NULL;
 }
 
-static void close_behind(int fd)
+static void closer_join(struct dskvs__janitor *j)
 {
-	pthread_t t;
-	pthread_attr_t a;
-	if (pthread_attr_init(&a) == 0) {
-		bool ok =
-		    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) ==
-		        0 &&
-		    pthread_create(&t, &a, closer, (void *)(intptr_t)fd) == 0;
-		pthread_attr_destroy(&a);
-		if (ok)
-			return;
+	if (j->closer_running) {
+		pthread_join(j->closer, NULL);
+		j->closer_running = false;
 	}
-	dskvs__io.close(fd);
+}
+
+static void close_behind(struct dskvs__janitor *j, int fd)
+{
+	closer_join(j);
+	j->closer_fn = dskvs__io.close;
+	j->closer_fd = fd;
+	if (pthread_create(&j->closer, NULL, closer, j) == 0)
+		j->closer_running = true;
+	else
+		dskvs__io.close(fd);
 }
 
 static int do_compact(struct dskvs__janitor *j, bool rewrite)
@@ -684,7 +702,7 @@ static int do_compact(struct dskvs__janitor *j, bool rewrite)
 		goto abandon;
 	}
 	int dir_err = dskvs__io.fsync(j->dirfd) != 0 ? errno : 0;
-	close_behind(j->logfd);
+	close_behind(j, j->logfd);
 	j->logfd = fd;
 	__atomic_store_n(&j->log_size, tail, __ATOMIC_RELAXED);
 	j->log_major = DSKVS_FORMAT_MAJOR;
@@ -830,6 +848,7 @@ int dskvs__janitor_stop(struct dskvs__janitor *j)
 	if (j->started) {
 		dskvs__queue_close(j->q);
 		pthread_join(j->thread, NULL);
+		closer_join(j);
 		j->started = false;
 	}
 	return __atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE);

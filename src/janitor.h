@@ -40,7 +40,8 @@ struct dskvs__janitor {
 	uint32_t batch_no; /* the number of the next batch */
 	bool tail_proven;
 	bool mark_unsynced;
-	uint64_t next_check; /* log size of the next compaction check */
+	uint64_t next_check;    /* log size of the next compaction check */
+	uint64_t last_batch_ns; /* when the last batch began (janitor) */
 
 	/* Janitor-private scratch, bounded by the batch options (a chunk of a
 	 * compaction is bounded like a batch). */
@@ -70,6 +71,13 @@ struct dskvs__janitor {
 
 	pthread_t thread;
 	bool started;
+	/* The thread closing the log a compaction replaced (janitor.c,
+	 * close_behind): written by the janitor before it starts the closer,
+	 * joined by the janitor or by janitor_stop after the janitor ended. */
+	pthread_t closer;
+	bool closer_running;
+	int (*closer_fn)(int fd);
+	int closer_fd;
 };
 
 /* Set the links and the locks; logfd -1. */
@@ -93,6 +101,12 @@ DSKVS_LOCAL int dskvs__janitor_compact(struct dskvs__janitor *j, int kind);
 /* The janitor's part of dskvs_stats_get. */
 DSKVS_LOCAL void dskvs__janitor_stats(struct dskvs__janitor *j,
                                       dskvs_stats *st);
+
+/* Write a mark opening batch j->batch_no at the log's end (format.c): it
+ * claims every byte before it was synced, so call it only right after a
+ * successful fdatasync of the log, and only for a format-2 log. The janitor
+ * thread, or recovery before it starts. Returns 0 or -errno. */
+DSKVS_LOCAL int dskvs__janitor_write_mark(struct dskvs__janitor *j);
 
 /* Create a fresh log file at `name` holding only a file header with the
  * given salt (sealed length: the header); returns an fd or a DSKVS_E*

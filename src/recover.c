@@ -445,17 +445,6 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 		rc = dskvs__scan_failure(&sc, k, file);
 		goto out;
 	}
-	/* No writer gets near the format's limit in the life of a store
-	 * (2^62 - 2^40 writes); a log that does was not written by one, and
-	 * the writes after it would make a store that no longer opens. */
-	if (sc.max_seq > DSKVS_SEQ_MAX - (UINT64_C(1) << 40)) {
-		rc = dskvs__fail(DSKVS_ECORRUPT,
-		                 "%s: sequence number %llu leaves no room for "
-		                 "more writes; a crash cannot write that "
-		                 "(inspect with 'dskvs verify')",
-		                 file, (unsigned long long)sc.max_seq);
-		goto out;
-	}
 	if (threads > 1) {
 		uint64_t bad;
 		rc = replay_parallel(j, fd, sc.salt, sc.off, bucket_bytes,
@@ -491,11 +480,11 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 		            "moved aside to %s/%s",
 		            file, (unsigned long long)(size - off),
 		            (unsigned long long)off, sc.why, j->path, name);
-		/* The prefix of the cut batch is synced now, but nothing in
-		 * the log says so: the next batch (numbered after it) or the
-		 * mark close leaves will. */
-		last_mark = false;
-		sc.last_ended = true;
+		/* What is left is synced now. If it ends with records of the
+		 * cut batch, the mark below proves them and the next batch
+		 * gets the next number. */
+		if (!last_mark)
+			sc.last_ended = true;
 	} else if (sc.off > DSKVS_FILE_HDR && dskvs__io.fdatasync(fd) != 0) {
 		/* The log may hold a batch whose writer was killed before its
 		 * fdatasync: it is reported durable from now on (seq_base), so
@@ -507,7 +496,7 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 	}
 	j->logfd = fd;
 	j->log_size = sc.off;
-	*seq_base = sc.max_seq;
+	*seq_base = sc.max_seq; /* before the mark below, which uses it */
 	j->log_major = sc.major;
 	j->log_salt = sc.salt;
 	/* Continue the numbering. A batch cut short by the truncation was
@@ -515,6 +504,19 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 	j->batch_no = sc.last_ended ? sc.last_batch + 1 : sc.last_batch;
 	j->tail_proven = last_mark || sc.off == sc.sealed;
 	j->mark_unsynced = false; /* synced above */
+	if (!j->tail_proven && j->log_major >= 2) {
+		/* Everything in the log is synced now and reported durable:
+		 * say so in the log at once, so that a process killed before
+		 * its first write or close still leaves the proof (a mark
+		 * claims only what the fdatasync above made true; losing it
+		 * costs nothing). A failure here is no error: the next batch
+		 * or close proves it instead. */
+		int e = dskvs__janitor_write_mark(j);
+		if (e != 0)
+			dskvs__diag(j->diag, DSKVS_LOG_WARN,
+			            "%s: writing a mark after replay: %s", file,
+			            strerror(-e));
+	}
 done:
 	dskvs__diag(
 	    j->diag, DSKVS_LOG_INFO,

@@ -136,13 +136,14 @@ static size_t whole_ops(const uint64_t end[NHIST + 1], uint64_t len)
 	return k;
 }
 
-/* Where open cuts a log cut at len with k whole operations: after the
- * mark of operation k when that is whole, else right after its record. */
+/* The log's length after open cut a log cut at len with k whole
+ * operations: end[k]. Open cuts after the mark of operation k when that
+ * is whole, else right after its record, and then writes the mark itself
+ * (everything left is synced, and the log says so at once). */
 static uint64_t cut_point(const uint64_t end[NHIST + 1], size_t k, uint64_t len)
 {
-	if (k == 0 || len >= end[k])
-		return end[k];
-	return end[k] - TU_MARK_SIZE;
+	(void)len;
+	return end[k];
 }
 
 /* Cut the log at every offset and reopen with `threads` replay threads. */

@@ -7,8 +7,9 @@
  *  - truncated at every offset: dskvs_open succeeds with the records that
  *    are whole (none when even the file header is cut: it is rewritten),
  *    moves the cut bytes aside and cuts the file back to the last whole
- *    record or mark, and dskvs_verify counts the same records and reports
- *    the torn tail;
+ *    record or mark (then writes a mark if the log ends in a record:
+ *    everything left is synced), and dskvs_verify counts the same records
+ *    and reports the torn tail;
  *  - each byte flipped in turn (xor 0xff, then xor 0x01), one at a time on
  *    a copy: in the file header, DSKVS_ECORRUPT (DSKVS_EVERSION when the
  *    major version grew); in any record, and in any mark but the last,
@@ -169,7 +170,9 @@ static void build_log(void)
 struct expect {
 	int rc;         /* of dskvs_open and dskvs_verify */
 	size_t records; /* whole records before the damage (rc OK) */
-	size_t keep;    /* rc OK: the log's length after open */
+	size_t keep;    /* rc OK: where open cuts the log */
+	size_t after;   /* rc OK: its length after open (keep, plus the mark
+	                   open writes when the log ended in a record) */
 	size_t bad_off; /* ECORRUPT: offset the message must name */
 	bool torn;      /* rc OK: verify reports a torn tail */
 	bool in_header; /* damage in the file header */
@@ -252,7 +255,7 @@ static void try_copy(const char *dir, const unsigned char *data, size_t len,
 		/* Cut back to the last whole record (a cut header is
 		 * rewritten whole), the cut bytes kept aside. */
 		long long want =
-		    len < DSKVS_FILE_HDR ? DSKVS_FILE_HDR : (long long)e->keep;
+		    len < DSKVS_FILE_HDR ? DSKVS_FILE_HDR : (long long)e->after;
 		DT_CHECK(dt_file_size(log) == want,
 		         "%s: log is %lld bytes after open, expected %lld",
 		         what, dt_file_size(log), want);
@@ -330,6 +333,8 @@ static void task(size_t t, unsigned worker, void *arg)
 		                                : piece_of(len);
 		e.records = data_before(p);
 		e.keep = len < DSKVS_FILE_HDR ? DSKVS_FILE_HDR : all_off[p];
+		e.after =
+		    e.keep + (p > 0 && !all_mark[p - 1] ? DSKVS_REC_HDR : 0);
 		e.torn = len < DSKVS_FILE_HDR || len != e.keep;
 		try_copy(dirs[worker], good, len, &e, what);
 		return;
@@ -353,6 +358,7 @@ static void task(size_t t, unsigned worker, void *arg)
 			/* The last mark: nothing after it proves it. */
 			e.records = NREC;
 			e.keep = all_off[p];
+			e.after = e.keep + DSKVS_REC_HDR; /* a fresh mark */
 			e.torn = true;
 		} else {
 			e.rc = DSKVS_ECORRUPT;

@@ -6,13 +6,15 @@
  *    with no write. The surviving prefix of the cut batch was synced by the
  *    open and reported durable, so the log must end proven (a mark): a bit
  *    flipped in that prefix later is DSKVS_ECORRUPT, not another torn tail.
+ *    The same when the process that opened it is killed before any write
+ *    or close (torn_cut_then_kill): open writes the mark itself.
  *  - open_syncs_replayed: a log a killed process wrote but never synced is
  *    replayed and reported durable (seq_base), so open must fdatasync it
  *    before it says so (and before a later batch could claim it synced).
  *  - seq_headroom: a record with a sequence number the scanner allows but
  *    that leaves no room for more writes (within 2^40 of DSKVS_SEQ_MAX) is
- *    refused at open, instead of letting later writes make a store that no
- *    longer opens.
+ *    refused at open and by verify, instead of letting later writes make a
+ * store that no longer opens.
  *  - new_dirs_parents_synced (issue "cost and memory", finding 4): when
  *    dskvs_open creates the store's directory and its parents, the parent
  *    of each directory it creates is fsynced.
@@ -28,6 +30,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static size_t put_rec(unsigned char *p, uint32_t salt, unsigned flags,
@@ -52,7 +55,7 @@ static void flip(const char *path, uint64_t off)
 	free(b);
 }
 
-static void torn_cut_then_close(const char *dir)
+static void torn_cut(const char *dir, bool kill_after_open)
 {
 	unsigned char buf[1024] = { 0 };
 	uint32_t salt = 0xabcdef01u;
@@ -70,10 +73,29 @@ static void torn_cut_then_close(const char *dir)
 	dskvs *s;
 	char v[16];
 	size_t len;
-	DT_RC(dskvs_open(dir, NULL, &s), DSKVS_OK);
-	DT_RC(dskvs_get(s, "c/b", v, sizeof(v), &len), DSKVS_OK);
-	DT_CHECK(dskvs_durable_seq(s) >= 2, "c/b is reported durable");
-	DT_RC(dskvs_close(s), DSKVS_OK);
+	if (kill_after_open) {
+		/* A process that opens the store and dies before any write
+		 * or close: the proof must already be in the log. */
+		fflush(NULL);
+		pid_t pid = fork();
+		DT_CHECK(pid >= 0, "fork");
+		if (pid == 0) {
+			dt_in_child = true;
+			DT_RC(dskvs_open(dir, NULL, &s), DSKVS_OK);
+			DT_RC(dskvs_get(s, "c/b", v, sizeof(v), &len),
+			      DSKVS_OK);
+			_exit(0);
+		}
+		int st;
+		DT_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+		             WEXITSTATUS(st) == 0,
+		         "child failed");
+	} else {
+		DT_RC(dskvs_open(dir, NULL, &s), DSKVS_OK);
+		DT_RC(dskvs_get(s, "c/b", v, sizeof(v), &len), DSKVS_OK);
+		DT_CHECK(dskvs_durable_seq(s) >= 2, "c/b is reported durable");
+		DT_RC(dskvs_close(s), DSKVS_OK);
+	}
 	DT_CHECK(dt_file_size(log) == (long long)(r3 + DSKVS_REC_HDR),
 	         "log %lld bytes: close left no mark after the cut batch",
 	         dt_file_size(log));
@@ -144,6 +166,7 @@ static void seq_headroom(const char *dir)
 		dt_empty_dir(dir);
 		dt_write_file(log, buf, off);
 		dskvs *s;
+		DT_RC(dskvs_verify(dir, NULL, NULL, NULL), DSKVS_ECORRUPT);
 		DT_RC(dskvs_open(dir, NULL, &s), DSKVS_ECORRUPT);
 	}
 	/* Just below the limit opens. */
@@ -193,6 +216,16 @@ static void v1_image_in_torn_value(const char *dir)
 	free(log);
 }
 
+static void torn_cut_then_close(const char *dir)
+{
+	torn_cut(dir, false);
+}
+
+static void torn_cut_then_kill(const char *dir)
+{
+	torn_cut(dir, true);
+}
+
 static ino_t synced_dirs[16];
 static unsigned nsynced_dirs;
 
@@ -240,6 +273,7 @@ int main(void)
 		void (*fn)(const char *dir);
 	} cases[] = {
 		{ "torn_cut_then_close", torn_cut_then_close },
+		{ "torn_cut_then_kill", torn_cut_then_kill },
 		{ "open_syncs_replayed", open_syncs_replayed },
 		{ "seq_headroom", seq_headroom },
 		{ "new_dirs_parents_synced", new_dirs_parents_synced },
