@@ -1,0 +1,173 @@
+/*
+ * dskvs-bench: what the driver's files share — the configuration, the small
+ * utilities, the keys and their streams, the latency histograms, the engine
+ * slots and the results (each defined in the .c file its section names).
+ */
+#ifndef DSKVS_BENCH_BENCH_H
+#define DSKVS_BENCH_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "engine.h"
+
+#define MAXREPS     32
+#define MAXTHREADS  256
+#define HBUCKETS    1024
+#define IDX_PER_THR (1u << 20) /* pre-drawn ops per thread, cycled */
+
+/* ---- configuration (main.c) --------------------------------------------- */
+
+struct bench_cfg {
+	char *engines;
+	char *workloads;
+	int threads[32];
+	int nthreads;
+	int dthreads[32]; /* durable: 1..16 unless --threads given */
+	int ndthreads;
+	uint64_t keys;
+	unsigned int colls;
+	unsigned int key_size;
+	size_t value_size;
+	double seconds;
+	int reps;
+	int quick;
+	const char *csv;
+	const char *chart;
+	const char *dir;
+	unsigned int lat_every;
+	int keep;
+	double fill_cap; /* most seconds a count-bounded run may take */
+};
+
+extern struct bench_cfg cfg;
+
+/* ---- small utilities (util.c) ------------------------------------------- */
+
+double now_s(void);
+uint64_t rss_bytes(void);
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void *xmalloc(size_t n);
+void *xcalloc(size_t a, size_t b);
+uint64_t rng_next(uint64_t *s);
+double rng_unit(uint64_t *s);
+int rm_rf(const char *path);
+uint64_t dir_bytes(const char *dir);
+double dir_walk(const char *dir, int read_them);
+void appendf(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- keys, zipf and key streams (keys.c) -------------------------------- */
+
+extern struct bkey *keys;    /* keys[0..cfg.keys) */
+extern struct bkey *missing; /* absent keys, nmissing of them */
+extern size_t nmissing;
+extern char *val_pool; /* random bytes; a value is a window into it */
+#define VAL_POOL (1u << 20)
+
+size_t key_format(uint64_t i, char *buf, size_t cap, int absent);
+void build_keys(void);
+
+static inline const char *value_for(uint64_t n)
+{
+	return val_pool + ((n * 64) & (VAL_POOL - 1));
+}
+
+uint64_t *seq_order(uint64_t n);
+uint64_t *rand_order(uint64_t n, uint64_t seed);
+
+struct zipf {
+	double n, theta, alpha, zetan, eta, half_pow_theta;
+};
+
+void zipf_init(struct zipf *z, uint64_t n, double theta, double zetan);
+uint64_t zipf_next(const struct zipf *z, uint64_t *s);
+uint64_t ycsb_fnv64(uint64_t v);
+
+/* ScrambledZipfian: a zipfian over 10^10 items (YCSB's precomputed zeta),
+ * hashed and taken mod n so the hot keys are spread over the key space. */
+extern struct zipf zscr;
+extern struct zipf zlatest;
+
+/* Pre-drawn per-thread streams for a (workload, threads) pair, shared by
+ * every engine and repetition. */
+struct streams {
+	int threads;
+	uint32_t *idx[MAXTHREADS + 1];
+	uint8_t *ops[MAXTHREADS + 1];
+};
+
+struct bench_workload;
+void streams_free(struct streams *st);
+void streams_draw(struct streams *st, const struct bench_workload *w,
+                  int threads);
+
+/* ---- latency histograms (hist.c) ---------------------------------------- */
+
+extern double ns_per_tick;
+
+void calibrate_tsc(void);
+
+static inline unsigned int hbucket(uint64_t v)
+{
+	if (v < 16)
+		return (unsigned int)v;
+	unsigned int msb = 63 - __builtin_clzll(v);
+	return (msb - 3) * 16 + (unsigned int)((v >> (msb - 4)) & 15);
+}
+
+double hpercentile(const uint64_t *h, double q);
+double median(const double *v, int n);
+
+/* ---- engines (main.c) ---------------------------------------------------- */
+
+extern const struct bench_engine *const all_engines[];
+extern const size_t nengines; /* entries of all_engines[] */
+
+struct eslot {
+	const struct bench_engine *e;
+	void *db;
+	char dir[4096];
+	int broken; /* an error made us stop using it */
+	double preload_s;
+	uint64_t mem_rss;  /* RSS growth over the preload */
+	uint64_t mem_heap; /* malloc'd bytes growth over the preload */
+	char mem_note[512];
+};
+
+extern struct eslot slots[]; /* nslots of them, in use */
+extern int nslots;
+
+void *open_engine(const struct bench_engine *e, const char *dir, int sync_every,
+                  int existing, int threads, size_t vsize, uint64_t nkeys);
+int max_threads(void);
+
+/* ---- results and their output (report.c) -------------------------------- */
+
+struct result {
+	const char *engine;
+	const char *workload;
+	int threads;
+	uint64_t keys;
+	size_t value_size;
+	uint64_t ops;
+	double seconds;
+	double ops_s;
+	double p50, p99, p999;
+	uint64_t rss;
+	double rep[MAXREPS];
+	int nrep;
+	char extra[512];
+};
+
+extern struct result *results;
+extern size_t nresults;
+
+struct result *add_result(void);
+void print_tables(FILE *f);
+void print_goals(FILE *f);
+void write_csv(const char *path);
+void write_charts(const char *dir);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * dskvs-bench: the registry of workloads, in the order --help lists them
+ * and the bench runs them. A new workload is a wl_*.c file and a line here.
+ */
+#include "workload.h"
+
+extern const struct bench_workload wl_memory, wl_fillseq, wl_overwrite,
+    wl_readrandom, wl_readmissing, wl_readwhilewriting, wl_deleterandom,
+    wl_getall, wl_ycsb_a, wl_ycsb_b, wl_ycsb_c, wl_ycsb_d, wl_ycsb_f,
+    wl_ycsb_a_uni, wl_ycsb_b_uni, wl_ycsb_c_uni, wl_ycsb_d_uni, wl_ycsb_f_uni,
+    wl_durable, wl_janitor, wl_go_original, wl_recovery;
+
+const struct bench_workload *const bench_workloads[] = {
+	&wl_memory,     &wl_fillseq,     &wl_fillrandom,       &wl_overwrite,
+	&wl_readrandom, &wl_readmissing, &wl_readwhilewriting, &wl_deleterandom,
+	&wl_getall,     &wl_ycsb_a,      &wl_ycsb_b,           &wl_ycsb_c,
+	&wl_ycsb_d,     &wl_ycsb_f,      &wl_ycsb_a_uni,       &wl_ycsb_b_uni,
+	&wl_ycsb_c_uni, &wl_ycsb_d_uni,  &wl_ycsb_f_uni,       &wl_durable,
+	&wl_janitor,    &wl_go_original, &wl_recovery,
+};
+
+const size_t nworkloads = sizeof(bench_workloads) / sizeof(bench_workloads[0]);
+
+/* The workload's place in the registry (it seeds the workload's streams). */
+size_t workload_index(const struct bench_workload *w)
+{
+	size_t i = 0;
+
+	while (i < nworkloads && bench_workloads[i] != w)
+		i++;
+	return i;
+}
