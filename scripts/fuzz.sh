@@ -69,8 +69,8 @@ for i in "${!targets[@]}"; do
     scan)
       corpus=$root/tests/fuzz/corpus_scan
       # -max_len: descriptions are short (a few bytes a record; the logs
-      #   they stand for are capped at 16 KiB plus one record with a long
-      #   name by the harness); raw logs are a few records.
+      #   they stand for are capped at 4 KiB by the harness); raw logs are
+      #   a few records.
       extra=(-max_len=8192)
       ;;
     recover)

@@ -501,6 +501,7 @@ int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r)
 	const char *why = NULL;
 
 	sc->proof_off = 0;
+	sc->in_sealed = false;
 	if (sc->off >= sc->w.size)
 		return DSKVS__SCAN_END;
 	int k = rec_at(sc, r, &why);
@@ -544,11 +545,9 @@ int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r)
 	if (k == REC_INVALID)
 		return DSKVS__SCAN_CORRUPT;
 	if (sc->off < sc->sealed) {
-		sc->why = why;
 		sc->in_sealed = true;
 		return DSKVS__SCAN_CORRUPT;
 	}
-	sc->in_sealed = false;
 	if (k == REC_BAD && sc->after_damage) {
 		/* verify, past damage already refused: every region that a
 		 * valid record follows is damage anyway (resync finds it), and

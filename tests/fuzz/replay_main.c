@@ -1,8 +1,9 @@
 /*
- * main() for fuzz_recover without libFuzzer: runs the target once per file
- * named on the command line (a directory: each regular file in it). CTest
- * uses it to replay the checked-in corpus with the normal compiler, so the
- * harness and the corpus stay correct in every build.
+ * main() for a fuzz target without libFuzzer (fuzz_recover_replay,
+ * fuzz_scan_replay): runs the target once per file named on the command line
+ * (a directory: each regular file in it). CTest uses it to replay the
+ * checked-in corpora with the normal compiler, so the harnesses and the
+ * corpora stay correct in every build.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
 		}
 		free(names);
 	}
-	printf("fuzz_recover: replayed %u inputs\n", files);
+	const char *name = strrchr(argv[0], '/');
+	printf("%s: replayed %u inputs\n", name ? name + 1 : argv[0], files);
 	return bad || files == 0;
 }
