@@ -64,11 +64,13 @@ extern "C" {
 #define DSKVS_EXTERN
 #endif
 
-/* Library version. DSKVS_VERSION_HEX is 0xMMmmpp. */
+/* Library version. DSKVS_VERSION_HEX is 0xMMmmpp. 1.1: log format 2 (1.0
+ * cannot open its logs; 1.1 opens and upgrades 1.0 logs) and a larger
+ * dskvs_verify_report: rebuild programs built against the 1.0 header. */
 #define DSKVS_VERSION_MAJOR  1
-#define DSKVS_VERSION_MINOR  0
+#define DSKVS_VERSION_MINOR  1
 #define DSKVS_VERSION_PATCH  0
-#define DSKVS_VERSION_STRING "1.0.0"
+#define DSKVS_VERSION_STRING "1.1.0"
 #define DSKVS_VERSION_HEX                                           \
 	((DSKVS_VERSION_MAJOR << 16) | (DSKVS_VERSION_MINOR << 8) | \
 	 DSKVS_VERSION_PATCH)
