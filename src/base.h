@@ -11,7 +11,9 @@
  *       queue.h  queue.c: the ring, sequence numbers, durability, waits,
  *                sticky error
  *       format.h format.c: the log format and its one scanner
- *   L3  janitor.h janitor.c: batches, marks, compaction;
+ *   L3  janitor.h batch.c: batches and marks; compact.c: compaction;
+ *                janitor.c: the thread and its requests (calls compact.c
+ *                and batch.c; compact.c calls batch.c);
  *                recover.c: replay at open; verify.c: dskvs_verify
  *   L4  store.h  api.c: the public calls on data; store.c: open, close,
  *                options, stats, lock file, fork

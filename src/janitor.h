@@ -108,6 +108,47 @@ DSKVS_LOCAL void dskvs__janitor_stats(struct dskvs__janitor *j,
  * thread, or recovery before it starts. Returns 0 or -errno. */
 DSKVS_LOCAL int dskvs__janitor_write_mark(struct dskvs__janitor *j);
 
+/* ---- batch.c: the janitor's batch machinery, used by janitor.c and
+ * compact.c (and by recovery for the mark and the log file) ------------
+ * All of these run in the janitor thread only (or before it starts). */
+
+/* Dequeue a batch (batch_max_records / batch_max_bytes; or exactly `limit`
+ * records) into j->batch; returns how many. */
+DSKVS_LOCAL size_t dskvs__janitor_drain(struct dskvs__janitor *j,
+                                        uint64_t limit);
+/* Write n records (tagged pointers) at `off` of fd, with as few pwritev
+ * calls as IOV_MAX allows; record i gets seqs[i] if seqs is given, else
+ * first_seq + i; headers checksummed with `salt`; the last gets the
+ * end-of-batch flag if `end`. Returns 0 or -errno (an exception to the
+ * DSKVS_E* rule: its callers report the errno); *bytes gets the bytes
+ * written. Scratch stays within the batch limits plus one record. */
+DSKVS_LOCAL int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd,
+                                             uint64_t off, void **recs,
+                                             size_t n, uint64_t first_seq,
+                                             const uint64_t *seqs,
+                                             uint32_t salt, uint32_t batch,
+                                             bool end, uint64_t *bytes);
+/* Write and sync one batch of n records just drained (the first at
+ * position dequeued - n) to the current log, publish it durable, and mark
+ * it when nothing else is queued; on failure set the sticky error. Keeps
+ * the records' references if `keep` (the caller releases them). May sleep
+ * (fdatasync). */
+DSKVS_LOCAL void dskvs__janitor_batch(struct dskvs__janitor *j, size_t n,
+                                      bool keep);
+/* At close, once everything is written: leave the log's end proven
+ * synced (batch.c). Failures are logged, not sticky. */
+DSKVS_LOCAL void dskvs__janitor_seal_tail(struct dskvs__janitor *j);
+/* Drop the queue's reference of each record; their log bytes. */
+DSKVS_LOCAL void dskvs__records_release(void **recs, size_t n);
+DSKVS_LOCAL uint64_t dskvs__records_bytes(void **recs, size_t n);
+
+/* compact.c: rewrite the log with only the live set (a rewrite after a
+ * sticky error if `rewrite` and the store has one). DSKVS_OK or DSKVS_EIO
+ * (nothing changed: see compact.c). Janitor thread only; may sleep. */
+DSKVS_LOCAL int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite);
+/* Wait for the thread closing a replaced log, if one runs. */
+DSKVS_LOCAL void dskvs__compact_join_closer(struct dskvs__janitor *j);
+
 /* Create a fresh log file at `name` holding only a file header with the
  * given salt (sealed length: the header); returns an fd or a DSKVS_E*
  * code. */
