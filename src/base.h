@@ -21,8 +21,9 @@
  * queue, the janitor), not the whole store; only L4 sees struct dskvs.
  *
  * One return convention: io.c returns -errno (and says so); every other
- * internal function returns DSKVS_OK or a DSKVS_E* code, or says on its
- * declaration what else it returns.
+ * internal function returns DSKVS_OK or a DSKVS_E* code (the errno behind
+ * an I/O failure goes in the thread's detail or, in the janitor, in
+ * j->io_errno), or a value its declaration describes (an fd, a count).
  *
  * Preconditions are written on declarations the liburcu way: "call inside a
  * read-side section", "call with the collection's lock held", "may sleep".

@@ -93,8 +93,10 @@ static int ensure_scratch(struct dskvs__janitor *j, size_t bytes, size_t iovs)
 		while (cap < bytes)
 			cap *= 2;
 		char *p = realloc(j->scratch, cap);
-		if (p == NULL)
-			return -ENOMEM;
+		if (p == NULL) {
+			j->io_errno = ENOMEM;
+			return DSKVS_ENOMEM;
+		}
 		j->scratch = p;
 		j->scratch_cap = cap;
 	}
@@ -139,9 +141,9 @@ int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd, uint64_t off,
 	}
 	*bytes = total;
 	if (total == 0)
-		return 0;
+		return DSKVS_OK;
 	int rc = ensure_scratch(j, copy, iovs);
-	if (rc)
+	if (rc != DSKVS_OK)
 		return rc;
 
 	char *p = j->scratch, *seg = j->scratch;
@@ -175,7 +177,12 @@ int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd, uint64_t off,
 		j->iov[cnt].iov_base = seg;
 		j->iov[cnt++].iov_len = (size_t)(p - seg);
 	}
-	return dskvs__write_all(fd, j->iov, cnt, (off_t)off);
+	int e = dskvs__write_all(fd, j->iov, cnt, (off_t)off);
+	if (e != 0) {
+		j->io_errno = -e;
+		return DSKVS_EIO;
+	}
+	return DSKVS_OK;
 }
 
 void dskvs__records_release(void **recs, size_t n)
@@ -218,7 +225,8 @@ static void record_fsync(struct dskvs__janitor *j, uint64_t ns, size_t n,
  * A mark: a record without data that opens batch j->batch_no at the log's
  * end (format.c). It tells recovery that every byte before it had been
  * synced, so it is written only right after a successful fdatasync of the
- * log, and never to a format-1 log. Janitor only. Returns 0 or -errno.
+ * log, and never to a format-1 log. Janitor only. Returns DSKVS_OK or
+ * DSKVS_EIO (errno in j->io_errno).
  */
 int dskvs__janitor_write_mark(struct dskvs__janitor *j)
 {
@@ -227,8 +235,12 @@ int dskvs__janitor_write_mark(struct dskvs__janitor *j)
 	dskvs__rec_hdr_encode(hdr, j->log_salt, DSKVS_REC_MARK, 0, j->batch_no,
 	                      NULL, 0, NULL, 0,
 	                      j->q->seq_base + j->q->dequeued);
-	int rc = dskvs__write_all(j->logfd, &iov, 1, (off_t)j->log_size);
-	if (rc == 0) {
+	int e = dskvs__write_all(j->logfd, &iov, 1, (off_t)j->log_size);
+	if (e != 0) {
+		j->io_errno = -e;
+		return DSKVS_EIO;
+	}
+	{
 		__atomic_store_n(&j->log_size, j->log_size + DSKVS_REC_HDR,
 		                 __ATOMIC_RELAXED);
 		j->tail_proven = true;
@@ -237,7 +249,7 @@ int dskvs__janitor_write_mark(struct dskvs__janitor *j)
 		j->st_bytes += DSKVS_REC_HDR;
 		pthread_mutex_unlock(&j->stats_mu);
 	}
-	return rc;
+	return DSKVS_OK;
 }
 
 /* Write and sync one batch of n records dequeued by dskvs__janitor_drain(). The
@@ -261,14 +273,15 @@ void dskvs__janitor_batch(struct dskvs__janitor *j, size_t n, bool keep)
 		int rc = dskvs__janitor_write_records(
 		    j, j->logfd, j->log_size, j->batch, n, first, NULL,
 		    j->log_salt, j->batch_no, true, &written);
-		if (rc != 0) {
+		if (rc != DSKVS_OK) {
 			dskvs__queue_set_error(
-			    j->q, DSKVS_EIO, -rc,
+			    j->q, DSKVS_EIO, j->io_errno,
 			    DSKVS_LOG_NAME
 			    ": write of %llu bytes at offset %llu "
 			    "failed: %s",
 			    (unsigned long long)bytes,
-			    (unsigned long long)j->log_size, strerror(-rc));
+			    (unsigned long long)j->log_size,
+			    strerror(j->io_errno));
 		} else {
 			uint64_t t0 = dskvs__now_ns();
 			if (dskvs__io.fdatasync(j->logfd) != 0) {
@@ -309,7 +322,7 @@ void dskvs__janitor_batch(struct dskvs__janitor *j, size_t n, bool keep)
 					    ": write of a batch mark at "
 					    "offset %llu failed: %s",
 					    (unsigned long long)j->log_size,
-					    strerror(-mark_rc));
+					    strerror(j->io_errno));
 			}
 		}
 	}
@@ -342,7 +355,8 @@ void dskvs__janitor_seal_tail(struct dskvs__janitor *j)
 		if (dskvs__io.fdatasync(j->logfd) != 0) {
 			e = errno;
 			what = "fdatasync";
-		} else if ((e = -dskvs__janitor_write_mark(j)) != 0) {
+		} else if (dskvs__janitor_write_mark(j) != DSKVS_OK) {
+			e = j->io_errno;
 			what = "write of the closing mark";
 		}
 	}

@@ -185,20 +185,21 @@ static int interleave_batch(struct dskvs__janitor *j, int fd, uint32_t salt,
                             uint64_t *tail)
 {
 	if (dskvs__queue_empty(j->q))
-		return 0;
+		return DSKVS_OK;
 	size_t n = dskvs__janitor_drain(j, 0);
 	if (n == 0)
-		return 0;
+		return DSKVS_OK;
 	uint64_t first = j->q->seq_base + j->q->dequeued - n + 1, w = 0;
 	dskvs__janitor_batch(j, n, true);
-	int e =
-	    __atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE)
-	        ? -EIO
-	        : dskvs__janitor_write_records(j, fd, *tail, j->batch, n, first,
-	                                       NULL, salt, 0, false, &w);
+	int rc = DSKVS_EIO;
+	if (__atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE))
+		j->io_errno = EIO; /* the current log failed */
+	else
+		rc = dskvs__janitor_write_records(
+		    j, fd, *tail, j->batch, n, first, NULL, salt, 0, false, &w);
 	dskvs__records_release(j->batch, n);
 	*tail += w;
-	return e;
+	return rc;
 }
 
 /* Close the replaced log from a thread of its own. Its last close frees
@@ -277,7 +278,9 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 		size_t end = chunk_end(j, h.recs, k, h.n);
 		e = dskvs__janitor_write_records(j, fd, tail, h.recs + k,
 		                                 end - k, 0, h.seqs + k, salt,
-		                                 0, false, &w);
+		                                 0, false, &w)
+		        ? -j->io_errno
+		        : 0;
 		if (e) {
 			what = "writing the records queued meanwhile";
 			goto abandon_snap;
@@ -294,7 +297,9 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 		size_t end = chunk_end(j, (void **)v, i, n);
 		e = dskvs__janitor_write_records(j, fd, off, (void **)(v + i),
 		                                 end - i, 0, seqs + i, salt, 0,
-		                                 false, &w);
+		                                 false, &w)
+		        ? -j->io_errno
+		        : 0;
 		dskvs__records_release((void **)(v + i), end - i);
 		i = end;
 		if (e) {
@@ -303,9 +308,12 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 		}
 		flush_behind(fd, &prev_off, &prev_len, off, w);
 		off += w;
-		if (healthy && (e = interleave_batch(j, fd, salt, &tail))) {
-			what = e == -EIO ? "writing the current log"
-			                 : "appending a batch";
+		if (healthy &&
+		    interleave_batch(j, fd, salt, &tail) != DSKVS_OK) {
+			e = -j->io_errno;
+			what = __atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE)
+			           ? "writing the current log"
+			           : "appending a batch";
 			goto abandon_snap;
 		}
 	}
@@ -330,11 +338,14 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 			__atomic_sub_fetch(&j->q->pending_bytes,
 			                   dskvs__records_bytes(j->batch, m),
 			                   __ATOMIC_RELAXED);
-		e = healthy && __atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE)
-		        ? -EIO
-		        : dskvs__janitor_write_records(j, fd, tail, j->batch, m,
-		                                       first, NULL, salt, 0,
-		                                       false, &w);
+		if (healthy && __atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE))
+			e = -EIO;
+		else if (dskvs__janitor_write_records(j, fd, tail, j->batch, m,
+		                                      first, NULL, salt, 0,
+		                                      false, &w) != DSKVS_OK)
+			e = -j->io_errno;
+		else
+			e = 0;
 		dskvs__records_release(j->batch, m);
 		if (e) {
 			what = "appending the records queued meanwhile";

@@ -42,6 +42,7 @@ struct dskvs__janitor {
 	bool mark_unsynced;
 	uint64_t next_check;    /* log size of the next compaction check */
 	uint64_t last_batch_ns; /* when the last batch began (janitor) */
+	int io_errno;           /* errno of the janitor's last failed write */
 
 	/* Janitor-private scratch, bounded by the batch options (a chunk of a
 	 * compaction is bounded like a batch). */
@@ -105,7 +106,8 @@ DSKVS_LOCAL void dskvs__janitor_stats(struct dskvs__janitor *j,
 /* Write a mark opening batch j->batch_no at the log's end (format.c): it
  * claims every byte before it was synced, so call it only right after a
  * successful fdatasync of the log, and only for a format-2 log. The janitor
- * thread, or recovery before it starts. Returns 0 or -errno. */
+ * thread, or recovery before it starts. Returns DSKVS_OK or DSKVS_EIO
+ * (errno in j->io_errno). */
 DSKVS_LOCAL int dskvs__janitor_write_mark(struct dskvs__janitor *j);
 
 /* ---- batch.c: the janitor's batch machinery, used by janitor.c and
@@ -119,9 +121,9 @@ DSKVS_LOCAL size_t dskvs__janitor_drain(struct dskvs__janitor *j,
 /* Write n records (tagged pointers) at `off` of fd, with as few pwritev
  * calls as IOV_MAX allows; record i gets seqs[i] if seqs is given, else
  * first_seq + i; headers checksummed with `salt`; the last gets the
- * end-of-batch flag if `end`. Returns 0 or -errno (an exception to the
- * DSKVS_E* rule: its callers report the errno); *bytes gets the bytes
- * written. Scratch stays within the batch limits plus one record. */
+ * end-of-batch flag if `end`. Returns DSKVS_OK, DSKVS_EIO or DSKVS_ENOMEM,
+ * with the errno in j->io_errno for the caller's message; *bytes gets the
+ * bytes written. Scratch stays within the batch limits plus one record. */
 DSKVS_LOCAL int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd,
                                              uint64_t off, void **recs,
                                              size_t n, uint64_t first_seq,

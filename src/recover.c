@@ -511,11 +511,10 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 		 * claims only what the fdatasync above made true; losing it
 		 * costs nothing). A failure here is no error: the next batch
 		 * or close proves it instead. */
-		int e = dskvs__janitor_write_mark(j);
-		if (e != 0)
+		if (dskvs__janitor_write_mark(j) != DSKVS_OK)
 			dskvs__diag(j->diag, DSKVS_LOG_WARN,
 			            "%s: writing a mark after replay: %s", file,
-			            strerror(-e));
+			            strerror(j->io_errno));
 	}
 done:
 	dskvs__diag(
