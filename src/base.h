@@ -62,10 +62,11 @@
 #define DSKVS_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define DSKVS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* Cache lines: readers touch a collection's `members` (first line) and
- * `name` (last); writers touch the lock line on every write. They are kept
- * apart so that a writer taking the lock does not evict what readers of the
- * same collection read. Collections and stores are allocated 64-aligned. */
+/* Cache lines: fields written by different threads are kept on lines of
+ * their own (DSKVS_ALIGNED), so that a writer does not evict what readers
+ * read (a collection's lock against its members table, the queue's
+ * producer and consumer counters). Structures holding such fields are
+ * allocated 64-aligned. */
 #define DSKVS_CACHELINE 64
 #define DSKVS_ALIGNED   __attribute__((aligned(DSKVS_CACHELINE)))
 

@@ -360,6 +360,15 @@ static void hdr_decode(const unsigned char *p, uint64_t off,
 	r->size = (uint64_t)DSKVS_REC_HDR + r->klen + r->vlen;
 }
 
+bool dskvs__rec_hdr_read(const unsigned char *p, uint32_t salt, uint64_t off,
+                         struct dskvs__rec *r)
+{
+	if (dskvs__crc32c(salt, p + 4, DSKVS_REC_HDR - 4) != get32(p))
+		return false;
+	hdr_decode(p, off, r);
+	return true;
+}
+
 /* Lengths and type a header may carry. */
 static const char *hdr_content_error(const struct dskvs__scan *sc,
                                      const unsigned char *p,

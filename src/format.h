@@ -142,6 +142,11 @@ enum {
  * DSKVS_E* code with the thread's detail set (names `file`). */
 DSKVS_LOCAL int dskvs__scan_header(struct dskvs__scan *sc, const char *file);
 DSKVS_LOCAL int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r);
+/* Decode the header at p (offset off) of a record a scan already
+ * checked, checking its salted checksum again (false: the bytes changed
+ * since). Sets every field of r but key and val. */
+DSKVS_LOCAL bool dskvs__rec_hdr_read(const unsigned char *p, uint32_t salt,
+                                     uint64_t off, struct dskvs__rec *r);
 /* After DSKVS__SCAN_CORRUPT (verify only): move to the next whole valid
  * record after the damage; returns its offset, or the size of the source
  * if there is none. */

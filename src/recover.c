@@ -183,12 +183,6 @@ struct replayer {
 	pthread_t thr;
 };
 
-static inline uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-	       ((uint32_t)p[3] << 24);
-}
-
 /* Bucket of a collection name (FNV-1a: only the split across threads
  * depends on it). */
 static unsigned name_bucket(const unsigned char *k, size_t n)
@@ -219,16 +213,11 @@ static void *replayer_run(void *arg)
 		const unsigned char *p =
 		    dskvs__win_get(&win, off, DSKVS_REC_HDR);
 		struct dskvs__rec r;
-		if (p == NULL || dskvs__crc32c(w->salt, p + 4,
-		                               DSKVS_REC_HDR - 4) != get32(p)) {
+		if (p == NULL || !dskvs__rec_hdr_read(p, w->salt, off, &r)) {
 			w->rc = DSKVS_EIO;
 			w->bad_off = off;
 			break;
 		}
-		r.op = p[8];
-		r.klen = get32(p + 12);
-		r.vlen = get32(p + 16);
-		r.size = (uint64_t)DSKVS_REC_HDR + r.klen + r.vlen;
 		if (r.op != DSKVS_REC_MARK) {
 			p = dskvs__win_get(&win, off, DSKVS_REC_HDR + r.klen);
 			if (p == NULL) {
@@ -248,8 +237,6 @@ static void *replayer_run(void *arg)
 				}
 				r.key = (const char *)p + DSKVS_REC_HDR;
 				r.val = p + DSKVS_REC_HDR + r.klen;
-				r.seq = (uint64_t)get32(p + 24) |
-				        ((uint64_t)get32(p + 28) << 32);
 				int rc = replay(w->j, &r);
 				if (rc != DSKVS_OK) {
 					w->rc = rc;
