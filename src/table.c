@@ -21,6 +21,9 @@
  *    writers may still be queued on its lock.
  *  - Lock order: collection lock, then colls_lock.
  *  - Nothing here waits for a grace period.
+ *  - No map keeps its history (rule 7): a map is rebuilt fresh once its
+ *    removals could have left a fifth of it in tombstones, and shrunk once
+ *    its live count falls below a sixteenth of it ("rebuilding a map").
  * What this file does not know: the queue and the log. That a write queues
  * its record while it holds the collection's lock (so that log order is
  * memory order) is a rule of api.c, which composes the two.
@@ -81,6 +84,129 @@ struct ck_malloc dskvs__ht_allocator = {
  * as needed (load factor 1/2). */
 #define MEMBERS_INITIAL 8
 #define HT_MODE         (CK_HT_MODE_BYTESTRING | CK_HT_WORKLOAD_DELETE)
+/* The table of collections never shrinks below this. */
+#define COLLS_INITIAL 64
+
+/* ---- rebuilding a map -------------------------------------------------------
+ *
+ * ck_ht turns a removed entry into a tombstone, and nothing turns a
+ * tombstone back into an empty slot: ck_ht_gc only moves entries onto
+ * them, and an insert of a new key probes past every tombstone until it
+ * meets an empty slot. Under churn the empty slots run out and each insert
+ * probes up to ck_ht's probe limit (measured: put+delete 1 us -> 104 us).
+ * Only a fresh map sheds them, and ck_ht grows a map but never shrinks one.
+ *
+ * So the writer of each table keeps its shape (table.h): the map's slots
+ * and the removals since the map was built, which bound its tombstones.
+ *  - After a removal, once removals pass a fifth of the slots, the map is
+ *    rebuilt at the size its live count needs; and once the live count
+ *    falls below a sixteenth of the slots, it is rebuilt smaller (a
+ *    shrink). Either way at least a quarter of the slots stays empty (live
+ *    <= 1/2, ck_ht's load factor, plus tombstones <= 1/5), so an insert's
+ *    probe stays short whatever passed through the table before.
+ *  - A rebuilt map has room for twice its live count (load <= 1/2), so it
+ *    grows again after the live count doubles and shrinks again only after
+ *    it falls 4-8 times: no resizing back and forth at a boundary.
+ *  - Cost: a rebuild visits the old map's slots and inserts the live
+ *    entries once, and it follows at least cap/5 removals, or (a shrink) at
+ *    least cap/16 removals since the map was last sized: O(1) amortised per
+ *    removal. It runs under the table's writer lock and holds up that
+ *    table's writers (never readers) for its duration: about 10 ns a slot.
+ *
+ * Publication is ck_ht's own way of replacing a map (ck_ht_grow_spmc): the
+ * new map is filled while no reader can see it, a store fence orders its
+ * contents before its pointer, the pointer is stored with ck_pr_store_ptr
+ * (ck_ht_get_spmc loads it with ck_pr_load_ptr), and the old map is freed
+ * through the allocator with defer == true, that is after a grace period
+ * (ht_free): a reader still probing it finds what it held when it was
+ * replaced, which is a state that was current during its read. Both maps
+ * point to the same keys and blocks; only the slot array is new.
+ *
+ * ck_ht may still grow a map on its own (ck_ht_put_spmc/ck_ht_set_spmc at
+ * load 1/2); the writer notices that by the map pointer and doubles its
+ * figure (a lower bound if ck_ht had to go further), resetting the
+ * removals, since a grow also sheds tombstones.
+ */
+
+static uint64_t pow2_at_least(uint64_t n)
+{
+	uint64_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+/* A new map's slots for `live` entries: load at most 1/2 with one more. */
+static uint64_t fit_cap(uint64_t live, uint64_t min)
+{
+	uint64_t c = pow2_at_least(2 * live + 2);
+	return c < min ? min : c;
+}
+
+static void shape_reset(struct dskvs__ht_shape *sh, ck_ht_t *ht, uint64_t cap)
+{
+	sh->cap = cap;
+	sh->removed = 0;
+	sh->map = ht->map;
+}
+
+/* After an insert: account for a grow ck_ht did by itself. Writer only. */
+static inline void shape_note_insert(struct dskvs__ht_shape *sh, ck_ht_t *ht)
+{
+	if (DSKVS_UNLIKELY((const void *)ht->map != sh->map))
+		shape_reset(sh, ht, sh->cap * 2);
+}
+
+/* Rebuild ht into a fresh map of `cap` slots (see above). Writer only,
+ * holding the table's lock; the table's readers may be probing it. Never
+ * waits. False (nothing changed) if the map cannot be allocated. */
+static bool ht_rebuild(ck_ht_t *ht, struct dskvs__ht_shape *sh, uint64_t cap)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	ck_ht_t fresh;
+
+	if (!ck_ht_init(&fresh, HT_MODE, NULL, ht->m, cap, ht->seed))
+		return false;
+	const void *first = fresh.map;
+	while (ck_ht_next(ht, &it, &e)) {
+		ck_ht_hash_t h;
+		ck_ht_entry_t ne;
+#ifdef CK_HT_PP
+		ck_ht_hash(&h, ht, ck_ht_entry_key(e),
+		           ck_ht_entry_key_length(e));
+#else
+		h.value = e->hash; /* memoised by ck_ht */
+#endif
+		ck_ht_entry_set(&ne, h, ck_ht_entry_key(e),
+		                ck_ht_entry_key_length(e),
+		                ck_ht_entry_value(e));
+		if (!ck_ht_put_spmc(&fresh, h, &ne)) {
+			ck_ht_destroy(&fresh);
+			return false;
+		}
+	}
+	if ((const void *)fresh.map != first)
+		cap *= 2; /* ck_ht grew it while filling: a lower bound */
+	void *old = ht->map;
+	ck_pr_fence_store();
+	ck_pr_store_ptr(&ht->map, fresh.map);
+	ht->m->free(old, 0, true);
+	shape_reset(sh, ht, cap);
+	return true;
+}
+
+/* After a removal from ht, which now holds `live` entries: rebuild or
+ * shrink when due (see above). Writer only. */
+static void shape_note_remove(struct dskvs__ht_shape *sh, ck_ht_t *ht,
+                              uint64_t live, uint64_t min)
+{
+	sh->removed++;
+	if ((sh->cap > min && live * 16 < sh->cap) || sh->removed * 5 > sh->cap)
+		(void)ht_rebuild(ht, sh, fit_cap(live, min));
+	/* On failure (no memory) the map stays as it was, still correct; the
+	 * next removal tries again. */
+}
 
 /* ---- collections -------------------------------------------------------- */
 
@@ -126,6 +252,7 @@ static struct dskvs__coll *coll_new(struct dskvs__tables *t, const char *name,
 		free(c);
 		return NULL;
 	}
+	shape_reset(&c->shape, &c->members, MEMBERS_INITIAL);
 	pthread_mutex_init(&c->lock, NULL);
 	c->nlen = (uint16_t)len;
 	memcpy(c->name, name, len);
@@ -194,10 +321,12 @@ static struct dskvs__coll *coll_create(struct dskvs__tables *t,
 			ck_ht_hash(&h, &t->colls, fresh->name, (uint16_t)len);
 			ck_ht_entry_set(&e, h, fresh->name, (uint16_t)len,
 			                fresh);
-			if (ck_ht_put_spmc(&t->colls, h, &e))
+			if (ck_ht_put_spmc(&t->colls, h, &e)) {
+				shape_note_insert(&t->colls_shape, &t->colls);
 				c = fresh;
-			else
+			} else {
 				coll_free(fresh);
+			}
 		}
 	}
 	pthread_mutex_unlock(&t->colls_lock);
@@ -213,7 +342,9 @@ static void coll_unlink(struct dskvs__tables *t, struct dskvs__coll *c)
 	pthread_mutex_lock(&t->colls_lock);
 	ck_ht_hash(&h, &t->colls, c->name, c->nlen);
 	ck_ht_entry_key_set(&e, c->name, c->nlen);
-	ck_ht_remove_spmc(&t->colls, h, &e);
+	if (ck_ht_remove_spmc(&t->colls, h, &e))
+		shape_note_remove(&t->colls_shape, &t->colls,
+		                  ck_ht_count(&t->colls), COLLS_INITIAL);
 	pthread_mutex_unlock(&t->colls_lock);
 }
 
@@ -251,24 +382,20 @@ void dskvs__coll_retire(struct dskvs__coll *c)
 	dskvs__call_rcu(&c->rcu, coll_free_cb);
 }
 
-/* Collect tombstones once removals since the last pass are many, both in
- * absolute terms and relative to the live count, so the O(capacity) pass is
- * amortised to O(1) per removal. */
-static void maybe_gc(struct dskvs__coll *c)
+/* After a removal from c's members table (its lock held, or replay). */
+static inline void members_note_remove(struct dskvs__coll *c)
 {
-	if (++c->tombstones >= 256 && c->tombstones >= c->count / 4) {
-		ck_ht_gc(&c->members, 0, (unsigned long)c->tombstones);
-		c->tombstones = 0;
-	}
+	shape_note_remove(&c->shape, &c->members, c->count, MEMBERS_INITIAL);
 }
 
 int dskvs__tables_init(struct dskvs__tables *t, uint64_t seed)
 {
 	t->seed = seed;
 	pthread_mutex_init(&t->colls_lock, NULL);
-	if (!ck_ht_init(&t->colls, HT_MODE, NULL, &dskvs__ht_allocator, 64,
-	                t->seed))
+	if (!ck_ht_init(&t->colls, HT_MODE, NULL, &dskvs__ht_allocator,
+	                COLLS_INITIAL, t->seed))
 		return DSKVS_ENOMEM;
+	shape_reset(&t->colls_shape, &t->colls, COLLS_INITIAL);
 	return DSKVS_OK;
 }
 
@@ -501,6 +628,7 @@ int dskvs__member_set_locked(struct dskvs__coll *c, struct dskvs__blk *b,
 	ck_ht_entry_set(&e, h, dskvs__blk_member(b), b->mlen, b);
 	if (!ck_ht_set_spmc(&c->members, h, &e))
 		return DSKVS_ENOMEM;
+	shape_note_insert(&c->shape, &c->members);
 	*prev = e.key == CK_HT_KEY_EMPTY ? NULL : ck_ht_entry_value(&e);
 	account(c, b, *prev);
 	return DSKVS_OK;
@@ -518,7 +646,7 @@ struct dskvs__blk *dskvs__member_remove_locked(struct dskvs__coll *c,
 		return NULL;
 	struct dskvs__blk *prev = ck_ht_entry_value(&e);
 	account(c, NULL, prev);
-	maybe_gc(c);
+	members_note_remove(c);
 	return prev;
 }
 
@@ -606,6 +734,7 @@ int dskvs__replay_put(struct dskvs__tables *t, const char *key, size_t klen,
 		dskvs__rcu_read_unlock();
 		return DSKVS_ENOMEM;
 	}
+	shape_note_insert(&c->shape, &c->members);
 	prev = e.key == CK_HT_KEY_EMPTY ? NULL : ck_ht_entry_value(&e);
 	if (prev && prev->seq >= seq) {
 		/* The key already held a newer write (an entry of a
@@ -644,8 +773,8 @@ int dskvs__replay_del(struct dskvs__tables *t, const char *key, size_t klen,
 		ck_ht_entry_key_set(&e, k.member, (uint16_t)k.mlen);
 		ck_ht_remove_spmc(&c->members, h, &e);
 		account(c, NULL, prev);
-		maybe_gc(c);
 		dskvs__blk_unref(prev);
+		members_note_remove(c);
 		if (c->count == 0)
 			replay_drop(t, c);
 	}
@@ -678,12 +807,11 @@ int dskvs__replay_delall(struct dskvs__tables *t, const char *name, size_t len,
 				ck_ht_remove_spmc(&c->members, h, &e);
 				account(c, NULL, v[i]);
 				dskvs__blk_unref(v[i]);
+				members_note_remove(c);
 			}
 			free(v);
 			if (c->count == 0)
 				replay_drop(t, c);
-			else
-				ck_ht_gc(&c->members, 0, 0);
 		}
 	}
 	dskvs__rcu_read_unlock();

@@ -13,6 +13,18 @@
 #include <ck_ht.h>
 #include <pthread.h>
 
+/* ---- the shape of a map ------------------------------------------------
+ * ck_ht's map is opaque and never sheds its tombstones, so the writer of
+ * each table keeps what it needs to rebuild the map in time (table.c):
+ * written and read only by that table's writer, under its lock. */
+struct dskvs__ht_shape {
+	uint64_t cap;     /* slots of the current map (a lower bound after a
+	                     grow inside ck_ht that went past doubling) */
+	uint64_t removed; /* removals since the map was built: a bound on its
+	                     tombstones */
+	const void *map;  /* the map these figures describe */
+};
+
 /* ---- collections -------------------------------------------------------- */
 
 struct dskvs__coll {
@@ -29,10 +41,12 @@ struct dskvs__coll {
 	bool dead;
 	/* Under `lock`; read racily (monitoring only) by stats and the
 	 * janitor's compaction trigger. */
-	uint64_t count;      /* members */
-	uint64_t vbytes;     /* sum of value lengths */
-	uint64_t log_bytes;  /* log bytes of the records of live members */
-	uint32_t tombstones; /* removals since the last ck_ht_gc */
+	uint64_t count;     /* members */
+	uint64_t vbytes;    /* sum of value lengths */
+	uint64_t log_bytes; /* log bytes of the records of live members */
+	/* Under `lock`, private to the writer: the shape of the current
+	 * members map (table.c, "rebuilding a map"). */
+	struct dskvs__ht_shape shape;
 #if defined(DSKVS_DEBUG_CHECKS)
 	pthread_t owner; /* thread holding `lock` (debug checks only) */
 	bool owned;
@@ -48,7 +62,8 @@ struct dskvs__coll {
 struct dskvs__tables {
 	ck_ht_t colls;
 	pthread_mutex_t colls_lock;
-	uint64_t seed; /* hash seed, constant after init */
+	struct dskvs__ht_shape colls_shape; /* under colls_lock */
+	uint64_t seed;                      /* hash seed, constant after init */
 };
 
 extern struct ck_malloc dskvs__ht_allocator;

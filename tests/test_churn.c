@@ -1,0 +1,312 @@
+/*
+ * Churn: keys and collections created and deleted while the live count stays
+ * put (DESIGN.md section 4, rule 7). White-box: the tests look at the real
+ * ck_ht maps of a store (struct dskvs, through src/internal.h) and count
+ * their empty, tombstone and live slots, so what they check is the table's
+ * shape, not the library's own bookkeeping of it and never a timing.
+ *
+ *  - An insert of a new key probes until it meets an empty slot, so the
+ *    cost of a write stays bounded only while a fair share of the slots is
+ *    empty: after any amount of churn, at least a quarter of every map must
+ *    be empty, at both levels (member tables, the table of collections).
+ *  - A table shrinks once its live count falls far below its capacity.
+ *  - Readers never miss a key while the maps under them are rebuilt.
+ */
+#include "testutil.h"
+
+#include "internal.h"
+
+#include <ck_pr.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ck_ht's map is opaque; this is its layout in ck 0.7.x (src/ck_ht.c,
+ * without pointer packing). map_check() validates it against what ck_ht
+ * reports, so a different layout fails loudly instead of lying. */
+struct map_mirror {
+	unsigned int mode;
+	uint64_t deletions;
+	uint64_t probe_maximum;
+	uint64_t probe_length;
+	uint64_t probe_limit;
+	uint64_t size;
+	uint64_t n_entries;
+	uint64_t mask;
+	uint64_t capacity;
+	uint64_t step;
+	void *probe_bound;
+	struct ck_ht_entry *entries;
+};
+
+struct shape {
+	uint64_t capacity, live, tombstones, empty;
+};
+
+/* Call inside a read-side section, with no writer on ht. */
+static struct shape map_shape(ck_ht_t *ht)
+{
+	struct map_mirror *m = (void *)ck_pr_load_ptr(&ht->map);
+	struct shape sh = { 0 };
+
+	cr_assert(m->capacity >= 2 && (m->capacity & (m->capacity - 1)) == 0,
+	          "ck_ht map layout differs from the mirror (capacity %llu)",
+	          (unsigned long long)m->capacity);
+	cr_assert_eq(m->mask, m->capacity - 1, "ck_ht map layout differs");
+	cr_assert_eq(m->n_entries, ck_ht_count(ht), "ck_ht map layout differs");
+	sh.capacity = m->capacity;
+	for (uint64_t i = 0; i < m->capacity; i++) {
+		uintptr_t k = m->entries[i].key;
+		if (k == CK_HT_KEY_EMPTY)
+			sh.empty++;
+		else if (k == CK_HT_KEY_TOMBSTONE)
+			sh.tombstones++;
+		else
+			sh.live++;
+	}
+	cr_assert_eq(sh.live, m->n_entries, "ck_ht map layout differs");
+	return sh;
+}
+
+static struct shape members_shape(dskvs *s, const char *coll)
+{
+	dskvs__rcu_read_lock();
+	struct dskvs__coll *c = dskvs__coll_lookup(&s->t, coll, strlen(coll));
+	cr_assert_not_null(c, "collection %s missing", coll);
+	struct shape sh = map_shape(&c->members);
+	dskvs__rcu_read_unlock();
+	return sh;
+}
+
+static struct shape colls_shape(dskvs *s)
+{
+	dskvs__rcu_read_lock();
+	struct shape sh = map_shape(&s->t.colls);
+	dskvs__rcu_read_unlock();
+	return sh;
+}
+
+static void put_key(dskvs *s, const char *fmt, uint64_t i)
+{
+	char key[64];
+	snprintf(key, sizeof(key), fmt, (unsigned long long)i);
+	cr_assert_eq(dskvs_put(s, key, "v", 1, NULL, NULL), DSKVS_OK, "put %s",
+	             key);
+}
+
+static void del_key(dskvs *s, const char *fmt, uint64_t i)
+{
+	char key[64];
+	snprintf(key, sizeof(key), fmt, (unsigned long long)i);
+	cr_assert_eq(dskvs_delete(s, key), DSKVS_OK, "delete %s", key);
+}
+
+static void report(const char *what, struct shape sh)
+{
+	cr_log_info(
+	    "%s: capacity %llu, live %llu, tombstones %llu, empty "
+	    "%llu",
+	    what, (unsigned long long)sh.capacity, (unsigned long long)sh.live,
+	    (unsigned long long)sh.tombstones, (unsigned long long)sh.empty);
+}
+
+#define LIVE  2000
+#define STEPS 60000
+
+TestSuite(churn, .init = tu_setup, .fini = tu_teardown, .timeout = 120);
+
+/* One collection of LIVE members; each step adds a member and deletes the
+ * oldest. */
+Test(churn, member_table_keeps_empty_slots)
+{
+	dskvs *s = tu_open(tu_dir);
+	for (uint64_t i = 0; i < LIVE; i++)
+		put_key(s, "c/m%llu", i);
+	struct shape before = members_shape(s, "c");
+	for (uint64_t i = LIVE; i < LIVE + STEPS; i++) {
+		put_key(s, "c/m%llu", i);
+		del_key(s, "c/m%llu", i - LIVE);
+		if (i % 5000 == 0) {
+			struct shape sh = members_shape(s, "c");
+			cr_assert_geq(
+			    sh.empty * 4, sh.capacity,
+			    "after %llu steps only %llu of %llu slots "
+			    "are empty (%llu tombstones)",
+			    (unsigned long long)(i - LIVE),
+			    (unsigned long long)sh.empty,
+			    (unsigned long long)sh.capacity,
+			    (unsigned long long)sh.tombstones);
+		}
+	}
+	struct shape after = members_shape(s, "c");
+	report("members before", before);
+	report("members after", after);
+	cr_assert_eq(after.live, LIVE);
+	cr_assert_geq(after.empty * 4, after.capacity,
+	              "only %llu of %llu slots are empty (%llu tombstones)",
+	              (unsigned long long)after.empty,
+	              (unsigned long long)after.capacity,
+	              (unsigned long long)after.tombstones);
+	cr_assert_leq(after.capacity, 4 * before.capacity,
+	              "capacity grew from %llu to %llu at a constant live set",
+	              (unsigned long long)before.capacity,
+	              (unsigned long long)after.capacity);
+	tu_close(s);
+}
+
+/* LIVE collections of one member each; each step creates a collection and
+ * drops the oldest by deleting its only member. */
+Test(churn, collection_table_keeps_empty_slots)
+{
+	dskvs *s = tu_open(tu_dir);
+	for (uint64_t i = 0; i < LIVE; i++)
+		put_key(s, "c%llu/m", i);
+	struct shape before = colls_shape(s);
+	for (uint64_t i = LIVE; i < LIVE + STEPS; i++) {
+		put_key(s, "c%llu/m", i);
+		del_key(s, "c%llu/m", i - LIVE);
+		if (i % 5000 == 0) {
+			struct shape sh = colls_shape(s);
+			cr_assert_geq(
+			    sh.empty * 4, sh.capacity,
+			    "after %llu steps only %llu of %llu slots "
+			    "are empty (%llu tombstones)",
+			    (unsigned long long)(i - LIVE),
+			    (unsigned long long)sh.empty,
+			    (unsigned long long)sh.capacity,
+			    (unsigned long long)sh.tombstones);
+		}
+	}
+	struct shape after = colls_shape(s);
+	report("collections before", before);
+	report("collections after", after);
+	cr_assert_eq(after.live, LIVE);
+	cr_assert_geq(after.empty * 4, after.capacity,
+	              "only %llu of %llu slots are empty (%llu tombstones)",
+	              (unsigned long long)after.empty,
+	              (unsigned long long)after.capacity,
+	              (unsigned long long)after.tombstones);
+	cr_assert_leq(after.capacity, 4 * before.capacity);
+	tu_close(s);
+}
+
+/* A DeleteAll-free mass delete: 100,000 members down to 100. */
+Test(churn, member_table_shrinks)
+{
+	dskvs *s = tu_open(tu_dir);
+	for (uint64_t i = 0; i < 100000; i++)
+		put_key(s, "c/m%llu", i);
+	struct shape peak = members_shape(s, "c");
+	for (uint64_t i = 100; i < 100000; i++)
+		del_key(s, "c/m%llu", i);
+	struct shape after = members_shape(s, "c");
+	report("members at the peak", peak);
+	report("members after deletes", after);
+	cr_assert_eq(after.live, 100);
+	cr_assert_leq(after.capacity, 1024,
+	              "100 members still hold %llu slots (%llu at the peak)",
+	              (unsigned long long)after.capacity,
+	              (unsigned long long)peak.capacity);
+	for (uint64_t i = 0; i < 100; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "c/m%llu", (unsigned long long)i);
+		tu_check_str(s, key, "v");
+	}
+	/* It grows again as needed. */
+	for (uint64_t i = 100000; i < 110000; i++)
+		put_key(s, "c/m%llu", i);
+	cr_assert_eq(members_shape(s, "c").live, 10100);
+	tu_close(s);
+}
+
+Test(churn, collection_table_shrinks)
+{
+	dskvs *s = tu_open(tu_dir);
+	for (uint64_t i = 0; i < 20000; i++)
+		put_key(s, "c%llu/m", i);
+	struct shape peak = colls_shape(s);
+	for (uint64_t i = 10; i < 20000; i++)
+		del_key(s, "c%llu/m", i);
+	struct shape after = colls_shape(s);
+	report("collections at the peak", peak);
+	report("collections after deletes", after);
+	cr_assert_eq(after.live, 10);
+	cr_assert_leq(after.capacity, 256,
+	              "10 collections still hold %llu slots (%llu at the peak)",
+	              (unsigned long long)after.capacity,
+	              (unsigned long long)peak.capacity);
+	for (uint64_t i = 0; i < 10; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "c%llu/m", (unsigned long long)i);
+		tu_check_str(s, key, "v");
+	}
+	tu_close(s);
+}
+
+/* Readers of keys that stay put, while the writer churns others in the same
+ * collection and churns collections: every rebuild and shrink happens under
+ * them, and none may make a live key look absent. */
+struct reader {
+	dskvs *s;
+	int stop;
+	uint64_t reads, misses;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	char key[64], buf[8];
+	size_t len;
+	uint64_t i = 0;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		if (i & 1)
+			snprintf(key, sizeof(key), "c/stable%llu",
+			         (unsigned long long)(i / 2 % 200));
+		else
+			snprintf(key, sizeof(key), "stable%llu/m",
+			         (unsigned long long)(i / 2 % 200));
+		if (dskvs_get(r->s, key, buf, sizeof(buf), &len) != DSKVS_OK)
+			r->misses++;
+		r->reads++;
+		i++;
+	}
+	return NULL;
+}
+
+Test(churn, readers_never_miss_during_rebuilds)
+{
+	dskvs *s = tu_open(tu_dir);
+	for (uint64_t i = 0; i < 200; i++) {
+		put_key(s, "c/stable%llu", i);
+		put_key(s, "stable%llu/m", i);
+	}
+	struct reader r[2] = { { .s = s }, { .s = s } };
+	pthread_t th[2];
+	for (int k = 0; k < 2; k++)
+		cr_assert_eq(pthread_create(&th[k], NULL, reader_main, &r[k]),
+		             0);
+	/* Grow and shrink both tables several times, churning in between. */
+	for (int round = 0; round < 4; round++) {
+		for (uint64_t i = 0; i < 8000; i++) {
+			put_key(s, "c/x%llu", i);
+			put_key(s, "x%llu/m", i);
+		}
+		for (uint64_t i = 0; i < 8000; i++) {
+			del_key(s, "c/x%llu", i);
+			del_key(s, "x%llu/m", i);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		__atomic_store_n(&r[k].stop, 1, __ATOMIC_RELEASE);
+		pthread_join(th[k], NULL);
+	}
+	for (int k = 0; k < 2; k++) {
+		cr_assert_gt(r[k].reads, 0);
+		cr_assert_eq(r[k].misses, 0, "reader %d missed %llu of %llu", k,
+		             (unsigned long long)r[k].misses,
+		             (unsigned long long)r[k].reads);
+	}
+	cr_assert_eq(members_shape(s, "c").live, 200);
+	cr_assert_eq(colls_shape(s).live, 201);
+	tu_close(s);
+}
