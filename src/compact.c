@@ -93,9 +93,9 @@ static int snapshot_progress(void *arg, bool busy)
 	struct dskvs__janitor *j = h->j;
 	/* Between collections, let a batch through only when one is due (a
 	 * millisecond since the last, or the ring half full): each costs an
-	 * fdatasync inside the gather's read-side section, which holds up
-	 * reclamation, and the records dequeued here are held until the
-	 * snapshot is written. */
+	 * fdatasync, and the records dequeued here are held until the
+	 * snapshot is written. dskvs__snapshot calls this outside its
+	 * read-side sections, so reclamation never waits for that fdatasync. */
 	if (!busy && (dskvs__queue_empty(j->q) ||
 	              (dskvs__now_ns() - j->last_batch_ns < 1000000 &&
 	               ck_ring_size(&j->q->ring) < j->q->ring_cap / 2)))

@@ -114,8 +114,8 @@ DSKVS_LOCAL int dskvs__janitor_write_mark(struct dskvs__janitor *j);
  * compact.c (and by recovery for the mark and the log file) ------------
  * All of these run in the janitor thread only (or before it starts). */
 
-/* Dequeue a batch (batch_max_records / batch_max_bytes; or exactly `limit`
- * records) into j->batch; returns how many. */
+/* Dequeue a batch (batch_max_records, at most `limit` if non-zero, and
+ * batch_max_bytes) into j->batch; returns how many. */
 DSKVS_LOCAL size_t dskvs__janitor_drain(struct dskvs__janitor *j,
                                         uint64_t limit);
 /* Write n records (tagged pointers) at `off` of fd, with as few pwritev

@@ -247,7 +247,7 @@ size_t dskvs__queue_drain(struct dskvs__queue *q, void **batch,
 	size_t max = limit ? (size_t)limit : max_records;
 	void *p;
 
-	while (n < max && (limit || bytes < max_bytes) &&
+	while (n < max && bytes < max_bytes &&
 	       ck_ring_dequeue_mpsc(&q->ring, q->ring_buf, &p)) {
 		unsigned op;
 		struct dskvs__blk *b = dskvs__untag(p, &op);

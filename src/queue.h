@@ -114,9 +114,9 @@ DSKVS_LOCAL void dskvs__queue_error(struct dskvs__queue *q, int *code,
 
 /* ---- the consumer (the janitor thread only) ------------------------------ */
 DSKVS_LOCAL bool dskvs__queue_empty(struct dskvs__queue *q);
-/* Dequeue into batch up to max_records records or max_bytes bytes (a
- * single larger record still comes whole), or exactly `limit` committed
- * records if non-zero; wakes producers waiting for room. */
+/* Dequeue into batch up to max_records records (at most `limit` if
+ * non-zero) and max_bytes bytes (a single larger record still comes
+ * whole); wakes producers waiting for room. */
 DSKVS_LOCAL size_t dskvs__queue_drain(struct dskvs__queue *q, void **batch,
                                       size_t max_records, size_t max_bytes,
                                       uint64_t limit);

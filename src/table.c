@@ -465,29 +465,92 @@ int dskvs__colls_gather(struct dskvs__tables *t, struct dskvs__coll ***out,
 	return v ? DSKVS_OK : DSKVS_ENOMEM;
 }
 
+/* The names of the live collections, packed as (u16 length, bytes) in one
+ * malloc'd buffer: what the snapshot walks, since the collections
+ * themselves are only valid inside the read-side section that found them.
+ * Takes colls_lock. DSKVS_ENOMEM. */
+static int colls_names(struct dskvs__tables *t, char **out, size_t *bytes,
+                       size_t *n)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+	size_t cap = 4096, len = 0, cnt = 0;
+	char *buf = malloc(cap);
+
+	if (buf == NULL)
+		return DSKVS_ENOMEM;
+	pthread_mutex_lock(&t->colls_lock);
+	while (ck_ht_next(&t->colls, &it, &e)) {
+		struct dskvs__coll *c = ck_ht_entry_value(e);
+		if (len + 2 + c->nlen > cap) {
+			char *p = realloc(buf, cap * 2 + c->nlen);
+			if (p == NULL) {
+				pthread_mutex_unlock(&t->colls_lock);
+				free(buf);
+				return DSKVS_ENOMEM;
+			}
+			buf = p;
+			cap = cap * 2 + c->nlen;
+		}
+		memcpy(buf + len, &c->nlen, 2);
+		memcpy(buf + len + 2, c->name, c->nlen);
+		len += 2 + (size_t)c->nlen;
+		cnt++;
+	}
+	pthread_mutex_unlock(&t->colls_lock);
+	*out = buf;
+	*bytes = len;
+	*n = cnt;
+	return DSKVS_OK;
+}
+
+/*
+ * The gather walks the collections by name, each inside a read-side
+ * section of its own that ends before progress() runs: progress writes and
+ * fdatasyncs batches, and a read-side section across an fsync would hold
+ * up every reclamation for that long. A collection dropped after the names
+ * were taken is skipped; one re-created under the same name is gathered as
+ * it is then; one created later is not in the list: all of its records
+ * were dequeued after the gather began, so the compaction writes them after
+ * the snapshot (compact.c).
+ */
 int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
                     uint64_t **seqs, size_t *nout,
                     int (*progress)(void *, bool), void *arg)
 {
-	struct dskvs__coll **cv;
 	struct dskvs__blk **all = NULL;
 	uint64_t *sq = NULL;
-	size_t nc, n = 0, cap = 0;
+	char *names = NULL;
+	size_t nbytes = 0, nc = 0, n = 0, cap = 0;
 	int rc;
 
-	dskvs__rcu_read_lock();
-	rc = dskvs__colls_gather(t, &cv, &nc);
-	for (size_t i = 0; rc == DSKVS_OK && i < nc; i++) {
-		struct dskvs__coll *c = cv[i];
+	rc = colls_names(t, &names, &nbytes, &nc);
+	for (size_t off = 0; rc == DSKVS_OK && off < nbytes;) {
+		uint16_t len;
+		memcpy(&len, names + off, 2);
+		const char *name = names + off + 2;
+		off += 2 + (size_t)len;
+
+		struct dskvs__coll *c;
 		struct dskvs__blk **v;
 		size_t m;
 		/* Never block on a collection lock: see progress. */
-		while (pthread_mutex_trylock(&c->lock) != 0)
-			if ((rc = progress(arg, true)) != 0)
+		for (;;) {
+			dskvs__rcu_read_lock();
+			c = dskvs__coll_lookup(t, name, len);
+			if (c == NULL || pthread_mutex_trylock(&c->lock) == 0)
 				break;
-		if (rc != DSKVS_OK) {
-			rc = DSKVS_ENOMEM;
+			dskvs__rcu_read_unlock();
+			if (progress(arg, true) != 0) {
+				rc = DSKVS_ENOMEM;
+				break;
+			}
+		}
+		if (rc != DSKVS_OK)
 			break;
+		if (c == NULL) {
+			dskvs__rcu_read_unlock();
+			continue;
 		}
 #if defined(DSKVS_DEBUG_CHECKS)
 		c->owner = pthread_self();
@@ -495,6 +558,7 @@ int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
 #endif
 		if (c->dead) {
 			coll_unlock(c);
+			dskvs__rcu_read_unlock();
 			continue;
 		}
 		rc = dskvs__coll_gather_locked(c, &v, &m, true);
@@ -524,12 +588,12 @@ int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
 			free(v);
 		}
 		coll_unlock(c);
+		dskvs__rcu_read_unlock();
 		/* Between collections: let a batch through. */
-		if (rc == DSKVS_OK && (rc = progress(arg, false)) != 0)
+		if (rc == DSKVS_OK && progress(arg, false) != 0)
 			rc = DSKVS_ENOMEM;
 	}
-	free(cv);
-	dskvs__rcu_read_unlock();
+	free(names);
 	if (rc != DSKVS_OK) {
 		for (size_t j = 0; j < n; j++)
 			dskvs__blk_unref(all[j]);

@@ -133,7 +133,8 @@ DSKVS_LOCAL int dskvs__colls_gather(struct dskvs__tables *t,
  * be a writer waiting for queue space), and after each collection
  * progress(arg, false), so that batches go on being written during a long
  * gather; a non-zero return aborts with DSKVS_ENOMEM. Call outside any
- * read-side section (it opens its own, and progress may fsync inside it). */
+ * read-side section: it opens one per collection and calls progress
+ * outside them (progress may fsync). */
 DSKVS_LOCAL int dskvs__snapshot(struct dskvs__tables *t,
                                 struct dskvs__blk ***out, uint64_t **seqs,
                                 size_t *n,

@@ -18,6 +18,7 @@
 
 #include <ck_pr.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -309,4 +310,112 @@ Test(churn, readers_never_miss_during_rebuilds)
 	cr_assert_eq(members_shape(s, "c").live, 200);
 	cr_assert_eq(colls_shape(s).live, 201);
 	tu_close(s);
+}
+
+/* ---- no read-side section spans an fsync ---------------------------------
+ * The compaction's gather keeps batches moving while it walks the
+ * collections; a batch's fdatasync inside the gather's read-side section
+ * would hold up every reclamation (retired blocks, maps, collections) for
+ * as long. The I/O seam checks each sync: the thread calling it must not
+ * be inside a read-side section. */
+static int syncs, syncs_in_rcu, compacting;
+
+static int check_fdatasync(int fd)
+{
+	__atomic_add_fetch(&syncs, 1, __ATOMIC_RELAXED);
+	if (dskvs__rcu_ongoing())
+		__atomic_add_fetch(&syncs_in_rcu, 1, __ATOMIC_RELAXED);
+	return dskvs__io_libc.fdatasync(fd);
+}
+
+static int check_fsync(int fd)
+{
+	if (dskvs__rcu_ongoing())
+		__atomic_add_fetch(&syncs_in_rcu, 1, __ATOMIC_RELAXED);
+	return dskvs__io_libc.fsync(fd);
+}
+
+static int watch_openat(int dirfd, const char *name, int flags, mode_t mode)
+{
+	if (strcmp(name, DSKVS_LOG_TMP) == 0)
+		__atomic_store_n(&compacting, 1, __ATOMIC_RELEASE);
+	return dskvs__io_libc.openat(dirfd, name, flags, mode);
+}
+
+static void *compact_main(void *arg)
+{
+	return (void *)(intptr_t)dskvs_compact(arg);
+}
+
+Test(churn, gather_syncs_outside_read_side_sections)
+{
+	dskvs__io.fdatasync = check_fdatasync;
+	dskvs__io.fsync = check_fsync;
+	dskvs__io.openat = watch_openat;
+	dskvs *s = tu_open(tu_dir);
+	for (uint64_t i = 0; i < 100; i++)
+		put_key(s, "c%llu/m", i);
+	put_key(s, "busy/m%llu", 0);
+
+	/* Hold one collection's writer lock, as a writer in the middle of a
+	 * put would: the gather must wait for it, and meanwhile it keeps the
+	 * queue moving (compact.c, snapshot_progress). */
+	dskvs__rcu_read_lock();
+	struct dskvs__coll *busy = dskvs__coll_lookup(&s->t, "busy", 4);
+	cr_assert_not_null(busy);
+	pthread_mutex_lock(&busy->lock);
+	dskvs__rcu_read_unlock(); /* "busy" lives on: nobody deletes it */
+
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, compact_main, s), 0);
+	while (!__atomic_load_n(&compacting, __ATOMIC_ACQUIRE))
+		sched_yield();
+	/* The gather cannot end while "busy" is held, so each of these
+	 * syncs is a batch written from inside it. */
+	int before = __atomic_load_n(&syncs, __ATOMIC_RELAXED);
+	for (uint64_t i = 0; i < 10; i++) {
+		put_key(s, "c%llu/m", i);
+		cr_assert_eq(dskvs_sync(s), DSKVS_OK);
+	}
+	int during = __atomic_load_n(&syncs, __ATOMIC_RELAXED) - before;
+	pthread_mutex_unlock(&busy->lock);
+	void *rc;
+	pthread_join(th, &rc);
+	cr_assert_eq((intptr_t)rc, DSKVS_OK);
+	cr_assert_geq(during, 10, "only %d syncs during the gather", during);
+	cr_assert_eq(__atomic_load_n(&syncs_in_rcu, __ATOMIC_RELAXED), 0,
+	             "%d syncs ran inside a read-side section", syncs_in_rcu);
+	tu_close(s);
+	dskvs__io = dskvs__io_libc;
+}
+
+/* ---- the janitor's memory stays within its options ----------------------
+ * A drain with a record limit (the compaction's drain up to its cut) used
+ * to ignore batch_max_bytes, so the scratch buffer grew to the limit's
+ * worth of records. */
+Test(churn, drain_with_limit_keeps_byte_bound)
+{
+	struct dskvs__queue q;
+	static char val[4000];
+	void *batch[256];
+	cr_assert_eq(dskvs__queue_init(&q, 256, NULL), DSKVS_OK);
+	for (int i = 0; i < 200; i++) {
+		struct dskvs__blk *b =
+		    dskvs__blk_new("c", 1, "m", 1, val, sizeof(val), 1);
+		cr_assert_not_null(b);
+		dskvs__queue_enqueue(&q, b, DSKVS_OP_PUT);
+	}
+	size_t rec = dskvs__rec_size(3, sizeof(val)), max_bytes = 64 * 1024;
+	size_t got = 0;
+	while (got < 200) {
+		size_t n = dskvs__queue_drain(&q, batch, 256, max_bytes, 150);
+		cr_assert_gt(n, 0);
+		cr_assert_leq(n * rec, max_bytes + rec,
+		              "a drain of %zu records (%zu bytes) passed "
+		              "batch_max_bytes %zu",
+		              n, n * rec, max_bytes);
+		dskvs__records_release(batch, n);
+		got += n;
+	}
+	dskvs__queue_destroy(&q);
 }
