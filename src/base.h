@@ -5,7 +5,8 @@
  * The layers of src/, bottom up; a file includes only headers of its own
  * layer or below, and scripts/check-layers.sh checks it:
  *   L0  base.h   error.c (codes, detail, diagnostics hook, clock), key.c,
- *                crc32c.c, io.c; rcu.h with rcu.c
+ *                crc32c.c, io.c, trim.c (freed memory back to the
+ *                system); rcu.h with rcu.c
  *   L1  blk.h    blk.c: the value block
  *   L2  table.h  table.c: collections and members (ck_ht), replay, snapshot
  *       queue.h  queue.c: the ring, sequence numbers, durability, waits,
@@ -89,6 +90,17 @@ DSKVS_LOCAL void dskvs__diag(const struct dskvs__diag *d, int level,
 
 /* CLOCK_MONOTONIC in ns. */
 DSKVS_LOCAL uint64_t dskvs__now_ns(void);
+
+/* ---- trim.c: freed memory back to the system ---------------------------
+ * Any thread: count bytes given back to malloc. */
+DSKVS_LOCAL void dskvs__note_freed(size_t bytes);
+/* Bytes freed since the last trim (any thread; racy, a hint). */
+DSKVS_LOCAL uint64_t dskvs__untrimmed_bytes(void);
+/* malloc_trim(0) if at least min_bytes were freed since the last trim and
+ * the last was min_interval_ns ago; true if it trimmed. May take tens of
+ * milliseconds and holds up other threads' malloc meanwhile: the janitor
+ * only, never inside a read-side section or holding a lock. */
+DSKVS_LOCAL bool dskvs__trim(uint64_t min_bytes, uint64_t min_interval_ns);
 
 /* ---- keys --------------------------------------------------------------- */
 

@@ -7,6 +7,8 @@
  */
 #include "blk.h"
 
+#include <malloc.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,8 +38,10 @@ struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
 
 void dskvs__blk_unref(struct dskvs__blk *b)
 {
-	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		dskvs__note_freed(malloc_usable_size(b));
 		free(b);
+	}
 }
 
 static void blk_retire_cb(struct rcu_head *h)

@@ -70,9 +70,22 @@ static void serve_requests(struct dskvs__janitor *j)
 	pthread_mutex_unlock(&j->q->mu);
 }
 
+/* Giving freed memory back (trim.c): at the end of each of the first
+ * TRIM_IDLE_NAPS naps of TRIM_IDLE_NS after the last batch, once
+ * TRIM_IDLE_MIN bytes were freed; under load once TRIM_BUSY_MIN were, at
+ * most every TRIM_BUSY_INTERVAL_NS (a trim holds up other threads' malloc
+ * while it walks the heap). An idle store wakes its janitor at most
+ * TRIM_IDLE_NAPS times, then sleeps until the next write. */
+#define TRIM_IDLE_NAPS        3
+#define TRIM_IDLE_NS          (100 * 1000000ull)
+#define TRIM_IDLE_MIN         (1u << 20)
+#define TRIM_BUSY_MIN         (256u << 20)
+#define TRIM_BUSY_INTERVAL_NS (1000 * 1000000ull)
+
 static void *janitor_main(void *arg)
 {
 	struct dskvs__janitor *j = arg;
+	unsigned naps = TRIM_IDLE_NAPS; /* idle naps since the last batch */
 
 	for (;;) {
 		size_t n = dskvs__janitor_drain(j, 0);
@@ -87,12 +100,26 @@ static void *janitor_main(void *arg)
 			serve_requests(j);
 			continue;
 		}
-		if (n)
+		if (n) {
+			naps = 0;
+			(void)dskvs__trim(TRIM_BUSY_MIN, TRIM_BUSY_INTERVAL_NS);
 			continue;
+		}
 
-		if (dskvs__queue_sleep(j->q, &j->compact_req)) {
+		/* Idle. For the first few moments after the last batch, nap
+		 * instead of sleeping: the blocks its writes replaced are
+		 * freed a grace period later, by then perhaps megabytes, and
+		 * a nap that ends with nothing queued gives them back. */
+		bool nap = naps < TRIM_IDLE_NAPS;
+		if (dskvs__queue_sleep(j->q, &j->compact_req,
+		                       nap ? TRIM_IDLE_NS : 0)) {
 			dskvs__janitor_seal_tail(j);
 			break;
+		}
+		if (nap && dskvs__queue_empty(j->q) &&
+		    !__atomic_load_n(&j->compact_req, __ATOMIC_ACQUIRE)) {
+			naps++;
+			(void)dskvs__trim(TRIM_IDLE_MIN, 0);
 		}
 	}
 	return NULL;

@@ -352,14 +352,27 @@ int dskvs__queue_fd(struct dskvs__queue *q)
 	return fd;
 }
 
-bool dskvs__queue_sleep(struct dskvs__queue *q, const int *more)
+bool dskvs__queue_sleep(struct dskvs__queue *q, const int *more,
+                        uint64_t timeout_ns)
 {
+	struct timespec deadline;
+	if (timeout_ns) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		uint64_t ns = (uint64_t)deadline.tv_nsec + timeout_ns;
+		deadline.tv_sec += (time_t)(ns / 1000000000u);
+		deadline.tv_nsec = (long)(ns % 1000000000u);
+	}
 	pthread_mutex_lock(&q->mu);
 	__atomic_store_n(&q->consumer_sleeping, 1, __ATOMIC_SEQ_CST);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	while (dskvs__queue_empty(q) && !q->closing &&
-	       !__atomic_load_n(more, __ATOMIC_ACQUIRE))
-		pthread_cond_wait(&q->wake_cv, &q->mu);
+	       !__atomic_load_n(more, __ATOMIC_ACQUIRE)) {
+		if (!timeout_ns)
+			pthread_cond_wait(&q->wake_cv, &q->mu);
+		else if (pthread_cond_timedwait(&q->wake_cv, &q->mu,
+		                                &deadline) == ETIMEDOUT)
+			break;
+	}
 	__atomic_store_n(&q->consumer_sleeping, 0, __ATOMIC_RELAXED);
 	bool done = q->closing && dskvs__queue_empty(q) &&
 	            !__atomic_load_n(more, __ATOMIC_ACQUIRE);

@@ -129,10 +129,11 @@ DSKVS_LOCAL void dskvs__queue_set_error(struct dskvs__queue *q, int code,
                                         int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 DSKVS_LOCAL void dskvs__queue_clear_error(struct dskvs__queue *q);
-/* Sleep until a record is queued, the queue is closed, or *more (an atomic
- * flag of the consumer's, read under mu) is set; returns true when it is
- * closed and nothing is left to do. */
-DSKVS_LOCAL bool dskvs__queue_sleep(struct dskvs__queue *q, const int *more);
+/* Sleep until a record is queued, the queue is closed, *more (an atomic
+ * flag of the consumer's, read under mu) is set, or timeout_ns (0: none)
+ * passed; returns true when it is closed and nothing is left to do. */
+DSKVS_LOCAL bool dskvs__queue_sleep(struct dskvs__queue *q, const int *more,
+                                    uint64_t timeout_ns);
 /* Tell the consumer to finish (any thread; close). */
 DSKVS_LOCAL void dskvs__queue_close(struct dskvs__queue *q);
 

@@ -19,6 +19,7 @@
 #include <ck_pr.h>
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -418,4 +419,54 @@ Test(churn, drain_with_limit_keeps_byte_bound)
 		got += n;
 	}
 	dskvs__queue_destroy(&q);
+}
+
+/* ---- memory comes back after mass deletes --------------------------------
+ * glibc keeps freed blocks in its heap; the janitor trims it once the store
+ * goes quiet (src/trim.c). The wait below is a deadline for the janitor's
+ * naps (100 ms each), far beyond them, not a measured time. ASan has its
+ * own allocator, which malloc_trim does not reach. */
+static long rss_kb(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%ld %ld", &pages, &rss), 2);
+	fclose(f);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+Test(churn, memory_comes_back_after_mass_deletes)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("ASan's allocator keeps freed memory by design");
+#endif
+	static char val[200];
+	char key[64];
+	dskvs *s = tu_open(tu_dir);
+	long start = rss_kb();
+	for (uint64_t i = 0; i < 200000; i++) {
+		snprintf(key, sizeof(key), "c/m%llu", (unsigned long long)i);
+		cr_assert_eq(dskvs_put(s, key, val, sizeof(val), NULL, NULL),
+		             DSKVS_OK);
+	}
+	cr_assert_eq(dskvs_sync(s), DSKVS_OK);
+	long peak = rss_kb();
+	for (uint64_t i = 0; i < 200000; i++)
+		if (i % 1000 != 0)
+			del_key(s, "c/m%llu", i);
+	cr_assert_eq(dskvs_sync(s), DSKVS_OK);
+	long after = rss_kb();
+	for (int k = 0; k < 100 && after - start > (peak - start) / 4; k++) {
+		usleep(100000);
+		after = rss_kb();
+	}
+	cr_log_info("RSS: %ld KB at the start, %ld at the peak, %ld after "
+	            "deleting 99.9%%",
+	            start, peak, after);
+	cr_assert_leq(after - start, (peak - start) / 4,
+	              "RSS %ld KB at the peak, still %ld after deleting "
+	              "99.9%% (start %ld)",
+	              peak, after, start);
+	tu_close(s);
 }
