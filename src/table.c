@@ -111,7 +111,8 @@ struct ck_malloc dskvs__ht_allocator = {
  *    entries once, and it follows at least cap/5 removals, or (a shrink) at
  *    least cap/16 removals since the map was last sized: O(1) amortised per
  *    removal. It runs under the table's writer lock and holds up that
- *    table's writers (never readers) for its duration: about 10 ns a slot.
+ *    table's writers (never readers) for its duration (measured: 200 ms for
+ *    1M entries in 2M slots, a quarter of it first-touch page faults).
  *
  * Publication is ck_ht's own way of replacing a map (ck_ht_grow_spmc): the
  * new map is filled while no reader can see it, a store fence orders its
