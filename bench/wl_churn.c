@@ -27,9 +27,10 @@
  * The key strings of a window are formatted before it is timed, into two
  * buffers allocated and touched before the first RSS figure. The run is
  * one thread, the caller's; between windows (untimed) the engine's quiesce
- * runs, so ceiling's parked memory is freed as the harness frees it
- * between runs. A run that passes 10 x --fill-cap seconds is cut there and
- * reported partial (the windows never reached are missing).
+ * runs (the thread leaves and comes back), so ceiling's parked memory is freed
+ * as the harness frees it between runs. A run that passes 10 x --fill-cap
+ * seconds is cut there and reported partial (the windows never reached are
+ * missing).
  */
 #include <inttypes.h>
 #include <malloc.h>
@@ -104,12 +105,18 @@ static uint64_t heap_bytes(void)
 	return mi.uordblks + mi.hblkhd;
 }
 
-static void settle(const struct bench_engine *e, void *db)
+/* Sync, and let the engine free what it parked: quiesce wants no thread
+ * inside, so this thread leaves (thread_end) and comes back. */
+static void settle(const struct bench_engine *e, void *db, void **tctx,
+                   int sync)
 {
-	if (e->sync)
+	if (sync && e->sync)
 		e->sync(db);
+	if (e->thread_end)
+		e->thread_end(db, *tctx);
 	if (e->quiesce)
 		e->quiesce(db);
+	*tctx = e->thread_begin ? e->thread_begin(db) : NULL;
 }
 
 static struct measured run_churn(struct wl_round *r, struct eslot *s,
@@ -158,7 +165,7 @@ static struct measured run_churn(struct wl_round *r, struct eslot *s,
 	for (uint64_t j = 0; j < live; j++)
 		if ((rc = e->put(db, tctx, &pk[j], value_for(j), r->vsize)))
 			note_m(&m, rc);
-	settle(e, db);
+	settle(e, db, &tctx, 1);
 	rp->rss_before = rss_bytes() - rss0;
 	rp->heap_before = heap_bytes() - heap0;
 
@@ -214,10 +221,9 @@ static struct measured run_churn(struct wl_round *r, struct eslot *s,
 		        rp->p99[wi], cut ? "  (cut at the time cap)" : "");
 		if (cut)
 			break;
-		if (e->quiesce)
-			e->quiesce(db);
+		settle(e, db, &tctx, 0);
 	}
-	settle(e, db);
+	settle(e, db, &tctx, 1);
 	rp->rss_after = rss_bytes() - rss0;
 	rp->heap_after = heap_bytes() - heap0;
 	if (e->thread_end)
