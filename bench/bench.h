@@ -38,7 +38,9 @@ struct bench_cfg {
 	const char *dir;
 	unsigned int lat_every;
 	int keep;
-	double fill_cap; /* most seconds a count-bounded run may take */
+	double fill_cap;     /* most seconds a count-bounded run may take */
+	uint64_t churn;      /* churn-*: pairs in all (0: keys) */
+	uint64_t churn_live; /* churn-*: live keys (0: 10000) */
 };
 
 extern struct bench_cfg cfg;

@@ -199,7 +199,8 @@ static void run_workload(const struct bench_workload *w)
 		for (int i = 0; i < nslots; i++)
 			cells[i].want = rd.order ? rd.norder : 0;
 		/* --quick: a fresh store per run is its own warm-up */
-		int first = cfg.quick && w->quick_no_warmup ? 0 : -1;
+		int first =
+		    (cfg.quick && w->quick_no_warmup) || w->no_warmup ? 0 : -1;
 		for (int rep = first; rep < cfg.reps; rep++) {
 			rd.secs = rep < 0 ? cfg.seconds / 2 : cfg.seconds;
 			for (int i = 0; i < nslots; i++) {
@@ -316,6 +317,9 @@ static void usage(FILE *f)
 	       "  --fill-cap S       cut count-bounded runs (fills, deletes) "
 	       "after S s\n"
 	       "                     (default 60; --quick 0.2)\n"
+	       "  --churn N          churn-*: put + delete pairs (default "
+	       "--keys)\n"
+	       "  --churn-live N     churn-*: live keys kept (default 10000)\n"
 	       "  --help\n\nengines:\n");
 	for (size_t i = 0; i < NENGINES; i++)
 		fprintf(f, "  %-12s %s%s%s%s\n", all_engines[i]->name,
@@ -348,6 +352,8 @@ int main(int argc, char **argv)
 		{ "dir", required_argument, 0, 'd' },
 		{ "lat-every", required_argument, 0, 'L' },
 		{ "fill-cap", required_argument, 0, 'F' },
+		{ "churn", required_argument, 0, 'X' },
+		{ "churn-live", required_argument, 0, 'Y' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -418,6 +424,12 @@ int main(int argc, char **argv)
 		case 'F':
 			got_cap = atof(optarg);
 			break;
+		case 'X':
+			cfg.churn = strtoull(optarg, NULL, 10);
+			break;
+		case 'Y':
+			cfg.churn_live = strtoull(optarg, NULL, 10);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -453,6 +465,8 @@ int main(int argc, char **argv)
 		die("--reps must be 1 .. %d", MAXREPS);
 	if (cfg.lat_every < 1 || (cfg.lat_every & (cfg.lat_every - 1)))
 		die("--lat-every must be a power of two");
+	if (cfg.churn_live > 1000000000)
+		die("--churn-live must be at most 10^9");
 	if (cfg.nthreads < 1 || cfg.ndthreads < 1)
 		die("empty thread list");
 

@@ -219,6 +219,8 @@ enum goal_kind {
 	G_JANITOR,  /* log_MBps >= want x dd_fdatasync_MBps (shown) */
 	G_RECOVERY, /* open in < want s at 1M, >= want2 x sequential read */
 	G_NOTE,     /* dskvs's notes next to a reference (note) */
+	G_CHURN,    /* last window >= want x first, RSS after <= want2 x
+	             * before (notes last_vs_first, rss_ratio) */
 };
 
 struct goal_peer {
@@ -257,6 +259,8 @@ static const struct goal goals[] = {
 	{ G_JANITOR, "janitor", NULL, 0, 0, 0.8, 0, NULL, NULL, NULL },
 	{ G_DURABLE, "durable", NULL, 1, 8, 4, 0, NULL, NULL, NULL },
 	{ G_RECOVERY, "recovery", NULL, 0, 0, 1, 0.5, NULL, NULL, NULL },
+	{ G_CHURN, "churn-members", NULL, 0, 0, 0.8, 1.2, NULL, NULL, NULL },
+	{ G_CHURN, "churn-colls", NULL, 0, 0, 0.8, 1.2, NULL, NULL, NULL },
 	{ G_NOTE, "memory", NULL, 0, 0, 0, 0, NULL, NULL,
 	  "Redis 7: ~76 B by used_memory, ~91 B by RSS per 1M keys/100-byte "
 	  "values" },
@@ -400,6 +404,47 @@ static void goal_recovery(FILE *f, const struct goal *g)
 	        met(read_mb > 0 && open_mb / read_mb >= g->want2));
 }
 
+/* A number the workload wrote into its notes as "name=value"; -1 if none. */
+static double note_num(const struct result *r, const char *name)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "%s=", name);
+	p = strstr(r->extra, pat);
+	return p ? atof(p + strlen(pat)) : -1;
+}
+
+static void goal_churn(FILE *f, const struct goal *g)
+{
+	const struct result *d = find("dskvs", g->wl, 0);
+
+	if (!d)
+		return;
+	double w = note_num(d, "last_vs_first"), m = note_num(d, "rss_ratio");
+	if (w < 0)
+		fprintf(f, "- %s: dskvs did not finish the 10 windows: MISSED",
+		        g->wl);
+	else
+		fprintf(f,
+		        "- %s: dskvs last window / first = %.2fx (goal >= "
+		        "%.2fx): %s; store RSS after / before = %.2fx (goal <= "
+		        "%.2fx): %s",
+		        g->wl, w, g->want, met(w >= g->want), m, g->want2,
+		        met(m >= 0 && m <= g->want2));
+	/* the other engines of the run, side by side */
+	const char *sep = " (others: ";
+	for (size_t i = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+		if (strcmp(r->workload, g->wl) || !strcmp(r->engine, "dskvs"))
+			continue;
+		fprintf(f, "%s%s %.2fx / %.2fx", sep, r->engine,
+		        note_num(r, "last_vs_first"), note_num(r, "rss_ratio"));
+		sep = ", ";
+	}
+	fprintf(f, "%s\n", sep[0] == ',' ? ")" : "");
+}
+
 void print_goals(FILE *f)
 {
 	fprintf(f, "\n### Goals\n\n");
@@ -431,6 +476,9 @@ void print_goals(FILE *f)
 			break;
 		case G_RECOVERY:
 			goal_recovery(f, g);
+			break;
+		case G_CHURN:
+			goal_churn(f, g);
 			break;
 		case G_NOTE:
 			d = find("dskvs", g->wl, 0);

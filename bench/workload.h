@@ -145,6 +145,7 @@ struct bench_workload {
 	const char *engine_only; /* skip every other engine */
 	int no_preload;          /* needs no preloaded store (fresh ones) */
 	int quick_no_warmup;     /* --quick: a fresh store is its own warm-up */
+	int no_warmup;           /* never a warm-up run (a fresh store each) */
 	int no_chart;            /* no threads-vs-ops/s chart */
 	int keeps_items;         /* run sets c->items_s itself */
 	uint64_t result_keys;    /* reported keys (0: --keys) */

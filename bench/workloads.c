@@ -8,15 +8,19 @@ extern const struct bench_workload wl_memory, wl_fillseq, wl_overwrite,
     wl_readrandom, wl_readmissing, wl_readwhilewriting, wl_deleterandom,
     wl_getall, wl_ycsb_a, wl_ycsb_b, wl_ycsb_c, wl_ycsb_d, wl_ycsb_f,
     wl_ycsb_a_uni, wl_ycsb_b_uni, wl_ycsb_c_uni, wl_ycsb_d_uni, wl_ycsb_f_uni,
-    wl_durable, wl_janitor, wl_go_original, wl_recovery;
+    wl_durable, wl_janitor, wl_go_original, wl_recovery, wl_churn_members,
+    wl_churn_colls;
 
 const struct bench_workload *const bench_workloads[] = {
-	&wl_memory,     &wl_fillseq,     &wl_fillrandom,       &wl_overwrite,
-	&wl_readrandom, &wl_readmissing, &wl_readwhilewriting, &wl_deleterandom,
-	&wl_getall,     &wl_ycsb_a,      &wl_ycsb_b,           &wl_ycsb_c,
-	&wl_ycsb_d,     &wl_ycsb_f,      &wl_ycsb_a_uni,       &wl_ycsb_b_uni,
-	&wl_ycsb_c_uni, &wl_ycsb_d_uni,  &wl_ycsb_f_uni,       &wl_durable,
-	&wl_janitor,    &wl_go_original, &wl_recovery,
+	&wl_memory,           &wl_fillseq,      &wl_fillrandom,
+	&wl_overwrite,        &wl_readrandom,   &wl_readmissing,
+	&wl_readwhilewriting, &wl_deleterandom, &wl_getall,
+	&wl_ycsb_a,           &wl_ycsb_b,       &wl_ycsb_c,
+	&wl_ycsb_d,           &wl_ycsb_f,       &wl_ycsb_a_uni,
+	&wl_ycsb_b_uni,       &wl_ycsb_c_uni,   &wl_ycsb_d_uni,
+	&wl_ycsb_f_uni,       &wl_durable,      &wl_janitor,
+	&wl_go_original,      &wl_recovery,     &wl_churn_members,
+	&wl_churn_colls, /* wl_churn.c: the two cases */
 };
 
 const size_t nworkloads = sizeof(bench_workloads) / sizeof(bench_workloads[0]);

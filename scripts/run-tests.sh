@@ -3,7 +3,8 @@
 #   1. install what is missing (Debian 12, as root or with sudo);
 #   2. build with -Werror and run the test suite (ctest);
 #   3. build everything with ASan+UBSan and run the test suite again;
-#   4. under ASan+UBSan: 60 s of stress and 50 kill -9 crash cycles;
+#   4. under ASan+UBSan: 60 s of stress and 50 kill -9 crash cycles (and
+#      three shorter aimed runs, the churn mix among them);
 #   5. fuzz the recovery path for 60 s (libFuzzer, ASan+UBSan).
 # Set DSKVS_QUICK=1 to skip steps 4 and 5 while developing.
 set -euo pipefail
@@ -50,6 +51,10 @@ if [[ "${DSKVS_QUICK:-0}" != 1 ]]; then
     step "stress, shared-key log order, 20 s, ASan+UBSan"
     timeout 300 $stress -s 20 -q -w 4 -r 0 --shared-keys 4 --shared-pct 100 \
       --reopen-every 0.1 -m put=60,delete=40
+    # Short-lived keys and collections (names created, used, deleted and
+    # never written again): tables that must not keep their dead.
+    step "stress, churn mix, 20 s, ASan+UBSan"
+    timeout 300 $stress -s 20 -q --churn 60
     step "crash cycles, early acknowledgement, 30, ASan+UBSan"
     timeout 300 $stress --crash 30 -q --sync always -w 8 -k 5 -c 1 \
       --value-min 65536 --value-max 262144 --kill-min-ms 20 --kill-max-ms 200

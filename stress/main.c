@@ -79,6 +79,14 @@ static void usage(FILE *f)
 	    "                          compacts on its own (default 1048576)\n"
 	    "      --queue N           dskvs_options.queue_capacity (default: "
 	    "dskvs's)\n"
+	    "      --churn P           the churn mix: P percent of each "
+	    "thread's steps go\n"
+	    "                          to short-lived keys and short-lived "
+	    "collections\n"
+	    "                          (created, used, deleted; a name never "
+	    "comes back),\n"
+	    "                          checked like owned keys (default 0; "
+	    "threaded run only)\n"
 	    "\n"
 	    "Crash mode:\n"
 	    "      --crash N           run N crash cycles instead of the "
@@ -127,6 +135,7 @@ enum {
 	O_COMPACT,
 	O_COMPACT_MIN,
 	O_QUEUE,
+	O_CHURN,
 	O_CRASH,
 	O_KILL_MIN,
 	O_KILL_MAX,
@@ -157,6 +166,7 @@ static const struct option longopts[] = {
 	{ "compact-every", required_argument, NULL, O_COMPACT },
 	{ "compact-min", required_argument, NULL, O_COMPACT_MIN },
 	{ "queue", required_argument, NULL, O_QUEUE },
+	{ "churn", required_argument, NULL, O_CHURN },
 	{ "crash", required_argument, NULL, O_CRASH },
 	{ "kill-min-ms", required_argument, NULL, O_KILL_MIN },
 	{ "kill-max-ms", required_argument, NULL, O_KILL_MAX },
@@ -339,6 +349,10 @@ int main(int argc, char **argv)
 			o.queue =
 			    (unsigned int)num("--queue", optarg, 0, 1u << 24);
 			break;
+		case O_CHURN:
+			o.churn_pct =
+			    (unsigned int)num("--churn", optarg, 0, 100);
+			break;
 		case O_CRASH:
 			o.crash =
 			    (unsigned int)num("--crash", optarg, 0, 1000000);
@@ -409,6 +423,11 @@ int main(int argc, char **argv)
 	}
 	if (o.colls > o.keys) {
 		fprintf(stderr, "dskvs-stress: more collections than keys\n");
+		return 2;
+	}
+	if (o.churn_pct && o.crash) {
+		fprintf(stderr, "dskvs-stress: --churn is for the threaded "
+		                "run, not --crash\n");
 		return 2;
 	}
 	if (o.kill_max_ms < o.kill_min_ms) {

@@ -95,6 +95,7 @@ struct worker {
 	/* Written by this thread only, read by main for the progress line. */
 	_Atomic uint64_t ops[OP_NKINDS];
 	_Atomic uint64_t ryw, members, compactions;
+	_Atomic uint64_t churn, churn_born, churn_died; /* --churn steps */
 	unsigned char *wbuf, *rbuf;
 	uint64_t *snap;      /* per-member pub snapshot for a walk */
 	unsigned char *seen; /* members visited by a walk */
@@ -858,9 +859,564 @@ static void op_sync(struct worker *w, dskvs *s)
 		check_durable(w, s, seq, "sync after write", "(own writes)");
 }
 
+/* ---- churn (--churn P)
+ * ---------------------------------------------------------------------
+ *
+ * Short-lived keys and short-lived collections, so that names keep being
+ * created and deleted and the store's tables see deletions of names that
+ * never come back (DESIGN.md section 4, rule 7). Each writer owns
+ * CHURN_KEYS key units and CHURN_COLLS collection units:
+ *   key unit u:   one member "k<u>.<birth>" of the writer's collection
+ *                 "w<w>q" (which dies whenever every key unit is dead);
+ *   coll unit u:  the collection "w<w>z<u>.<birth>" with members
+ *                 "m0".."m<CHURN_MEMBERS-1>".
+ * A unit lives from its creation to its death (a delete of its member, or
+ * of the collection's last member, or delete_all); the next creation takes
+ * a new birth, so a name is never written again after its death. The
+ * birth is the version of the creating put: each unit draws the versions
+ * of all its members from one counter (owner only), so every value of a
+ * life has a version >= its birth.
+ *
+ * Each churn key has a key_state like an owned key (same rules, same
+ * owner-only model) and `pbirth`, the birth of its newest life, stored
+ * (release) before `started` of that life's first operation. A reader
+ * loads pub, then pbirth (acquire), and reads the name of that birth. When
+ * pub's version >= pbirth, pub is of that life and the owned-key rules
+ * hold; otherwise a newer life has begun since pub and its first put may
+ * not have returned: "not found" is allowed, and a value must lie in
+ * [pbirth, started]. The owner checks every answer exactly (read-your-
+ * writes after each write, *old, walks of its own collections, and after a
+ * death: get_all visits nothing, delete_all says DSKVS_NOTFOUND). The
+ * reopen checks compare every live churn key with the model, check that
+ * the last dead name of each key is absent, and count churn collections
+ * in the stats and in dskvs_list_collections (a dead one listed is a
+ * violation).
+ */
+#define CHURN_KEYS    16
+#define CHURN_COLLS   8
+#define CHURN_MEMBERS 3
+#define CHURN_PER_W   (CHURN_KEYS + CHURN_COLLS * CHURN_MEMBERS)
+
+struct churn_key {
+	struct key_state k;
+	_Atomic uint64_t pbirth; /* birth of the newest life (0: never) */
+};
+
+struct churn_unit {
+	/* Owner only; main reads them while every thread is parked. */
+	uint64_t ver;   /* last version taken by any member */
+	uint64_t birth; /* birth of the current (or last) life, 0: never */
+	bool alive;
+};
+
+static struct {
+	struct churn_key *key;   /* writers * CHURN_PER_W */
+	struct churn_unit *unit; /* writers * (CHURN_KEYS + CHURN_COLLS) */
+	uint32_t base;           /* key id of writer 0's first churn key */
+} CH;
+
+/* Index within a writer: key units 0..CHURN_KEYS-1, then the members of
+ * coll unit u at CHURN_KEYS + u * CHURN_MEMBERS + i. */
+static inline uint32_t churn_id(unsigned int w, unsigned int ci)
+{
+	return CH.base + w * CHURN_PER_W + ci;
+}
+
+static inline struct churn_key *churn_key_of(unsigned int w, unsigned int ci)
+{
+	return &CH.key[w * CHURN_PER_W + ci];
+}
+
+static inline unsigned int churn_unit_of_ci(unsigned int ci)
+{
+	return ci < CHURN_KEYS ? ci
+	                       : CHURN_KEYS + (ci - CHURN_KEYS) / CHURN_MEMBERS;
+}
+
+static inline struct churn_unit *churn_unit(unsigned int w, unsigned int u)
+{
+	return &CH.unit[w * (CHURN_KEYS + CHURN_COLLS) + u];
+}
+
+/* The collection name of unit u's life `birth`. */
+static void churn_coll_name(char *buf, size_t cap, unsigned int w,
+                            unsigned int u, uint64_t birth)
+{
+	if (u < CHURN_KEYS)
+		snprintf(buf, cap, "w%02uq", w);
+	else
+		snprintf(buf, cap, "w%02uz%u.%" PRIu64, w, u - CHURN_KEYS,
+		         birth);
+}
+
+/* The full key of churn key ci of writer w in life `birth`. */
+static void churn_key_name(char *buf, size_t cap, unsigned int w,
+                           unsigned int ci, uint64_t birth)
+{
+	if (ci < CHURN_KEYS)
+		snprintf(buf, cap, "w%02uq/k%u.%" PRIu64, w, ci, birth);
+	else
+		snprintf(buf, cap, "w%02uz%u.%" PRIu64 "/m%u", w,
+		         (ci - CHURN_KEYS) / CHURN_MEMBERS, birth,
+		         (ci - CHURN_KEYS) % CHURN_MEMBERS);
+}
+
+static int churn_init(void)
+{
+	CH.base = R.ks.owned + R.ks.shared;
+	CH.key = calloc((size_t)R.ks.writers * CHURN_PER_W, sizeof *CH.key);
+	CH.unit = calloc((size_t)R.ks.writers * (CHURN_KEYS + CHURN_COLLS),
+	                 sizeof *CH.unit);
+	return CH.key && CH.unit ? 0 : -1;
+}
+
+static void churn_free(void)
+{
+	free(CH.key);
+	free(CH.unit);
+}
+
+/* A whole value of churn key ci of writer w? */
+static bool churn_value_ok(const char *who, const char *what, const char *key,
+                           unsigned int w, unsigned int ci, const void *data,
+                           size_t len, struct sv_info *in)
+{
+	char why[256];
+	uint32_t id = churn_id(w, ci);
+	if (!sv_check(R.o, data, len, in, why, sizeof why)) {
+		violation(V_TORN, "%s %s %s: not a whole value: %s", who, what,
+		          key, why);
+		return false;
+	}
+	if (in->key != id || in->writer != w) {
+		violation(V_MISDIRECTED,
+		          "%s %s %s: expected a value of key id %" PRIu32
+		          " by writer %u, got one of key id %" PRIu32
+		          " by writer %" PRIu32 " version %" PRIu64,
+		          who, what, key, id, w, in->key, in->writer,
+		          in->version);
+		return false;
+	}
+	return true;
+}
+
+/* Exact expectation for a churn key (want 0 = absent). */
+static void churn_expect(const char *who, const char *what, const char *key,
+                         unsigned int w, unsigned int ci, uint64_t want, int rc,
+                         const void *data, size_t len)
+{
+	struct sv_info in;
+	if (rc == DSKVS_NOTFOUND) {
+		if (want)
+			violation(V_LOST,
+			          "%s %s %s: expected version %" PRIu64
+			          ", got not found",
+			          who, what, key, want);
+		return;
+	}
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s %s %s: expected %s, got %s", who, what, key,
+		          want ? "DSKVS_OK" : "DSKVS_NOTFOUND", rc_name(rc));
+		return;
+	}
+	if (!churn_value_ok(who, what, key, w, ci, data, len, &in))
+		return;
+	if (!want)
+		violation(V_RESURRECTED,
+		          "%s %s %s: expected absent, got version %" PRIu64,
+		          who, what, key, in.version);
+	else if (in.version != want)
+		violation(in.version < want ? V_STALE : V_PHANTOM,
+		          "%s %s %s: expected version %" PRIu64
+		          ", got version %" PRIu64,
+		          who, what, key, want, in.version);
+}
+
+static int churn_get(dskvs *s, const char *key, unsigned char *buf, size_t *len)
+{
+	int rc = dskvs_get(s, key, buf, R.o->value_max, len);
+	if (rc == DSKVS_ERANGE) {
+		*len = R.o->value_max; /* too long: the check reports it */
+		rc = DSKVS_OK;
+	}
+	return rc;
+}
+
+static void churn_ryw(struct worker *w, dskvs *s, unsigned int ci,
+                      const char *what)
+{
+	struct churn_key *ck = churn_key_of(w->idx, ci);
+	struct churn_unit *cu = churn_unit(w->idx, churn_unit_of_ci(ci));
+	char key[KEY_NAME_MAX];
+	size_t len = 0;
+	churn_key_name(key, sizeof key, w->idx, ci, cu->birth);
+	int rc = churn_get(s, key, w->rbuf, &len);
+	bump(&w->ryw);
+	churn_expect(w->who, what, key, w->idx, ci, ck->k.val_ver, rc, w->rbuf,
+	             len);
+}
+
+/* Put churn key ci in the unit's current life (the unit's next version). */
+static void churn_put(struct worker *w, dskvs *s, unsigned int ci)
+{
+	struct churn_key *ck = churn_key_of(w->idx, ci);
+	struct churn_unit *cu = churn_unit(w->idx, churn_unit_of_ci(ci));
+	uint32_t id = churn_id(w->idx, ci);
+	uint64_t prev = ck->k.val_ver;
+	uint64_t v = ++cu->ver;
+	char key[KEY_NAME_MAX];
+	if (atomic_load_explicit(&ck->pbirth, memory_order_relaxed) !=
+	    cu->birth)
+		atomic_store_explicit(&ck->pbirth, cu->birth,
+		                      memory_order_release);
+	ck->k.ver = v;
+	atomic_store_explicit(&ck->k.started, v, memory_order_release);
+	churn_key_name(key, sizeof key, w->idx, ci, cu->birth);
+	size_t len = sv_len(R.o, id, v);
+	sv_fill(w->wbuf, len, id, w->idx, v);
+	void *old = NULL;
+	size_t old_len = 0;
+	uint64_t seq = 0;
+	int rc = dskvs_put_seq(s, key, w->wbuf, len, &old, &old_len, &seq);
+	bump(&w->ops[OP_PUT]);
+	if (rc != DSKVS_OK) {
+		violation(V_RC,
+		          "%s churn put %s version %" PRIu64 ": got %s (%s)",
+		          w->who, key, v, rc_name(rc), dskvs_errmsg(s));
+		free(old);
+		return;
+	}
+	ck->k.val_ver = v;
+	atomic_store_explicit(&ck->k.pub, PUB(v, 1), memory_order_release);
+	w->last_seq = seq;
+	struct sv_info in;
+	if (!prev && old)
+		violation(V_BAD_OLD,
+		          "%s churn put %s: expected no *old (absent), got %zu "
+		          "bytes",
+		          w->who, key, old_len);
+	else if (prev && !old)
+		violation(V_BAD_OLD,
+		          "%s churn put %s: expected *old version %" PRIu64
+		          ", got none",
+		          w->who, key, prev);
+	else if (prev &&
+	         churn_value_ok(w->who, "churn put *old of", key, w->idx, ci,
+	                        old, old_len, &in) &&
+	         in.version != prev)
+		violation(V_BAD_OLD,
+		          "%s churn put %s: expected *old version %" PRIu64
+		          ", got version %" PRIu64,
+		          w->who, key, prev, in.version);
+	free(old);
+	if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+		check_durable(w, s, seq, "churn put (sync always)", key);
+	churn_ryw(w, s, ci, "get after own churn put of");
+}
+
+/* Delete churn key ci (present or not: the model says which rc). */
+static void churn_del(struct worker *w, dskvs *s, unsigned int ci)
+{
+	struct churn_key *ck = churn_key_of(w->idx, ci);
+	struct churn_unit *cu = churn_unit(w->idx, churn_unit_of_ci(ci));
+	uint64_t prev = ck->k.val_ver;
+	uint64_t v = ++cu->ver;
+	char key[KEY_NAME_MAX];
+	ck->k.ver = v;
+	atomic_store_explicit(&ck->k.started, v, memory_order_release);
+	atomic_store_explicit(&ck->k.del_started, v, memory_order_release);
+	churn_key_name(key, sizeof key, w->idx, ci, cu->birth);
+	uint64_t seq = 0;
+	int rc = dskvs_delete_seq(s, key, &seq);
+	bump(&w->ops[OP_DELETE]);
+	if (rc != (prev ? DSKVS_OK : DSKVS_NOTFOUND))
+		violation(rc == DSKVS_OK         ? V_RESURRECTED
+		          : rc == DSKVS_NOTFOUND ? V_LOST
+		                                 : V_RC,
+		          "%s churn delete %s: expected %s, got %s", w->who,
+		          key, prev ? "DSKVS_OK" : "DSKVS_NOTFOUND",
+		          rc_name(rc));
+	ck->k.val_ver = 0;
+	atomic_store_explicit(&ck->k.pub, PUB(v, 0), memory_order_release);
+	if (rc == DSKVS_OK) {
+		w->last_seq = seq;
+		if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+			check_durable(w, s, seq, "churn delete (sync always)",
+			              key);
+	}
+	churn_ryw(w, s, ci, "get after own churn delete of");
+}
+
+/* Start a new life of unit u: a new birth, stored in every member's
+ * pbirth before the life's first operation. */
+static void churn_birth(struct worker *w, unsigned int u)
+{
+	struct churn_unit *cu = churn_unit(w->idx, u);
+	cu->birth = cu->ver + 1; /* the version of the creating put */
+	cu->alive = true;
+	bump(&w->churn_born);
+}
+
+struct churn_walk {
+	struct worker *w;
+	unsigned int owner; /* whose unit */
+	unsigned int u;     /* the unit walked (key units: any, the "q" coll) */
+	const char *coll;
+	bool seen[CHURN_PER_W];
+};
+
+static int churn_walk_cb(const char *m, size_t mlen, const void *val,
+                         size_t vlen, void *arg)
+{
+	struct churn_walk *c = arg;
+	struct worker *w = c->w;
+	unsigned int o = c->owner, ci = CHURN_PER_W, x = 0;
+	uint64_t birth = 0;
+	char back[KEY_NAME_MAX], key[KEY_NAME_MAX * 2];
+	if (c->u < CHURN_KEYS) {
+		if (sscanf(m, "k%u.%" SCNu64, &x, &birth) == 2 &&
+		    x < CHURN_KEYS) {
+			snprintf(back, sizeof back, "k%u.%" PRIu64, x, birth);
+			if (strcmp(back, m) == 0 &&
+			    churn_unit(o, x)->birth == birth)
+				ci = x;
+		}
+	} else if (sscanf(m, "m%u", &x) == 1 && x < CHURN_MEMBERS) {
+		snprintf(back, sizeof back, "m%u", x);
+		if (strcmp(back, m) == 0)
+			ci = CHURN_KEYS + (c->u - CHURN_KEYS) * CHURN_MEMBERS +
+			     x;
+	}
+	(void)mlen;
+	snprintf(key, sizeof key, "%s/%s", c->coll, m);
+	if (ci == CHURN_PER_W) {
+		violation(
+		    V_WALK,
+		    "%s churn get_all %s: visited member \"%s\" that is "
+		    "not live in the model (a dead name, or never written)",
+		    w->who, c->coll, m);
+		return 0;
+	}
+	if (c->seen[ci]) {
+		violation(V_WALK, "%s churn get_all %s: visited %s twice",
+		          w->who, c->coll, m);
+		return 0;
+	}
+	c->seen[ci] = true;
+	churn_expect(w->who, "churn get_all", key, o, ci,
+	             churn_key_of(o, ci)->k.val_ver, DSKVS_OK, val, vlen);
+	return 0;
+}
+
+/* Walk the collection of unit u (key units: "w<w>q") exactly. */
+static void churn_walk_of(struct worker *w, dskvs *s, unsigned int owner,
+                          unsigned int u, const char *what)
+{
+	struct churn_walk c = { .w = w, .owner = owner, .u = u };
+	char coll[KEY_NAME_MAX];
+	churn_coll_name(coll, sizeof coll, owner, u,
+	                churn_unit(owner, u)->birth);
+	c.coll = coll;
+	int rc = dskvs_get_all(s, coll, churn_walk_cb, &c);
+	bump(&w->ryw);
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s %s %s: expected DSKVS_OK, got %s", w->who,
+		          what, coll, rc_name(rc));
+		return;
+	}
+	unsigned int lo =
+	    u < CHURN_KEYS ? 0 : CHURN_KEYS + (u - CHURN_KEYS) * CHURN_MEMBERS;
+	unsigned int hi = u < CHURN_KEYS ? CHURN_KEYS : lo + CHURN_MEMBERS;
+	for (unsigned int ci = lo; ci < hi; ci++)
+		if (!c.seen[ci] && churn_key_of(owner, ci)->k.val_ver)
+			violation(
+			    V_WALK,
+			    "%s %s %s: live member (churn key %u, version "
+			    "%" PRIu64 ") not visited",
+			    w->who, what, coll, ci,
+			    churn_key_of(owner, ci)->k.val_ver);
+}
+
+static void churn_walk(struct worker *w, dskvs *s, unsigned int u,
+                       const char *what)
+{
+	churn_walk_of(w, s, w->idx, u, what);
+}
+
+/* Kill coll unit u: delete_all, or delete each live member in turn. */
+static void churn_kill_coll(struct worker *w, dskvs *s, unsigned int u)
+{
+	struct churn_unit *cu = churn_unit(w->idx, u);
+	unsigned int lo = CHURN_KEYS + (u - CHURN_KEYS) * CHURN_MEMBERS;
+	char coll[KEY_NAME_MAX];
+	churn_coll_name(coll, sizeof coll, w->idx, u, cu->birth);
+	if (rng_next(&w->rng) & 1) {
+		bool any = false;
+		for (unsigned int ci = lo; ci < lo + CHURN_MEMBERS; ci++) {
+			struct churn_key *ck = churn_key_of(w->idx, ci);
+			uint64_t v = ++cu->ver;
+			any |= ck->k.val_ver != 0;
+			ck->k.ver = v;
+			atomic_store_explicit(&ck->k.started, v,
+			                      memory_order_release);
+			atomic_store_explicit(&ck->k.del_started, v,
+			                      memory_order_release);
+		}
+		uint64_t seq = 0;
+		int rc = dskvs_delete_all_seq(s, coll, &seq);
+		bump(&w->ops[OP_DELETE_ALL]);
+		if (rc != (any ? DSKVS_OK : DSKVS_NOTFOUND))
+			violation(rc == DSKVS_OK         ? V_RESURRECTED
+			          : rc == DSKVS_NOTFOUND ? V_LOST
+			                                 : V_RC,
+			          "%s churn delete_all %s: expected %s, got %s",
+			          w->who, coll,
+			          any ? "DSKVS_OK" : "DSKVS_NOTFOUND",
+			          rc_name(rc));
+		for (unsigned int ci = lo; ci < lo + CHURN_MEMBERS; ci++) {
+			struct churn_key *ck = churn_key_of(w->idx, ci);
+			ck->k.val_ver = 0;
+			atomic_store_explicit(&ck->k.pub, PUB(ck->k.ver, 0),
+			                      memory_order_release);
+		}
+		if (rc == DSKVS_OK) {
+			w->last_seq = seq;
+			if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+				check_durable(w, s, seq,
+				              "churn delete_all (sync always)",
+				              coll);
+		}
+	} else {
+		for (unsigned int ci = lo; ci < lo + CHURN_MEMBERS; ci++)
+			if (churn_key_of(w->idx, ci)->k.val_ver)
+				churn_del(w, s, ci);
+	}
+	cu->alive = false;
+	bump(&w->churn_died);
+	/* Dead: its walk visits nothing, and there is nothing to delete. */
+	churn_walk(w, s, u, "churn get_all after death of");
+	int rc = dskvs_delete_all(s, coll);
+	if (rc != DSKVS_NOTFOUND)
+		violation(rc == DSKVS_OK ? V_RESURRECTED : V_RC,
+		          "%s churn delete_all %s after its death: expected "
+		          "DSKVS_NOTFOUND, got %s",
+		          w->who, coll, rc_name(rc));
+}
+
+static void churn_step(struct worker *w, dskvs *s)
+{
+	unsigned int u =
+	    (unsigned int)rng_below(&w->rng, CHURN_KEYS + CHURN_COLLS);
+	struct churn_unit *cu = churn_unit(w->idx, u);
+	unsigned int r = (unsigned int)rng_below(&w->rng, 100);
+	bump(&w->churn);
+	if (u < CHURN_KEYS) { /* a short-lived key */
+		if (!cu->alive) {
+			churn_birth(w, u);
+			churn_put(w, s, u);
+		} else if (r < 35) {
+			churn_put(w, s, u);
+		} else if (r < 50) {
+			churn_ryw(w, s, u, "churn get of own key");
+		} else if (r < 60) {
+			churn_walk(w, s, u, "churn get_all of own");
+		} else {
+			churn_del(w, s, u);
+			cu->alive = false;
+			bump(&w->churn_died);
+		}
+		return;
+	}
+	unsigned int lo = CHURN_KEYS + (u - CHURN_KEYS) * CHURN_MEMBERS;
+	unsigned int ci = lo + (unsigned int)rng_below(&w->rng, CHURN_MEMBERS);
+	if (!cu->alive) { /* a short-lived collection */
+		churn_birth(w, u);
+		for (unsigned int i = lo; i < lo + CHURN_MEMBERS; i++)
+			churn_put(w, s, i);
+		churn_walk(w, s, u, "churn get_all after creating");
+	} else if (r < 30) {
+		churn_put(w, s, ci);
+	} else if (r < 45) {
+		churn_ryw(w, s, ci, "churn get of own member");
+	} else if (r < 60) {
+		churn_walk(w, s, u, "churn get_all of own");
+	} else if (r < 75) {
+		churn_del(w, s, ci);
+		bool any = false;
+		for (unsigned int i = lo; i < lo + CHURN_MEMBERS; i++)
+			any |= churn_key_of(w->idx, i)->k.val_ver != 0;
+		if (!any) { /* its last member: the collection died */
+			cu->alive = false;
+			bump(&w->churn_died);
+		}
+	} else {
+		churn_kill_coll(w, s, u);
+	}
+}
+
+/* A reader's get of another writer's churn key: see the rules above. */
+static void churn_read(struct worker *w, dskvs *s)
+{
+	unsigned int owner = (unsigned int)rng_below(&w->rng, R.ks.writers);
+	unsigned int ci = (unsigned int)rng_below(&w->rng, CHURN_PER_W);
+	struct churn_key *ck = churn_key_of(owner, ci);
+	uint64_t p = atomic_load_explicit(&ck->k.pub, memory_order_acquire);
+	uint64_t b = atomic_load_explicit(&ck->pbirth, memory_order_acquire);
+	char key[KEY_NAME_MAX];
+	size_t len = 0;
+	bump(&w->churn);
+	if (b == 0)
+		return; /* never born */
+	churn_key_name(key, sizeof key, owner, ci, b);
+	int rc = churn_get(s, key, w->rbuf, &len);
+	bump(&w->ops[OP_GET]);
+	uint64_t started =
+	    atomic_load_explicit(&ck->k.started, memory_order_acquire);
+	uint64_t dels =
+	    atomic_load_explicit(&ck->k.del_started, memory_order_acquire);
+	bool same_life = PUB_VER(p) >= b;
+	if (rc == DSKVS_NOTFOUND) {
+		if (same_life && PUB_PRESENT(p) && dels <= PUB_VER(p))
+			violation(
+			    V_LOST,
+			    "%s churn get %s: expected version >= %" PRIu64
+			    " (published before the get; no delete began "
+			    "since), got not found",
+			    w->who, key, PUB_VER(p));
+		return;
+	}
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s churn get %s: got %s", w->who, key,
+		          rc_name(rc));
+		return;
+	}
+	struct sv_info in;
+	if (!churn_value_ok(w->who, "churn get", key, owner, ci, w->rbuf, len,
+	                    &in))
+		return;
+	uint64_t floor = same_life ? PUB_VER(p) : b;
+	if (in.version < floor)
+		violation(V_STALE,
+		          "%s churn get %s: expected version >= %" PRIu64
+		          " (%s), got version %" PRIu64,
+		          w->who, key, floor,
+		          same_life ? "published before the get"
+		                    : "the birth its name carries",
+		          in.version);
+	else if (in.version > started)
+		violation(V_PHANTOM,
+		          "%s churn get %s: got version %" PRIu64
+		          ", newer than any operation begun (%" PRIu64 ")",
+		          w->who, key, in.version, started);
+}
+
 static void writer_step(struct worker *w, dskvs *s)
 {
 	const unsigned int all = (1u << OP_NKINDS) - 1;
+	if (R.o->churn_pct && rng_below(&w->rng, 100) < R.o->churn_pct) {
+		churn_step(w, s);
+		return;
+	}
 	int op = pick_op(R.o, all, &w->rng);
 	bool shared = R.ks.shared && op != OP_SYNC &&
 	              rng_below(&w->rng, 100) < R.o->shared_pct;
@@ -916,6 +1472,10 @@ static void writer_step(struct worker *w, dskvs *s)
 static void reader_step(struct worker *w, dskvs *s)
 {
 	const unsigned int mask = (1u << OP_GET) | (1u << OP_GET_ALL);
+	if (R.o->churn_pct && rng_below(&w->rng, 100) < R.o->churn_pct) {
+		churn_read(w, s);
+		return;
+	}
 	int op = pick_op(R.o, mask, &w->rng);
 	bool shared = R.ks.shared && rng_below(&w->rng, 100) < R.o->shared_pct;
 	if (op == OP_GET) {
@@ -987,9 +1547,16 @@ struct coll_expect {
 	bool listed;
 };
 
+struct churn_coll_expect {
+	char name[KEY_NAME_MAX];
+	struct coll_expect e;
+};
+
 struct list_ctx {
 	struct coll_expect *e; /* owned collections, then "shared" */
 	const char *phase;
+	struct churn_coll_expect *ce; /* live churn collections */
+	size_t nce;
 };
 
 static int list_cb(const char *name, size_t len, uint64_t members,
@@ -1002,9 +1569,30 @@ static int list_cb(const char *name, size_t len, uint64_t members,
 		    memcmp(R.ks.coll[i], name, len) == 0)
 			break;
 	if (i == n && !(len == 6 && memcmp(name, "shared", 6) == 0)) {
+		for (size_t j = 0; j < c->nce; j++) {
+			struct churn_coll_expect *x = &c->ce[j];
+			if (strlen(x->name) != len ||
+			    memcmp(x->name, name, len) != 0)
+				continue;
+			if (x->e.listed)
+				violation(
+				    V_COUNT,
+				    "%s list_collections: %s listed twice",
+				    c->phase, x->name);
+			x->e.listed = true;
+			if (members != x->e.members || bytes != x->e.bytes)
+				violation(V_COUNT,
+				          "%s list_collections %s: expected "
+				          "%" PRIu64 " members / %" PRIu64
+				          " value bytes, got %" PRIu64
+				          " / %" PRIu64,
+				          c->phase, x->name, x->e.members,
+				          x->e.bytes, members, bytes);
+			return 0;
+		}
 		violation(V_COUNT,
 		          "%s list_collections: listed collection \"%.*s\" "
-		          "that the harness never wrote",
+		          "that the harness never wrote (or a dead churn one)",
 		          c->phase, (int)(len < 64 ? len : 64), name);
 		return 0;
 	}
@@ -1116,6 +1704,60 @@ static void verify_all(struct worker *m, dskvs *s, const char *phase,
 			          ") not visited",
 			          what, j, R.shared_snap[j]);
 
+	/* Churn keys: every live one exactly, the last dead name of each
+	 * absent; their walks exact; their collections counted. */
+	struct churn_coll_expect *ce =
+	    calloc((size_t)R.ks.writers * (1 + CHURN_COLLS) + 1, sizeof *ce);
+	size_t nce = 0;
+	if (!ce) {
+		fprintf(stderr, "dskvs-stress: out of memory\n");
+		exit(2);
+	}
+	snprintf(what, sizeof what, "%s churn get", phase);
+	char wwhat[64];
+	snprintf(wwhat, sizeof wwhat, "%s churn get_all", phase);
+	for (unsigned int w = 0; w < R.ks.writers; w++) {
+		struct churn_coll_expect *q = &ce[nce++]; /* "w<w>q" */
+		churn_coll_name(q->name, sizeof q->name, w, 0, 0);
+		for (unsigned int u = 0; u < CHURN_KEYS + CHURN_COLLS; u++) {
+			struct churn_unit *cu = churn_unit(w, u);
+			struct churn_coll_expect *x = q;
+			unsigned int lo =
+			    u < CHURN_KEYS
+			        ? u
+			        : CHURN_KEYS + (u - CHURN_KEYS) * CHURN_MEMBERS;
+			unsigned int hi =
+			    u < CHURN_KEYS ? u + 1 : lo + CHURN_MEMBERS;
+			if (!cu->birth)
+				continue; /* never born */
+			if (u >= CHURN_KEYS && cu->alive) {
+				x = &ce[nce++];
+				churn_coll_name(x->name, sizeof x->name, w, u,
+				                cu->birth);
+			}
+			for (unsigned int ci = lo; ci < hi; ci++) {
+				struct churn_key *ck = churn_key_of(w, ci);
+				char key[KEY_NAME_MAX];
+				size_t len = 0;
+				churn_key_name(key, sizeof key, w, ci,
+				               cu->birth);
+				int rc = churn_get(s, key, m->rbuf, &len);
+				churn_expect(m->who, what, key, w, ci,
+				             ck->k.val_ver, rc, m->rbuf, len);
+				if (!ck->k.val_ver)
+					continue;
+				x->e.members++;
+				x->e.bytes +=
+				    sv_len(R.o, churn_id(w, ci), ck->k.val_ver);
+				entries++;
+			}
+			if (u >= CHURN_KEYS && cu->alive)
+				churn_walk_of(m, s, w, u, wwhat);
+		}
+		churn_walk_of(m, s, w, 0, wwhat); /* the key units' "q" */
+	}
+	for (size_t j = 0; j < nce; j++)
+		nonempty += ce[j].e.members != 0;
 	for (size_t i = 0; i <= ncoll; i++)
 		nonempty += e[i].members != 0;
 	dskvs_stats st;
@@ -1127,7 +1769,7 @@ static void verify_all(struct worker *m, dskvs *s, const char *phase,
 		          "%s stats: expected %" PRIu64 " entries in %" PRIu64
 		          " collections, got %" PRIu64 " in %" PRIu64,
 		          phase, entries, nonempty, st.entries, st.collections);
-	struct list_ctx lc = { e, phase };
+	struct list_ctx lc = { e, phase, ce, nce };
 	rc = dskvs_list_collections(s, list_cb, &lc);
 	if (rc != DSKVS_OK)
 		violation(V_RC, "%s list_collections: got %s", phase,
@@ -1139,7 +1781,15 @@ static void verify_all(struct worker *m, dskvs *s, const char *phase,
 			          " members) not listed",
 			          phase, i == ncoll ? "shared" : R.ks.coll[i],
 			          e[i].members);
+	for (size_t j = 0; j < nce; j++)
+		if (ce[j].e.members && !ce[j].e.listed)
+			violation(V_COUNT,
+			          "%s list_collections: churn collection %s "
+			          "(%" PRIu64 " members) not listed",
+			          phase, ce[j].name, ce[j].e.members);
 	R.keys_compared += R.ks.owned + R.ks.shared;
+	R.keys_compared += (uint64_t)R.ks.writers * CHURN_PER_W;
+	free(ce);
 	free(e);
 }
 
@@ -1236,6 +1886,14 @@ static void progress(uint64_t prev[OP_NKINDS + 3], double *prev_t)
 		    st.queue_depth, (double)st.oldest_pending_ns / 1e6,
 		    (double)(R.persisted_base + st.bytes_written) / 1048576.0,
 		    (double)st.log_bytes / 1048576.0, st.compactions);
+	if (R.o->churn_pct) {
+		uint64_t cd = 0;
+		for (unsigned int i = 0; i < R.nthreads; i++)
+			cd += atomic_load_explicit(&R.w[i].churn_died,
+			                           memory_order_relaxed);
+		off += snprintf(line + off, sizeof line - (size_t)off,
+		                " | churn deaths %" PRIu64, cd);
+	}
 	snprintf(line + off, sizeof line - (size_t)off,
 	         " | violations %" PRIu64, violations_total());
 	printf("%s\n", line);
@@ -1300,6 +1958,8 @@ int run_main(struct stress_opts *o, const char *store_dir)
 		return 2;
 	R.st = calloc(R.ks.owned ? R.ks.owned : 1, sizeof *R.st);
 	R.shared_snap = calloc(R.ks.shared + 1, sizeof *R.shared_snap);
+	if (churn_init() != 0)
+		return 2;
 	R.nthreads = o->writers + o->readers + (o->compact_every > 0);
 	R.w = calloc(R.nthreads + 1, sizeof *R.w);
 	if (!R.st || !R.shared_snap || !R.w)
@@ -1404,6 +2064,18 @@ int run_main(struct stress_opts *o, const char *store_dir)
 	       ", %.0f ops/s overall\n",
 	       tot[OP_NKINDS], tot[OP_NKINDS + 1], tot[OP_NKINDS + 2],
 	       elapsed > 0 ? (double)all / elapsed : 0.0);
+	if (o->churn_pct) {
+		uint64_t cs = 0, cb = 0, cd = 0;
+		for (unsigned int i = 0; i < R.nthreads; i++) {
+			cs += atomic_load(&R.w[i].churn);
+			cb += atomic_load(&R.w[i].churn_born);
+			cd += atomic_load(&R.w[i].churn_died);
+		}
+		printf("  churn (%u%% of steps): %" PRIu64 " steps, %" PRIu64
+		       " lives begun (keys and collections), %" PRIu64
+		       " ended\n",
+		       o->churn_pct, cs, cb, cd);
+	}
 	printf("  reopen checks: %" PRIu64
 	       " (close + reopen + compare, %" PRIu64
 	       " key states compared), crash cycles: 0\n",
@@ -1421,6 +2093,7 @@ int run_main(struct stress_opts *o, const char *store_dir)
 	free(R.w);
 	free(R.st);
 	free(R.shared_snap);
+	churn_free();
 	keyspace_free(&R.ks);
 	return violations_total() ? 1 : 0;
 }

@@ -47,13 +47,15 @@ struct stress_opts {
 	unsigned int shared_keys; /* keys of the shared collection */
 	unsigned int shared_pct;  /* % of operations aimed at it */
 	size_t value_min, value_max;
-	double mix[OP_NKINDS]; /* relative weights */
-	int sync;              /* enum sync_choice */
-	double reopen_every;   /* seconds; 0 = only at the end */
-	double compact_every;  /* seconds; 0 = never call dskvs_compact() */
-	uint64_t compact_min;  /* dskvs_options.compact_min_bytes */
-	unsigned int queue;    /* dskvs_options.queue_capacity, 0 = default */
-	unsigned int crash;    /* crash cycles; 0 = threaded run */
+	double mix[OP_NKINDS];  /* relative weights */
+	int sync;               /* enum sync_choice */
+	double reopen_every;    /* seconds; 0 = only at the end */
+	double compact_every;   /* seconds; 0 = never call dskvs_compact() */
+	uint64_t compact_min;   /* dskvs_options.compact_min_bytes */
+	unsigned int queue;     /* dskvs_options.queue_capacity, 0 = default */
+	unsigned int churn_pct; /* % of steps on short-lived keys and
+	                         * collections (threaded run only) */
+	unsigned int crash;     /* crash cycles; 0 = threaded run */
 	unsigned int kill_min_ms, kill_max_ms;
 	unsigned int crash_compact_ms; /* mean gap between compactions */
 	uint64_t seed;
