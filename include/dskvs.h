@@ -19,6 +19,9 @@
  * member "daft_punk/x" of collection "artist". A key without a '/' or with
  * nothing after it ("artist", "artist/") names a collection. A collection
  * exists while it has at least one member. Values are arbitrary bytes.
+ * Member names holding NUL bytes, or empty, are reached through the _bin
+ * forms of the calls (collection and member given apart with lengths; see
+ * "Binary-safe names" below).
  *
  * Threads
  * -------
@@ -76,7 +79,9 @@ extern "C" {
 	 DSKVS_VERSION_PATCH)
 
 /* Largest collection name and largest member name, in bytes (the limit of a
- * ck_ht bytestring key). */
+ * ck_ht bytestring key, and of the 16-bit lengths a block keeps). A
+ * member of exactly DSKVS_NAME_MAX bytes is accepted, one byte more is
+ * DSKVS_ETOOBIG. */
 #define DSKVS_NAME_MAX 65535u
 /* Largest value, in bytes: 64 MiB. */
 #define DSKVS_VALUE_MAX (64u * 1024u * 1024u)
@@ -105,7 +110,11 @@ extern "C" {
 	   "data file is damaged where it is known to have been synced")      \
 	XX(EVERSION, -31011,                                                  \
 	   "data file was written by a newer, incompatible format version")   \
-	XX(ETIMEDOUT, -31012, "timed out")
+	XX(ETIMEDOUT, -31012, "timed out")                                    \
+	XX(EEXIST, -31013, "the member already exists (nothing was changed)") \
+	XX(ECONFLICT, -31014,                                                 \
+	   "the member's version is not the one expected (nothing was "       \
+	   "changed)")
 
 typedef enum {
 	DSKVS_OK = 0,
@@ -367,6 +376,163 @@ DSKVS_EXTERN int dskvs_wait_durable(dskvs *s, uint64_t seq, int timeout_ms);
  * or a negative DSKVS_E* code.
  */
 DSKVS_EXTERN int dskvs_durable_fd(dskvs *s);
+
+/* ---- Versions, conditional puts and read-modify-write --------------------
+ *
+ * A member's version is the sequence number of the write that made its
+ * current value (the number dskvs_put_seq() returned for it). It is
+ * stable across close/open, dskvs_compact() and dskvs_rewrite(), and it
+ * compares with every other sequence number of the same store: a larger
+ * version was written later, by any thread, to any key; two values of
+ * one member never share a version, and a member that is deleted and put
+ * again gets a new, larger one. 0 is never a version: it means absent.
+ * Versions of different stores are unrelated.
+ */
+
+/*
+ * dskvs_get() that also gives the value's version in *seq (may be NULL;
+ * set on DSKVS_OK and DSKVS_ERANGE, 0 on any other result). Lock-free like
+ * dskvs_get(): the value and the version come from the same write.
+ * Errors: those of dskvs_get().
+ */
+DSKVS_EXTERN int dskvs_get_seq(dskvs *s, const char *key, void *buf, size_t cap,
+                               size_t *len, uint64_t *seq);
+
+/*
+ * Put val[0..len) as member key `key` only if the member is absent. The
+ * decision and the write happen under the collection's writer lock, so of
+ * several threads racing to create one member exactly one succeeds.
+ * *seq (may be NULL) receives the new version on DSKVS_OK, the existing
+ * member's version on DSKVS_EEXIST.
+ *
+ * Errors: DSKVS_EEXIST (the member exists; nothing was changed, and
+ * dskvs_errmsg() is left empty: it is an answer, not a failure); otherwise
+ * those of dskvs_put().
+ */
+DSKVS_EXTERN int dskvs_put_if_absent(dskvs *s, const char *key, const void *val,
+                                     size_t len, uint64_t *seq);
+
+/*
+ * Put only if the member's current version is `expect` (0: only if the
+ * member is absent); DSKVS_ECONFLICT otherwise, and nothing changes.
+ * Decided and written under the collection's writer lock (compare and
+ * swap). *seq (may be NULL) receives the new version on DSKVS_OK, and the
+ * member's current version (0 if absent) on DSKVS_ECONFLICT, so that a
+ * CAS loop can retry without another read:
+ *
+ *     uint64_t v = 0; // or from dskvs_get_seq()
+ *     do { ...compute val from the value of version v...
+ *     } while ((rc = dskvs_put_if_seq(s, key, val, len, v, &v))
+ *              == DSKVS_ECONFLICT);
+ *
+ * Errors: DSKVS_ECONFLICT (no detail, as for DSKVS_EEXIST); otherwise those
+ * of dskvs_put().
+ */
+DSKVS_EXTERN int dskvs_put_if_seq(dskvs *s, const char *key, const void *val,
+                                  size_t len, uint64_t expect, uint64_t *seq);
+
+/*
+ * Read-modify-write of one member. fn sees the current value (exists = 0
+ * and old NULL, old_len 0 when absent; old is valid until fn returns and
+ * must not be written) and returns:
+ *   DSKVS_UPDATE_SET     dskvs copies *new_val[0..*new_len) (set by fn;
+ *                        it must stay valid until dskvs_update returns
+ *                        and may point into old) as the new value;
+ *   DSKVS_UPDATE_DELETE  the member is removed (absent: nothing changes,
+ *                        not an error);
+ *   DSKVS_UPDATE_KEEP    nothing changes;
+ *   a negative code      nothing changes; dskvs_update returns it as is.
+ * Any other return (a positive value that is none of the three) changes
+ * nothing and dskvs_update returns DSKVS_EINVAL.
+ *
+ * fn runs once, in the calling thread, while the member's collection is
+ * locked and inside an RCU read-side section. That is the cost: while it
+ * runs, every writer of that collection waits (and memory reclamation of
+ * the whole store is delayed); readers of the store never wait. So fn must
+ * be quick. It may read the store (any key). It must not write to, sync,
+ * compact or close that store: those calls, made from inside fn on the
+ * same store, return DSKVS_EINVAL without doing anything (checked in every
+ * build: a thread-local flag; dskvs_close too, which then leaves the
+ * handle open). Writing to another store from fn is allowed but must not
+ * form a cycle of update callbacks between stores (that deadlocks).
+ *
+ * *seq (may be NULL) receives the version written by SET, or the sequence
+ * number of the delete (a durability ticket for dskvs_wait_durable(); the
+ * member's version is now 0); it is left unchanged for KEEP, an abort, or
+ * DELETE of an absent member.
+ *
+ * Returns DSKVS_OK (also for KEEP), fn's negative code, or:
+ *   DSKVS_EINVAL    s or fn NULL, a garbage return code from fn, SET with
+ *                   *new_val NULL and *new_len > 0, or a call from inside
+ *                   an update callback on the same store.
+ *   DSKVS_ETOOBIG   SET of a value over DSKVS_VALUE_MAX (nothing changed).
+ *   DSKVS_EBADKEY, DSKVS_ENOMEM, DSKVS_EIO as dskvs_put().
+ */
+#define DSKVS_UPDATE_KEEP   0
+#define DSKVS_UPDATE_SET    1
+#define DSKVS_UPDATE_DELETE 2
+typedef int (*dskvs_update_fn)(const void *old, size_t old_len, int exists,
+                               const void **new_val, size_t *new_len,
+                               void *arg);
+DSKVS_EXTERN int dskvs_update(dskvs *s, const char *key, dskvs_update_fn fn,
+                              void *arg, uint64_t *seq);
+
+/* ---- Binary-safe names: the _bin forms ------------------------------------
+ *
+ * A string key cannot hold a NUL byte nor name an empty member ("coll/"
+ * is a collection). Every call that takes a key has a _bin form that takes
+ * the collection and the member apart, each with its length:
+ *
+ *   coll, clen      the collection: 1 .. DSKVS_NAME_MAX bytes, no '/' and
+ *                   no NUL (the same names as in string keys); need not be
+ *                   NUL-terminated.
+ *   member, mlen    the member: any 0 .. DSKVS_NAME_MAX bytes ('/', NUL,
+ *                   anything; empty is a member like any other); member
+ *                   may be NULL when mlen is 0.
+ *
+ * The member "a/b" of collection "x" is the same member whether written
+ * as the string key "x/a/b" or as ("x", 1, "a/b", 3). Such names survive
+ * close/open, compaction, verify and the tool's dump/load exactly.
+ * dskvs_get_all() and dskvs_get_all_bin() hand fn each member's exact
+ * length (a NUL inside the name is part of it; a NUL always follows it).
+ *
+ * Errors as the string form, with DSKVS_EBADKEY for a NULL or empty
+ * collection, a '/' or NUL in it, or a NULL member with mlen > 0, and
+ * DSKVS_ETOOBIG for clen or mlen over DSKVS_NAME_MAX. The _bin forms of
+ * put, delete and delete_all take the *seq out-parameter of the _seq forms
+ * (may be NULL); dskvs_get_bin takes that of dskvs_get_seq.
+ */
+DSKVS_EXTERN int dskvs_get_bin(dskvs *s, const char *coll, size_t clen,
+                               const void *member, size_t mlen, void *buf,
+                               size_t cap, size_t *len, uint64_t *seq);
+DSKVS_EXTERN int dskvs_get_alloc_bin(dskvs *s, const char *coll, size_t clen,
+                                     const void *member, size_t mlen,
+                                     void **val, size_t *len);
+DSKVS_EXTERN int dskvs_get_with_bin(dskvs *s, const char *coll, size_t clen,
+                                    const void *member, size_t mlen,
+                                    dskvs_read_fn fn, void *arg);
+DSKVS_EXTERN int dskvs_get_all_bin(dskvs *s, const char *coll, size_t clen,
+                                   dskvs_visit_fn fn, void *arg);
+DSKVS_EXTERN int dskvs_put_bin(dskvs *s, const char *coll, size_t clen,
+                               const void *member, size_t mlen, const void *val,
+                               size_t len, void **old, size_t *old_len,
+                               uint64_t *seq);
+DSKVS_EXTERN int dskvs_delete_bin(dskvs *s, const char *coll, size_t clen,
+                                  const void *member, size_t mlen,
+                                  uint64_t *seq);
+DSKVS_EXTERN int dskvs_delete_all_bin(dskvs *s, const char *coll, size_t clen,
+                                      uint64_t *seq);
+DSKVS_EXTERN int dskvs_put_if_absent_bin(dskvs *s, const char *coll,
+                                         size_t clen, const void *member,
+                                         size_t mlen, const void *val,
+                                         size_t len, uint64_t *seq);
+DSKVS_EXTERN int dskvs_put_if_seq_bin(dskvs *s, const char *coll, size_t clen,
+                                      const void *member, size_t mlen,
+                                      const void *val, size_t len,
+                                      uint64_t expect, uint64_t *seq);
+DSKVS_EXTERN int dskvs_update_bin(dskvs *s, const char *coll, size_t clen,
+                                  const void *member, size_t mlen,
+                                  dskvs_update_fn fn, void *arg, uint64_t *seq);
 
 /* ---- Maintenance -------------------------------------------------------- */
 

@@ -12,6 +12,17 @@
  *  - A replaced or removed block's table reference is retired through RCU
  *    after the lock is released; nothing here waits for a grace period.
  *  - Readers: one read-side section around lookup and copy; no lock.
+ *  - A put's block gets its sequence number (the value's version, which
+ *    dskvs_get_seq reads lock-free) before it is published: the put
+ *    reserves its queue slot, sets b->seq, publishes, then commits the
+ *    slot (a NOP if publishing failed). The conditional puts and
+ *    dskvs_update decide and write under the collection's lock, so two
+ *    writers of one member can never both win.
+ *
+ * Every public call that takes a key comes in two forms: the string form
+ * ("coll/member") parses it, the _bin form checks the parts given apart
+ * with their lengths; both then call the same *_k function on a parsed
+ * struct dskvs__key.
  */
 #include "store.h"
 
@@ -46,18 +57,43 @@ static int after_write(dskvs *s, uint64_t seq, uint64_t *seq_out)
 	return DSKVS_OK;
 }
 
+/* ---- update callbacks ------------------------------------------------------
+ *
+ * While a dskvs_update callback runs, its thread holds a collection's lock
+ * and is inside a read-side section: a write, sync, compaction or close of
+ * the same store from there would deadlock (or free the store under the
+ * caller). Each running callback pushes a frame on a thread-local stack;
+ * those entry points refuse with DSKVS_EINVAL when the calling thread is
+ * inside a callback on that store. The stack is written and read only by
+ * its own thread; a frame lives on the stack of dskvs_update.
+ */
+struct upd_frame {
+	const dskvs *s;
+	struct upd_frame *up;
+};
+static __thread struct upd_frame *upd_top;
+
+int dskvs__refuse_in_update(const dskvs *s, const char *what)
+{
+	for (const struct upd_frame *f = upd_top; f; f = f->up)
+		if (f->s == s)
+			return dskvs__fail(
+			    DSKVS_EINVAL,
+			    "%s called from inside a dskvs_update "
+			    "callback on the same store",
+			    what);
+	return DSKVS_OK;
+}
+
 /* ---- reads --------------------------------------------------------------- */
 
 /* Find a member's block. Call inside a read-side section. */
-static inline int find(dskvs *s, const char *key, struct dskvs__blk **out)
+static inline int find(dskvs *s, const struct dskvs__key *k,
+                       struct dskvs__blk **out)
 {
-	struct dskvs__key k;
-	int rc = dskvs__key_parse(key, 1, &k);
-	if (DSKVS_UNLIKELY(rc != DSKVS_OK))
-		return key_error(rc, key);
-	struct dskvs__coll *c = dskvs__coll_lookup(&s->t, k.coll, k.clen);
+	struct dskvs__coll *c = dskvs__coll_lookup(&s->t, k->coll, k->clen);
 	struct dskvs__blk *b =
-	    c ? dskvs__member_get(c, k.member, k.mlen) : NULL;
+	    c ? dskvs__member_get(c, k->member, k->mlen) : NULL;
 	if (b == NULL) {
 		dskvs__clear_detail(); /* no stale detail for a miss */
 		return DSKVS_NOTFOUND;
@@ -66,19 +102,47 @@ static inline int find(dskvs *s, const char *key, struct dskvs__blk **out)
 	return DSKVS_OK;
 }
 
-int dskvs_get(dskvs *s, const char *key, void *buf, size_t cap, size_t *len)
+/* Parse a string member or collection key, with the detail on failure. */
+static inline int parse(const char *key, int want_member, struct dskvs__key *k)
+{
+	int rc = dskvs__key_parse(key, want_member, k);
+	if (DSKVS_UNLIKELY(rc != DSKVS_OK))
+		return key_error(rc, key);
+	return DSKVS_OK;
+}
+
+/* The same for the parts of a _bin call. */
+static int make(const char *coll, size_t clen, const void *member, size_t mlen,
+                int want_member, struct dskvs__key *k)
+{
+	int rc = dskvs__key_make(coll, clen, member, mlen, want_member, k);
+	if (rc == DSKVS_ETOOBIG)
+		return dskvs__fail(rc, "a name is longer than %u bytes",
+		                   DSKVS_NAME_MAX);
+	if (rc != DSKVS_OK)
+		return dskvs__fail(rc,
+		                   "bad name: the collection must be 1 .. %u "
+		                   "bytes without '/' or NUL%s",
+		                   DSKVS_NAME_MAX,
+		                   want_member ? ", the member non-NULL when "
+		                                 "its length is not 0"
+		                               : "");
+	return DSKVS_OK;
+}
+
+static int get_k(dskvs *s, const struct dskvs__key *k, void *buf, size_t cap,
+                 size_t *len, uint64_t *seq)
 {
 	struct dskvs__blk *b = NULL;
 	int rc;
 
-	if (DSKVS_UNLIKELY(s == NULL || len == NULL ||
-	                   (buf == NULL && cap > 0)))
-		return dskvs__fail(DSKVS_EINVAL, "dskvs_get: NULL argument");
 	dskvs__rcu_read_lock();
-	rc = find(s, key, &b);
+	rc = find(s, k, &b);
 	if (DSKVS_LIKELY(rc == DSKVS_OK)) {
 		size_t n = b->vlen < cap ? b->vlen : cap;
 		*len = b->vlen;
+		if (seq)
+			*seq = b->seq; /* set before b was published */
 		if (n)
 			memcpy(buf, dskvs__blk_val(b), n);
 		if (b->vlen > cap)
@@ -88,18 +152,52 @@ int dskvs_get(dskvs *s, const char *key, void *buf, size_t cap, size_t *len)
 	return rc;
 }
 
-int dskvs_get_alloc(dskvs *s, const char *key, void **val, size_t *len)
+static inline int get_args_ok(dskvs *s, void *buf, size_t cap, size_t *len,
+                              uint64_t *seq)
+{
+	if (seq)
+		*seq = 0;
+	if (DSKVS_UNLIKELY(s == NULL || len == NULL ||
+	                   (buf == NULL && cap > 0)))
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_get: NULL argument");
+	return DSKVS_OK;
+}
+
+int dskvs_get(dskvs *s, const char *key, void *buf, size_t cap, size_t *len)
+{
+	return dskvs_get_seq(s, key, buf, cap, len, NULL);
+}
+
+int dskvs_get_seq(dskvs *s, const char *key, void *buf, size_t cap, size_t *len,
+                  uint64_t *seq)
+{
+	struct dskvs__key k;
+	int rc = get_args_ok(s, buf, cap, len, seq);
+	if (DSKVS_LIKELY(rc == DSKVS_OK))
+		rc = parse(key, 1, &k);
+	return DSKVS_LIKELY(rc == DSKVS_OK) ? get_k(s, &k, buf, cap, len, seq)
+	                                    : rc;
+}
+
+int dskvs_get_bin(dskvs *s, const char *coll, size_t clen, const void *member,
+                  size_t mlen, void *buf, size_t cap, size_t *len,
+                  uint64_t *seq)
+{
+	struct dskvs__key k;
+	int rc = get_args_ok(s, buf, cap, len, seq);
+	if (rc == DSKVS_OK)
+		rc = make(coll, clen, member, mlen, 1, &k);
+	return rc == DSKVS_OK ? get_k(s, &k, buf, cap, len, seq) : rc;
+}
+
+static int get_alloc_k(dskvs *s, const struct dskvs__key *k, void **val,
+                       size_t *len)
 {
 	struct dskvs__blk *b = NULL;
 	int rc;
 
-	if (val != NULL)
-		*val = NULL;
-	if (s == NULL || val == NULL)
-		return dskvs__fail(DSKVS_EINVAL,
-		                   "dskvs_get_alloc: NULL argument");
 	dskvs__rcu_read_lock();
-	rc = find(s, key, &b);
+	rc = find(s, k, &b);
 	if (rc == DSKVS_OK) {
 		void *p = malloc(b->vlen ? b->vlen : 1);
 		if (p == NULL) {
@@ -116,38 +214,90 @@ int dskvs_get_alloc(dskvs *s, const char *key, void **val, size_t *len)
 	return rc;
 }
 
-int dskvs_get_with(dskvs *s, const char *key, dskvs_read_fn fn, void *arg)
+int dskvs_get_alloc(dskvs *s, const char *key, void **val, size_t *len)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (val != NULL)
+		*val = NULL;
+	if (s == NULL || val == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_get_alloc: NULL argument");
+	if ((rc = parse(key, 1, &k)) != DSKVS_OK)
+		return rc;
+	return get_alloc_k(s, &k, val, len);
+}
+
+int dskvs_get_alloc_bin(dskvs *s, const char *coll, size_t clen,
+                        const void *member, size_t mlen, void **val,
+                        size_t *len)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (val != NULL)
+		*val = NULL;
+	if (s == NULL || val == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_get_alloc_bin: NULL argument");
+	if ((rc = make(coll, clen, member, mlen, 1, &k)) != DSKVS_OK)
+		return rc;
+	return get_alloc_k(s, &k, val, len);
+}
+
+static int get_with_k(dskvs *s, const struct dskvs__key *k, dskvs_read_fn fn,
+                      void *arg)
 {
 	struct dskvs__blk *b = NULL;
 	int rc;
 
-	if (s == NULL || fn == NULL)
-		return dskvs__fail(DSKVS_EINVAL,
-		                   "dskvs_get_with: NULL argument");
 	dskvs__rcu_read_lock();
-	rc = find(s, key, &b);
+	rc = find(s, k, &b);
 	if (rc == DSKVS_OK)
 		rc = fn(dskvs__blk_val(b), b->vlen, arg);
 	dskvs__rcu_read_unlock();
 	return rc;
 }
-int dskvs_get_all(dskvs *s, const char *collection, dskvs_visit_fn fn,
-                  void *arg)
+
+int dskvs_get_with(dskvs *s, const char *key, dskvs_read_fn fn, void *arg)
 {
 	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL || fn == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_get_with: NULL argument");
+	if ((rc = parse(key, 1, &k)) != DSKVS_OK)
+		return rc;
+	return get_with_k(s, &k, fn, arg);
+}
+
+int dskvs_get_with_bin(dskvs *s, const char *coll, size_t clen,
+                       const void *member, size_t mlen, dskvs_read_fn fn,
+                       void *arg)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL || fn == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_get_with_bin: NULL argument");
+	if ((rc = make(coll, clen, member, mlen, 1, &k)) != DSKVS_OK)
+		return rc;
+	return get_with_k(s, &k, fn, arg);
+}
+
+static int get_all_k(dskvs *s, const struct dskvs__key *k, dskvs_visit_fn fn,
+                     void *arg)
+{
 	struct dskvs__coll *c;
 	struct dskvs__blk **v;
 	size_t n;
 	int rc;
 
-	if (s == NULL || fn == NULL)
-		return dskvs__fail(DSKVS_EINVAL,
-		                   "dskvs_get_all: NULL argument");
-	rc = dskvs__key_parse(collection, 0, &k);
-	if (rc != DSKVS_OK)
-		return key_error(rc, collection);
 	dskvs__rcu_read_lock();
-	rc = dskvs__coll_acquire(&s->t, &k, false, &c);
+	rc = dskvs__coll_acquire(&s->t, k, false, &c);
 	if (rc != DSKVS_OK) {
 		dskvs__rcu_read_unlock();
 		return rc == DSKVS_NOTFOUND ? DSKVS_OK : rc;
@@ -164,6 +314,34 @@ int dskvs_get_all(dskvs *s, const char *collection, dskvs_visit_fn fn,
 	}
 	dskvs__rcu_read_unlock();
 	return rc;
+}
+
+int dskvs_get_all(dskvs *s, const char *collection, dskvs_visit_fn fn,
+                  void *arg)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL || fn == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_get_all: NULL argument");
+	if ((rc = parse(collection, 0, &k)) != DSKVS_OK)
+		return rc;
+	return get_all_k(s, &k, fn, arg);
+}
+
+int dskvs_get_all_bin(dskvs *s, const char *coll, size_t clen,
+                      dskvs_visit_fn fn, void *arg)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL || fn == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_get_all_bin: NULL argument");
+	if ((rc = make(coll, clen, NULL, 0, 0, &k)) != DSKVS_OK)
+		return rc;
+	return get_all_k(s, &k, fn, arg);
 }
 
 int dskvs_list_collections(dskvs *s, dskvs_collection_fn fn, void *arg)
@@ -194,59 +372,126 @@ int dskvs_list_collections(dskvs *s, dskvs_collection_fn fn, void *arg)
 	return rc;
 }
 
-int dskvs_put_seq(dskvs *s, const char *key, const void *val, size_t len,
-                  void **old, size_t *old_len, uint64_t *seq_out)
-{
-	struct dskvs__key k;
-	struct dskvs__coll *c;
-	struct dskvs__blk *b, *prev;
-	void *copy = NULL;
-	uint64_t seq;
-	int rc;
+/* ---- writes ----------------------------------------------------------------
+ */
 
-	if (old)
-		*old = NULL;
-	if (old_len)
-		*old_len = 0;
-	if (s == NULL || (val == NULL && len > 0))
-		return dskvs__fail(DSKVS_EINVAL, "dskvs_put: NULL argument");
-	rc = dskvs__key_parse(key, 1, &k);
-	if (rc != DSKVS_OK)
-		return key_error(rc, key);
+/* When a put happens: always, only if absent, or only if the member's
+ * version is `expect` (0: absent). */
+enum put_mode { PUT_ALWAYS, PUT_IF_ABSENT, PUT_IF_SEQ };
+
+/* Checks shared by every write before it touches the store. */
+static inline int write_ok(dskvs *s, const char *what)
+{
+	int rc = dskvs__refuse_in_update(s, what);
+	if (DSKVS_UNLIKELY(rc != DSKVS_OK))
+		return rc;
+	return refuse_if_failed(s);
+}
+
+static int value_ok(const void *val, size_t len, const char *what)
+{
+	if (val == NULL && len > 0)
+		return dskvs__fail(DSKVS_EINVAL, "%s: NULL value of %zu bytes",
+		                   what, len);
 	if (len > DSKVS_VALUE_MAX)
 		return dskvs__fail(DSKVS_ETOOBIG,
 		                   "value of %zu bytes is over the %u-byte "
 		                   "limit",
 		                   len, DSKVS_VALUE_MAX);
-	if ((rc = refuse_if_failed(s)) != DSKVS_OK)
+	return DSKVS_OK;
+}
+
+/*
+ * Publish b (one table reference and one queue reference made by the
+ * caller) as the member's value and queue its record. Call with c's lock
+ * held, inside a read-side section. The slot is reserved first so that
+ * b->seq, the value's version, is set before any reader can see b; if
+ * publishing fails (DSKVS_ENOMEM) the slot is committed as a NOP and
+ * nothing changed. While the slot is reserved every other producer waits
+ * in its commit, so only the table insert happens in between (which may
+ * grow the members table: that one write's cost, not a wait for anyone).
+ * On success *prev is the replaced block (its table reference is the
+ * caller's to retire after unlocking) and *seq the write's number.
+ */
+static int publish_locked(dskvs *s, struct dskvs__coll *c, struct dskvs__blk *b,
+                          struct dskvs__blk **prev, uint64_t *seq)
+{
+	struct dskvs__slot sl;
+	int rc;
+
+	*seq = dskvs__queue_reserve(&s->q, &sl);
+	b->seq = *seq;
+	rc = dskvs__member_set_locked(c, b, prev);
+	if (rc != DSKVS_OK) {
+		dskvs__queue_commit(&s->q, &sl, NULL, DSKVS_OP_NOP);
+		return rc;
+	}
+	/* Committed before the lock is released: log order is memory
+	 * order. */
+	dskvs__queue_commit(&s->q, &sl, b, DSKVS_OP_PUT);
+	return DSKVS_OK;
+}
+
+/* An empty collection that a failed or refused first write created must
+ * not stay in the table of collections. Call with c's lock held; the
+ * caller releases, then retires c if this returned true. */
+static bool drop_if_empty_locked(dskvs *s, struct dskvs__coll *c)
+{
+	if (c->count != 0)
+		return false;
+	dskvs__coll_kill_locked(&s->t, c);
+	return true;
+}
+
+static int put_k(dskvs *s, const struct dskvs__key *k, const void *val,
+                 size_t len, void **old, size_t *old_len, enum put_mode mode,
+                 uint64_t expect, uint64_t *seq_out)
+{
+	struct dskvs__coll *c;
+	struct dskvs__blk *b, *prev;
+	void *copy = NULL;
+	uint64_t seq = 0;
+	bool dropped;
+	int rc;
+
+	if ((rc = value_ok(val, len, "dskvs_put")) != DSKVS_OK)
+		return rc;
+	if ((rc = write_ok(s, "dskvs_put")) != DSKVS_OK)
 		return rc;
 	/* Table reference + queue reference. */
-	b = dskvs__blk_new(k.coll, k.clen, k.member, k.mlen, val, len, 2);
+	b = dskvs__blk_new(k->coll, k->clen, k->member, k->mlen, val, len, 2);
 	if (b == NULL)
 		return dskvs__fail(DSKVS_ENOMEM, "value block of %zu bytes",
 		                   len);
 
 	dskvs__rcu_read_lock();
-	rc = dskvs__coll_acquire(&s->t, &k, true, &c);
+	rc = dskvs__coll_acquire(&s->t, k, true, &c);
 	if (rc != DSKVS_OK)
 		goto fail_unlocked;
-	if (old) {
+	/* The member cannot change while we hold the lock: what we decide
+	 * on is what we replace. */
+	prev = dskvs__member_get(c, k->member, k->mlen);
+	if (mode == PUT_IF_ABSENT && prev != NULL) {
+		seq = prev->seq;
+		rc = DSKVS_EEXIST;
+		goto refuse_locked;
+	}
+	if (mode == PUT_IF_SEQ && (prev ? prev->seq : 0) != expect) {
+		seq = prev ? prev->seq : 0;
+		rc = DSKVS_ECONFLICT;
+		goto refuse_locked;
+	}
+	if (old && prev) {
 		/* Allocate the copy before changing anything, so ENOMEM
-		 * leaves the store as it was. The old value cannot change
-		 * while we hold the lock. */
-		prev = dskvs__member_get(c, k.member, k.mlen);
-		if (prev) {
-			copy = malloc(prev->vlen ? prev->vlen : 1);
-			if (copy == NULL) {
-				rc = DSKVS_ENOMEM;
-				goto fail_locked;
-			}
+		 * leaves the store as it was. */
+		copy = malloc(prev->vlen ? prev->vlen : 1);
+		if (copy == NULL) {
+			rc = DSKVS_ENOMEM;
+			goto fail_locked;
 		}
 	}
-	if ((rc = dskvs__member_set_locked(c, b, &prev)) != DSKVS_OK)
+	if ((rc = publish_locked(s, c, b, &prev, &seq)) != DSKVS_OK)
 		goto fail_locked;
-	/* Queued before the lock is released: log order is memory order. */
-	seq = dskvs__queue_enqueue(&s->q, b, DSKVS_OP_PUT);
 	dskvs__coll_release(c);
 	if (prev) {
 		if (copy) {
@@ -260,13 +505,53 @@ int dskvs_put_seq(dskvs *s, const char *key, const void *val, size_t len,
 	dskvs__rcu_read_unlock();
 	return after_write(s, seq, seq_out);
 
-fail_locked:
+refuse_locked:
+	/* A refusal is an answer, not a failure: no detail. It may come
+	 * from a collection this call just created (for PUT_IF_SEQ with a
+	 * non-zero expect on a new collection). */
+	dropped = drop_if_empty_locked(s, c);
 	dskvs__coll_release(c);
+	if (dropped)
+		dskvs__coll_retire(c);
+	dskvs__rcu_read_unlock();
+	free(b);
+	if (seq_out)
+		*seq_out = seq;
+	dskvs__clear_detail();
+	return rc;
+
+fail_locked:
+	dropped = drop_if_empty_locked(s, c);
+	dskvs__coll_release(c);
+	if (dropped)
+		dskvs__coll_retire(c);
 fail_unlocked:
 	dskvs__rcu_read_unlock();
 	free(copy);
 	free(b);
 	return dskvs__fail(rc, "dskvs_put: %s", dskvs_strerror(rc));
+}
+
+static inline void put_clear_out(void **old, size_t *old_len)
+{
+	if (old)
+		*old = NULL;
+	if (old_len)
+		*old_len = 0;
+}
+
+int dskvs_put_seq(dskvs *s, const char *key, const void *val, size_t len,
+                  void **old, size_t *old_len, uint64_t *seq_out)
+{
+	struct dskvs__key k;
+	int rc;
+
+	put_clear_out(old, old_len);
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_put: NULL store");
+	if ((rc = parse(key, 1, &k)) != DSKVS_OK)
+		return rc;
+	return put_k(s, &k, val, len, old, old_len, PUT_ALWAYS, 0, seq_out);
 }
 
 int dskvs_put(dskvs *s, const char *key, const void *val, size_t len,
@@ -275,44 +560,122 @@ int dskvs_put(dskvs *s, const char *key, const void *val, size_t len,
 	return dskvs_put_seq(s, key, val, len, old, old_len, NULL);
 }
 
-int dskvs_delete_seq(dskvs *s, const char *key, uint64_t *seq_out)
+int dskvs_put_bin(dskvs *s, const char *coll, size_t clen, const void *member,
+                  size_t mlen, const void *val, size_t len, void **old,
+                  size_t *old_len, uint64_t *seq)
 {
 	struct dskvs__key k;
+	int rc;
+
+	put_clear_out(old, old_len);
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_put_bin: NULL store");
+	if ((rc = make(coll, clen, member, mlen, 1, &k)) != DSKVS_OK)
+		return rc;
+	return put_k(s, &k, val, len, old, old_len, PUT_ALWAYS, 0, seq);
+}
+
+int dskvs_put_if_absent(dskvs *s, const char *key, const void *val, size_t len,
+                        uint64_t *seq)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_put_if_absent: NULL store");
+	if ((rc = parse(key, 1, &k)) != DSKVS_OK)
+		return rc;
+	return put_k(s, &k, val, len, NULL, NULL, PUT_IF_ABSENT, 0, seq);
+}
+
+int dskvs_put_if_absent_bin(dskvs *s, const char *coll, size_t clen,
+                            const void *member, size_t mlen, const void *val,
+                            size_t len, uint64_t *seq)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_put_if_absent_bin: NULL store");
+	if ((rc = make(coll, clen, member, mlen, 1, &k)) != DSKVS_OK)
+		return rc;
+	return put_k(s, &k, val, len, NULL, NULL, PUT_IF_ABSENT, 0, seq);
+}
+
+int dskvs_put_if_seq(dskvs *s, const char *key, const void *val, size_t len,
+                     uint64_t expect, uint64_t *seq)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_put_if_seq: NULL store");
+	if ((rc = parse(key, 1, &k)) != DSKVS_OK)
+		return rc;
+	return put_k(s, &k, val, len, NULL, NULL, PUT_IF_SEQ, expect, seq);
+}
+
+int dskvs_put_if_seq_bin(dskvs *s, const char *coll, size_t clen,
+                         const void *member, size_t mlen, const void *val,
+                         size_t len, uint64_t expect, uint64_t *seq)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_put_if_seq_bin: NULL store");
+	if ((rc = make(coll, clen, member, mlen, 1, &k)) != DSKVS_OK)
+		return rc;
+	return put_k(s, &k, val, len, NULL, NULL, PUT_IF_SEQ, expect, seq);
+}
+
+/* Remove the member whose block is prev from c and queue the delete.
+ * Call with c's lock held, inside a read-side section. Returns the
+ * record's number and sets *dropped when c became empty (and was
+ * killed): the caller releases, retires prev's table reference and, if
+ * dropped, c. */
+static uint64_t remove_locked(dskvs *s, struct dskvs__coll *c,
+                              const struct dskvs__key *k, bool *dropped)
+{
+	struct dskvs__blk *prev =
+	    dskvs__member_remove_locked(c, k->member, k->mlen);
+	/* The record carries the removed block's key: one more reference,
+	 * dropped by the janitor. */
+	__atomic_add_fetch(&prev->refs, 1, __ATOMIC_RELAXED);
+	uint64_t seq = dskvs__queue_enqueue(&s->q, prev, DSKVS_OP_DEL);
+	*dropped = drop_if_empty_locked(s, c);
+	return seq;
+}
+
+static int delete_k(dskvs *s, const struct dskvs__key *k, uint64_t *seq_out)
+{
 	struct dskvs__coll *c;
 	struct dskvs__blk *prev;
 	uint64_t seq;
 	bool dropped = false;
 	int rc;
 
-	if (s == NULL)
-		return dskvs__fail(DSKVS_EINVAL, "dskvs_delete: NULL store");
-	rc = dskvs__key_parse(key, 1, &k);
-	if (rc != DSKVS_OK)
-		return key_error(rc, key);
-	if ((rc = refuse_if_failed(s)) != DSKVS_OK)
+	if ((rc = write_ok(s, "dskvs_delete")) != DSKVS_OK)
 		return rc;
 	dskvs__rcu_read_lock();
-	rc = dskvs__coll_acquire(&s->t, &k, false, &c);
+	rc = dskvs__coll_acquire(&s->t, k, false, &c);
 	if (rc != DSKVS_OK) {
 		dskvs__rcu_read_unlock();
 		dskvs__clear_detail();
 		return rc;
 	}
-	prev = dskvs__member_remove_locked(c, k.member, k.mlen);
+	prev = dskvs__member_get(c, k->member, k->mlen);
 	if (prev == NULL) {
 		dskvs__coll_release(c);
 		dskvs__rcu_read_unlock();
 		dskvs__clear_detail();
 		return DSKVS_NOTFOUND;
 	}
-	/* The record carries the removed block's key: one more reference,
-	 * dropped by the janitor. */
-	__atomic_add_fetch(&prev->refs, 1, __ATOMIC_RELAXED);
-	seq = dskvs__queue_enqueue(&s->q, prev, DSKVS_OP_DEL);
-	if (c->count == 0) {
-		dskvs__coll_kill_locked(&s->t, c);
-		dropped = true;
-	}
+	seq = remove_locked(s, c, k, &dropped);
 	dskvs__coll_release(c);
 	dskvs__blk_retire(prev);
 	if (dropped)
@@ -321,33 +684,52 @@ int dskvs_delete_seq(dskvs *s, const char *key, uint64_t *seq_out)
 	return after_write(s, seq, seq_out);
 }
 
+int dskvs_delete_seq(dskvs *s, const char *key, uint64_t *seq_out)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_delete: NULL store");
+	if ((rc = parse(key, 1, &k)) != DSKVS_OK)
+		return rc;
+	return delete_k(s, &k, seq_out);
+}
+
 int dskvs_delete(dskvs *s, const char *key)
 {
 	return dskvs_delete_seq(s, key, NULL);
 }
 
-int dskvs_delete_all_seq(dskvs *s, const char *collection, uint64_t *seq_out)
+int dskvs_delete_bin(dskvs *s, const char *coll, size_t clen,
+                     const void *member, size_t mlen, uint64_t *seq)
 {
 	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_delete_bin: NULL store");
+	if ((rc = make(coll, clen, member, mlen, 1, &k)) != DSKVS_OK)
+		return rc;
+	return delete_k(s, &k, seq);
+}
+
+static int delete_all_k(dskvs *s, const struct dskvs__key *k, uint64_t *seq_out)
+{
 	struct dskvs__coll *c;
 	struct dskvs__blk *rec;
 	uint64_t seq;
 	int rc;
 
-	if (s == NULL)
-		return dskvs__fail(DSKVS_EINVAL,
-		                   "dskvs_delete_all: NULL store");
-	rc = dskvs__key_parse(collection, 0, &k);
-	if (rc != DSKVS_OK)
-		return key_error(rc, collection);
-	if ((rc = refuse_if_failed(s)) != DSKVS_OK)
+	if ((rc = write_ok(s, "dskvs_delete_all")) != DSKVS_OK)
 		return rc;
 	/* The record, allocated first so that ENOMEM changes nothing. */
-	rec = dskvs__blk_new(k.coll, k.clen, NULL, 0, NULL, 0, 1);
+	rec = dskvs__blk_new(k->coll, k->clen, NULL, 0, NULL, 0, 1);
 	if (rec == NULL)
 		return dskvs__fail(DSKVS_ENOMEM, "dskvs_delete_all record");
 	dskvs__rcu_read_lock();
-	rc = dskvs__coll_acquire(&s->t, &k, false, &c);
+	rc = dskvs__coll_acquire(&s->t, k, false, &c);
 	if (rc != DSKVS_OK) {
 		dskvs__rcu_read_unlock();
 		free(rec);
@@ -378,9 +760,144 @@ int dskvs_delete_all_seq(dskvs *s, const char *collection, uint64_t *seq_out)
 	return after_write(s, seq, seq_out);
 }
 
+int dskvs_delete_all_seq(dskvs *s, const char *collection, uint64_t *seq_out)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_delete_all: NULL store");
+	if ((rc = parse(collection, 0, &k)) != DSKVS_OK)
+		return rc;
+	return delete_all_k(s, &k, seq_out);
+}
+
 int dskvs_delete_all(dskvs *s, const char *collection)
 {
 	return dskvs_delete_all_seq(s, collection, NULL);
+}
+
+int dskvs_delete_all_bin(dskvs *s, const char *coll, size_t clen, uint64_t *seq)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_delete_all_bin: NULL store");
+	if ((rc = make(coll, clen, NULL, 0, 0, &k)) != DSKVS_OK)
+		return rc;
+	return delete_all_k(s, &k, seq);
+}
+
+/* ---- read-modify-write ----------------------------------------------------
+ *
+ * The callback runs with the collection's lock held (so no other writer of
+ * the collection can change the member between the read and the write)
+ * and inside a read-side section (so `old` stays valid). Readers never
+ * wait for it; writers of that collection and memory reclamation do.
+ */
+static int update_k(dskvs *s, const struct dskvs__key *k, dskvs_update_fn fn,
+                    void *arg, uint64_t *seq_out)
+{
+	struct dskvs__coll *c;
+	struct dskvs__blk *cur, *b = NULL, *prev = NULL;
+	struct upd_frame frame;
+	const void *nv = NULL;
+	size_t nl = 0;
+	uint64_t seq = 0;
+	bool dropped = false, wrote = false;
+	int r, rc;
+
+	if ((rc = write_ok(s, "dskvs_update")) != DSKVS_OK)
+		return rc;
+	dskvs__rcu_read_lock();
+	rc = dskvs__coll_acquire(&s->t, k, true, &c);
+	if (rc != DSKVS_OK) {
+		dskvs__rcu_read_unlock();
+		return dskvs__fail(rc, "dskvs_update: %s", dskvs_strerror(rc));
+	}
+	cur = dskvs__member_get(c, k->member, k->mlen);
+	frame.s = s;
+	frame.up = upd_top;
+	upd_top = &frame;
+	r = fn(cur ? dskvs__blk_val(cur) : NULL, cur ? cur->vlen : 0,
+	       cur != NULL, &nv, &nl, arg);
+	upd_top = frame.up;
+
+	if (r < 0) {
+		rc = r; /* the callback's own code, as it gave it */
+	} else if (r == DSKVS_UPDATE_KEEP) {
+		rc = DSKVS_OK;
+	} else if (r == DSKVS_UPDATE_SET) {
+		rc = value_ok(nv, nl, "dskvs_update callback");
+		if (rc == DSKVS_OK) {
+			b = dskvs__blk_new(k->coll, k->clen, k->member, k->mlen,
+			                   nv, nl, 2);
+			rc = b ? publish_locked(s, c, b, &prev, &seq)
+			       : DSKVS_ENOMEM;
+			if (rc != DSKVS_OK) {
+				free(b);
+				dskvs__fail(rc, "dskvs_update: %s",
+				            dskvs_strerror(rc));
+			}
+			wrote = rc == DSKVS_OK;
+		}
+	} else if (r == DSKVS_UPDATE_DELETE) {
+		rc = DSKVS_OK;
+		if (cur) {
+			/* cur is prev: remove_locked unpublishes it. */
+			seq = remove_locked(s, c, k, &dropped);
+			prev = cur;
+			wrote = true;
+		}
+	} else {
+		rc = dskvs__fail(DSKVS_EINVAL,
+		                 "dskvs_update: the callback returned %d, "
+		                 "which is neither DSKVS_UPDATE_KEEP, _SET, "
+		                 "_DELETE nor a negative code",
+		                 r);
+	}
+	if (!wrote)
+		dropped = drop_if_empty_locked(s, c);
+	dskvs__coll_release(c);
+	if (prev)
+		dskvs__blk_retire(prev);
+	if (dropped)
+		dskvs__coll_retire(c);
+	dskvs__rcu_read_unlock();
+	if (!wrote)
+		return rc;
+	return after_write(s, seq, seq_out);
+}
+
+int dskvs_update(dskvs *s, const char *key, dskvs_update_fn fn, void *arg,
+                 uint64_t *seq)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL || fn == NULL)
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_update: NULL argument");
+	if ((rc = parse(key, 1, &k)) != DSKVS_OK)
+		return rc;
+	return update_k(s, &k, fn, arg, seq);
+}
+
+int dskvs_update_bin(dskvs *s, const char *coll, size_t clen,
+                     const void *member, size_t mlen, dskvs_update_fn fn,
+                     void *arg, uint64_t *seq)
+{
+	struct dskvs__key k;
+	int rc;
+
+	if (s == NULL || fn == NULL)
+		return dskvs__fail(DSKVS_EINVAL,
+		                   "dskvs_update_bin: NULL argument");
+	if ((rc = make(coll, clen, member, mlen, 1, &k)) != DSKVS_OK)
+		return rc;
+	return update_k(s, &k, fn, arg, seq);
 }
 
 /* ---- public calls
@@ -390,7 +907,10 @@ int dskvs_sync(dskvs *s)
 {
 	if (s == NULL)
 		return dskvs__fail(DSKVS_EINVAL, "dskvs_sync: NULL store");
-	int err = dskvs__queue_refuse(&s->q, "not durable");
+	int err = dskvs__refuse_in_update(s, "dskvs_sync");
+	if (err)
+		return err;
+	err = dskvs__queue_refuse(&s->q, "not durable");
 	if (err)
 		return err;
 	return dskvs__queue_wait_seq(&s->q, dskvs__queue_committed_seq(&s->q),
@@ -428,6 +948,9 @@ int dskvs_compact(dskvs *s)
 {
 	if (s == NULL)
 		return dskvs__fail(DSKVS_EINVAL, "dskvs_compact: NULL store");
+	int rc = dskvs__refuse_in_update(s, "dskvs_compact");
+	if (rc)
+		return rc;
 	return dskvs__janitor_compact(&s->j, 1);
 }
 
@@ -435,5 +958,8 @@ int dskvs_rewrite(dskvs *s)
 {
 	if (s == NULL)
 		return dskvs__fail(DSKVS_EINVAL, "dskvs_rewrite: NULL store");
+	int rc = dskvs__refuse_in_update(s, "dskvs_rewrite");
+	if (rc)
+		return rc;
 	return dskvs__janitor_compact(&s->j, 2);
 }

@@ -111,9 +111,19 @@ struct dskvs__key {
 	size_t mlen;
 };
 
-/* want_member: 1 member key required, 0 collection key required. */
+/* want_member: 1 member key required, 0 collection key required.
+ * DSKVS_EBADKEY, DSKVS_ETOOBIG. A member parsed from a string is never
+ * empty and holds no NUL. */
 DSKVS_LOCAL int dskvs__key_parse(const char *key, int want_member,
                                  struct dskvs__key *k);
+/* The binary-safe form (the _bin calls): coll[0..clen) must be 1 ..
+ * DSKVS_NAME_MAX bytes without '/' or NUL; with want_member, the member
+ * is any mlen <= DSKVS_NAME_MAX bytes (NUL included, empty allowed;
+ * member may be NULL when mlen is 0); without, member is ignored.
+ * DSKVS_EBADKEY, DSKVS_ETOOBIG. k points into the caller's buffers. */
+DSKVS_LOCAL int dskvs__key_make(const char *coll, size_t clen,
+                                const void *member, size_t mlen,
+                                int want_member, struct dskvs__key *k);
 
 /* ---- CRC32C (crc32c.c) -------------------------------------------------- */
 

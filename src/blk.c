@@ -27,7 +27,7 @@ struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
 	b->clen = (uint16_t)clen;
 	b->mlen = (uint16_t)mlen;
 	memcpy(b->key, coll, clen);
-	b->key[clen] = '/';
+	b->key[clen] = member ? '/' : '\0';
 	if (mlen)
 		memcpy(b->key + clen + 1, member, mlen);
 	b->key[clen + 1 + mlen] = '\0';

@@ -20,42 +20,54 @@
  * or delete) it does so through call_rcu, so readers that found the block
  * inside a read-side section can finish with it. The last reference frees.
  *
- * The same layout, with mlen == 0 and no '/', carries the collection name of
- * a DeleteAll record through the queue.
+ * The same layout, with member == NULL at creation (no '/' after the
+ * collection name, mlen == 0), carries the collection name of a DeleteAll
+ * record through the queue.
  */
 struct dskvs__blk {
-	union {
-		/* While published: the sequence number of the write that made
-		 * the block; written by that writer under the collection lock
-		 * before it unlocks, read under the lock (compaction's gather,
-		 * which copies it) and by replay. */
-		uint64_t seq;
-		/* Once unpublished: the table's deferred reference drop. Only
-		 * call_rcu writes it, after the block left the table, when
-		 * nobody reads seq any more: readers never do, and the janitor
-		 * takes a record's sequence number from its queue position. */
-		struct rcu_head rcu;
-	};
+	/* Once unpublished: the table's deferred reference drop. Only
+	 * call_rcu writes it, after the block left the table. It has a field
+	 * of its own (it used to share one with seq) because a reader inside
+	 * a read-side section may still read seq of a block that a writer
+	 * has just retired (dskvs_get_seq). */
+	struct rcu_head rcu;
+	/* The sequence number of the write that made the block: the value's
+	 * version. Written once, before the block is published (by the
+	 * writer under the collection lock, from its reserved queue
+	 * position; by replay), never afterwards; read by readers of the
+	 * published block (the table's publication orders the write before
+	 * them), by compaction's gather and by replay. 0 only for a block
+	 * that is never published (a delete or DeleteAll record). */
+	uint64_t seq;
 	uint32_t refs; /* atomic */
 	uint32_t vlen;
 	uint16_t clen;
 	uint16_t mlen;
-	char key[]; /* clen bytes, '/', mlen bytes, NUL, vlen bytes */
+	/* clen bytes, then '/' for a member's block or NUL for a DeleteAll
+	 * record (which has no member, so that an empty member, mlen == 0,
+	 * still has a key "coll/"), mlen bytes (any bytes, NUL included),
+	 * NUL, vlen bytes */
+	char key[];
 };
 
 static inline char *dskvs__blk_member(struct dskvs__blk *b)
 {
 	return b->key + b->clen + 1;
 }
+/* Length of the record key: "coll/member" for a member's block, "coll" for
+ * a DeleteAll record. */
 static inline size_t dskvs__blk_klen(const struct dskvs__blk *b)
 {
-	return b->mlen ? (size_t)b->clen + 1 + b->mlen : b->clen;
+	return b->key[b->clen] == '/' ? (size_t)b->clen + 1 + b->mlen : b->clen;
 }
 static inline char *dskvs__blk_val(struct dskvs__blk *b)
 {
 	return b->key + b->clen + 1 + b->mlen + 1;
 }
 
+/* A block holding coll/member and a copy of val, with `refs` references
+ * and seq 0. member == NULL makes a DeleteAll record (mlen must be 0); a
+ * member of mlen 0 is an empty member name. NULL when out of memory. */
 DSKVS_LOCAL struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
                                               const char *member, size_t mlen,
                                               const void *val, size_t vlen,

@@ -325,18 +325,20 @@ io:
 
 enum { REC_OK, REC_TORN, REC_BAD, REC_INVALID };
 
+/* A record's key: "coll" for a DeleteAll, "coll/member" otherwise. The
+ * collection name is 1 .. DSKVS_NAME_MAX bytes without NUL (and without
+ * '/': it ends at the first one); the member is any 0 .. DSKVS_NAME_MAX
+ * bytes, NUL and '/' included (the binary-safe _bin calls write those). */
 static bool key_ok(unsigned op, const char *key, size_t klen)
 {
-	if (memchr(key, '\0', klen) != NULL)
-		return false;
 	const char *slash = memchr(key, '/', klen);
-	if (op == DSKVS_REC_DELALL)
-		return slash == NULL && klen <= DSKVS_NAME_MAX;
-	if (slash == NULL)
+	size_t clen = slash ? (size_t)(slash - key) : klen;
+	if (clen == 0 || clen > DSKVS_NAME_MAX ||
+	    memchr(key, '\0', clen) != NULL)
 		return false;
-	size_t clen = (size_t)(slash - key), mlen = klen - clen - 1;
-	return clen >= 1 && clen <= DSKVS_NAME_MAX && mlen >= 1 &&
-	       mlen <= DSKVS_NAME_MAX;
+	if (op == DSKVS_REC_DELALL)
+		return slash == NULL;
+	return slash != NULL && klen - clen - 1 <= DSKVS_NAME_MAX;
 }
 
 /* Cheap filters in front of the header checksum. */

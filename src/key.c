@@ -48,3 +48,29 @@ int dskvs__key_parse(const char *key, int want_member, struct dskvs__key *k)
 		return DSKVS_ETOOBIG;
 	return DSKVS_OK;
 }
+
+int dskvs__key_make(const char *coll, size_t clen, const void *member,
+                    size_t mlen, int want_member, struct dskvs__key *k)
+{
+	if (coll == NULL || clen == 0)
+		return DSKVS_EBADKEY;
+	if (clen > DSKVS_NAME_MAX)
+		return DSKVS_ETOOBIG;
+	if (memchr(coll, '/', clen) != NULL || memchr(coll, '\0', clen) != NULL)
+		return DSKVS_EBADKEY;
+	k->coll = coll;
+	k->clen = clen;
+	if (!want_member) {
+		k->member = NULL;
+		k->mlen = 0;
+		return DSKVS_OK;
+	}
+	if (member == NULL && mlen > 0)
+		return DSKVS_EBADKEY;
+	if (mlen > DSKVS_NAME_MAX)
+		return DSKVS_ETOOBIG;
+	/* The tables want a pointer even for an empty name. */
+	k->member = member ? (const char *)member : "";
+	k->mlen = mlen;
+	return DSKVS_OK;
+}

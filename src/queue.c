@@ -151,32 +151,47 @@ static inline void commit(struct dskvs__queue *q, unsigned int ticket)
 	ck_pr_store_uint(&q->ring.p_tail, ticket + 1);
 }
 
+uint64_t dskvs__queue_reserve(struct dskvs__queue *q, struct dskvs__slot *sl)
+{
+	while ((sl->slot = ck_ring_enqueue_reserve_mpsc(&q->ring, q->ring_buf,
+	                                                &sl->ticket)) == NULL)
+		wait_space(q);
+	return q->seq_base +
+	       widen(__atomic_load_n(&q->dequeued, __ATOMIC_ACQUIRE),
+	             sl->ticket) +
+	       1;
+}
+
+void dskvs__queue_commit(struct dskvs__queue *q, struct dskvs__slot *sl,
+                         struct dskvs__blk *b, unsigned op)
+{
+	if (op == DSKVS_OP_NOP)
+		b = NULL;
+	else
+		__atomic_add_fetch(
+		    &q->pending_bytes,
+		    dskvs__rec_size(dskvs__blk_klen(b), dskvs__op_vlen(b, op)),
+		    __ATOMIC_RELAXED);
+	*sl->slot = dskvs__tag(b, op);
+	commit(q, sl->ticket);
+	kick(q);
+}
+
 uint64_t dskvs__queue_enqueue(struct dskvs__queue *q, struct dskvs__blk *b,
                               unsigned op)
 {
-	unsigned int ticket;
-	void **slot;
-	uint64_t seq;
+	struct dskvs__slot sl;
+	uint64_t seq = dskvs__queue_reserve(q, &sl);
 
-	while ((slot = ck_ring_enqueue_reserve_mpsc(&q->ring, q->ring_buf,
-	                                            &ticket)) == NULL)
-		wait_space(q);
-	seq = q->seq_base +
-	      widen(__atomic_load_n(&q->dequeued, __ATOMIC_ACQUIRE), ticket) +
-	      1;
-	/* A block records the write that created it. Read by compaction
-	 * under the collection lock we hold. Only for puts: a delete's block
-	 * is the removed entry, which a compaction that gathered it earlier
-	 * may be writing out with its own sequence number right now. */
+	/* A block records the write that created it. Only for puts: a
+	 * delete's block is the removed entry, whose seq is its value's
+	 * version and stays as it is (a compaction that gathered it earlier
+	 * may be writing it out right now). A put that readers may already
+	 * see should have used reserve/commit, so that seq is set before
+	 * publication (see the declaration). */
 	if (op == DSKVS_OP_PUT)
 		b->seq = seq;
-	__atomic_add_fetch(&q->pending_bytes,
-	                   dskvs__rec_size(dskvs__blk_klen(b),
-	                                   op == DSKVS_OP_PUT ? b->vlen : 0),
-	                   __ATOMIC_RELAXED);
-	*slot = dskvs__tag(b, op);
-	commit(q, ticket);
-	kick(q);
+	dskvs__queue_commit(q, &sl, b, op);
 	return seq;
 }
 

@@ -94,9 +94,31 @@ DSKVS_LOCAL void dskvs__queue_destroy(struct dskvs__queue *q);
  * lock of the record's key held: that is what makes log order equal memory
  * order (DESIGN rule 5). May sleep (not spin) while the ring is full; never
  * inside a read-side section's grace period wait (it waits on the consumer,
- * which never waits for a grace period). Sets a put's b->seq. */
+ * which never waits for a grace period). Sets a put's b->seq, so use it
+ * only for a put whose block is not yet published, or for deletes. */
 DSKVS_LOCAL uint64_t dskvs__queue_enqueue(struct dskvs__queue *q,
                                           struct dskvs__blk *b, unsigned op);
+
+/* The same in two steps, for a write that must know its sequence number
+ * before readers can see it (a put sets b->seq, the value's version, then
+ * publishes b, then commits):
+ *   seq = dskvs__queue_reserve(q, &slot);   ... publish ...
+ *   dskvs__queue_commit(q, &slot, b, DSKVS_OP_PUT);
+ * or, when the write failed after the reservation, commit with
+ * DSKVS_OP_NOP (b ignored): the slot is skipped by the janitor and its
+ * sequence number is never used. Same lock rule as enqueue. Every reserve
+ * is followed by exactly one commit, without sleeping in between: every
+ * later producer (of any collection) waits for it, and the janitor sees
+ * nothing past it. reserve may sleep while the ring is full. */
+struct dskvs__slot {
+	void **slot;
+	unsigned int ticket;
+};
+DSKVS_LOCAL uint64_t dskvs__queue_reserve(struct dskvs__queue *q,
+                                          struct dskvs__slot *sl);
+DSKVS_LOCAL void dskvs__queue_commit(struct dskvs__queue *q,
+                                     struct dskvs__slot *sl,
+                                     struct dskvs__blk *b, unsigned op);
 /* Sequence number of the latest committed record (any thread). */
 DSKVS_LOCAL uint64_t dskvs__queue_committed_seq(struct dskvs__queue *q);
 /* DSKVS_OK, or the sticky error with "what: detail" as the thread's

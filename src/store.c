@@ -368,6 +368,9 @@ int dskvs_close(dskvs *s)
 	int rc;
 	if (s == NULL)
 		return DSKVS_OK;
+	/* From inside an update callback: refuse, and leave s as it was. */
+	if ((rc = dskvs__refuse_in_update(s, "dskvs_close")) != DSKVS_OK)
+		return rc;
 	DSKVS_CHECK(!dskvs__rcu_ongoing(),
 	            "dskvs_close called inside a read-side section");
 	track_open(s, false);

@@ -26,4 +26,10 @@ struct dskvs {
 	char *path;
 };
 
+/* DSKVS_EINVAL (with the detail) when the calling thread is inside a
+ * dskvs_update callback on s, which holds one of s's collection locks: a
+ * write, sync, compaction or close of s from there would deadlock. Any
+ * thread; reads only its own thread-local state (api.c). */
+DSKVS_LOCAL int dskvs__refuse_in_update(const dskvs *s, const char *what);
+
 #endif

@@ -27,7 +27,8 @@ Test(errors, every_documented_code_is_in_the_list)
 	const int want[] = { DSKVS_NOTFOUND, DSKVS_EINVAL,   DSKVS_EBADKEY,
 		             DSKVS_ETOOBIG,  DSKVS_ERANGE,   DSKVS_ENOMEM,
 		             DSKVS_EBUSY,    DSKVS_EPATH,    DSKVS_EIO,
-		             DSKVS_ECORRUPT, DSKVS_EVERSION, DSKVS_ETIMEDOUT };
+		             DSKVS_ECORRUPT, DSKVS_EVERSION, DSKVS_ETIMEDOUT,
+		             DSKVS_EEXIST,   DSKVS_ECONFLICT };
 	cr_assert_eq(NCODES, sizeof(want) / sizeof(want[0]));
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		int found = 0;
@@ -81,7 +82,7 @@ Test(errors, strerror_sentences_are_distinct)
 
 static const int unknown[] = {
 	1,      -1,     -2,     -4095, -30999,  -31000,
-	-31013, -31999, -32000, 12345, INT_MIN, INT_MAX
+	-31015, -31999, -32000, 12345, INT_MIN, INT_MAX
 };
 
 Test(errors, strerror_of_unknown_codes)

@@ -384,6 +384,7 @@ enum {
 	OPT_FILE,
 	OPT_MERGE,
 	OPT_JSON,
+	OPT_IF_ABSENT,
 };
 
 struct opt {
@@ -457,6 +458,9 @@ static int apply_opt(const struct opt *o, const char *val, struct cmd_args *a)
 		break;
 	case OPT_JSON:
 		a->json = 1;
+		break;
+	case OPT_IF_ABSENT:
+		a->if_absent = 1;
 		break;
 	}
 	return -1;
@@ -569,6 +573,7 @@ static int cmd_help(struct cmd_args *a);
 
 static const struct opt put_opts[] = {
 	{ "file", 'f', 1, OPT_FILE },
+	{ "if-absent", 0, 0, OPT_IF_ABSENT },
 	{ NULL, 0, 0, 0 },
 };
 static const struct opt load_opts[] = {
@@ -585,14 +590,24 @@ static const struct command commands[] = {
 	  "Write the value of KEY (COLLECTION/MEMBER) to standard output: its\n"
 	  "exact bytes, nothing added, so 'dskvs get KEY > FILE' recovers it.\n"
 	  "Exit status 1 if there is no such key.\n" },
-	{ "put", cmd_put, put_opts, 1, 2, "put [--file FILE] KEY [VALUE]",
+	{ "put", cmd_put, put_opts, 1, 2,
+	  "put [--if-absent] [--file FILE] KEY [VALUE]",
 	  "Set KEY (COLLECTION/MEMBER) to VALUE, to the contents of FILE, or,\n"
 	  "with neither, to everything read from standard input ('-' as FILE\n"
 	  "also means standard input). Values are bytes, at most 64 MiB.\n"
 	  "Creates the store if --store or DSKVS_STORE names a directory that\n"
 	  "does not hold one yet.\n"
 	  "\n"
-	  "  -f, --file FILE   read the value from FILE\n" },
+	  "  -f, --file FILE   read the value from FILE\n"
+	  "  --if-absent       only if KEY has no value yet; exit status 4,\n"
+	  "                    and nothing changed, if it has one\n" },
+	{ "incr", cmd_incr, NULL, 1, 2, "incr KEY [N]",
+	  "Add N (default 1, may be negative) to the value of KEY, a decimal\n"
+	  "integer (an absent KEY counts as 0), atomically: other programs'\n"
+	  "writes cannot come in between the read and the write. Prints the\n"
+	  "new value. Exit status 5, and nothing changed, if the value is not\n"
+	  "a decimal integer (optional sign, digits, nothing else) or the sum\n"
+	  "leaves the 64-bit signed range; 2 if N is not such an integer.\n" },
 	{ "del", cmd_del, NULL, 1, 1, "del KEY",
 	  "Delete KEY (COLLECTION/MEMBER). Exit status 1 if there is no such "
 	  "key.\n" },
@@ -686,6 +701,7 @@ static const char main_help[] =
     "  get KEY              write a value's exact bytes to standard output\n"
     "  put KEY [VALUE]      set a value (VALUE, --file FILE, or standard "
     "input)\n"
+    "  incr KEY [N]         add N (default 1) to an integer value\n"
     "  del KEY              delete a key\n"
     "  getall COLLECTION    list a collection's members and values\n"
     "  delall COLLECTION    delete a whole collection\n"
@@ -712,7 +728,8 @@ static const char main_help[] =
     "  -V, --version     show the tool's and the library's versions\n"
     "\n"
     "Exit status: 0 success, 1 not found, 2 usage error or bad input,\n"
-    "3 store or I/O error (in use, damaged, unreadable, disk full).\n"
+    "3 store or I/O error (in use, damaged, unreadable, disk full),\n"
+    "4 the key exists (put --if-absent), 5 not an integer (incr).\n"
     "Manual: man dskvs\n";
 
 static const struct command *find_command(const char *name)

@@ -8,7 +8,9 @@
  * three rules that the manual documents:
  *
  *  - Exit status: 0 success, 1 not found, 2 usage error or bad input, 3 store
- *    or I/O error. Every failure prints exactly one line on stderr.
+ *    or I/O error, 4 the key exists (put --if-absent), 5 the value is not
+ *    a decimal integer or the sum overflows (incr). Every failure prints
+ *    exactly one line on stderr.
  *  - Standard output carries only the result (exact value bytes for get,
  *    JSON Lines for dump), so it is safe to pipe and redirect; everything
  *    for people (errors, notes, progress) goes to stderr, with colour only
@@ -49,6 +51,9 @@ enum {
 	ST_NOTFOUND = 1,
 	ST_USAGE = 2,
 	ST_STORE = 3,
+	ST_EXISTS = 4, /* put --if-absent: the key already has a value */
+	ST_NOTINT = 5, /* incr: the value is not a decimal integer, or the
+	                  sum is out of the 64-bit signed range */
 };
 
 /* ---- shared state (defined in cli.c) ------------------------------------ */
@@ -142,12 +147,14 @@ int list_colls(struct colls *c);
 void colls_free(struct colls *c);
 
 /*
- * Visit every member of `coll` in name order with its value: fn(key, klen,
- * member, val, vlen, arg) where key is "coll/member". Stops at fn's first
- * non-zero return, or when interrupted. *seen counts members visited.
+ * Visit every member of `coll` in byte order of name with its value:
+ * fn(key, klen, member, mlen, val, vlen, arg) where key is "coll/member"
+ * (klen bytes, then a NUL). A member may hold any bytes, NUL included, and
+ * may be empty: use the lengths. Stops at fn's first non-zero return, or
+ * when interrupted. *seen counts members visited.
  */
 typedef int (*member_fn)(const char *key, size_t klen, const char *member,
-                         const void *val, size_t vlen, void *arg);
+                         size_t mlen, const void *val, size_t vlen, void *arg);
 
 int walk_collection(const char *coll, member_fn fn, void *arg, uint64_t *seen);
 
@@ -158,6 +165,7 @@ struct cmd_args {
 	const char *file; /* put --file */
 	int merge;        /* load --merge */
 	int json;         /* getall --json */
+	int if_absent;    /* put --if-absent */
 	int help;
 	char **pos; /* positional arguments */
 	int npos;
@@ -167,6 +175,7 @@ struct cmd_args {
  * and returns the exit status. */
 int cmd_get(struct cmd_args *a);
 int cmd_put(struct cmd_args *a);
+int cmd_incr(struct cmd_args *a);
 int cmd_del(struct cmd_args *a);
 int cmd_getall(struct cmd_args *a);
 int cmd_delall(struct cmd_args *a);

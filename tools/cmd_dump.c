@@ -43,11 +43,12 @@ struct dump_ctx {
 };
 
 static int dump_one(const char *key, size_t klen, const char *member,
-                    const void *val, size_t vlen, void *arg)
+                    size_t mlen, const void *val, size_t vlen, void *arg)
 {
 	struct dump_ctx *d = arg;
 
 	(void)member;
+	(void)mlen;
 	d->line.len = 0;
 	dump_put_record(&d->line, key, klen, val, vlen);
 	progress_set(++d->done);
@@ -188,7 +189,7 @@ static int load_line(struct load_state *ls, char *line, size_t n)
 	const struct json_field *hdr, *end;
 	const char *err;
 	size_t col;
-	char *key, *val;
+	char *key, *val, *slash, where[300];
 	size_t klen, vlen;
 	uint64_t v;
 	int nf, r;
@@ -265,19 +266,25 @@ static int load_line(struct load_state *ls, char *line, size_t n)
 	    load_bytes(ls, field(f, nf, "value"), field(f, nf, "value_b64"),
 	               "value", &val, &vlen))
 		return ST_USAGE;
-	if (strlen(key) != klen) {
-		errorf("%s, line %llu: the key holds a NUL byte, which keys "
-		       "cannot",
-		       ls->src, (unsigned long long)ls->lineno);
+	/* The collection ends at the first '/'; the member is everything
+	 * after it, any bytes (NUL included) and possibly empty, as the
+	 * library's _bin calls take it. */
+	snprintf(where, sizeof(where), "%s, line %llu", ls->src,
+	         (unsigned long long)ls->lineno);
+	slash = memchr(key, '/', klen);
+	if (slash == NULL || slash == key)
+		return key_fail(DSKVS_EBADKEY, key, 1, where);
+	if (memchr(key, '\0', (size_t)(slash - key)) != NULL) {
+		errorf("%s, line %llu: the collection name of key %s holds a "
+		       "NUL byte, which collection names cannot",
+		       ls->src, (unsigned long long)ls->lineno, q(key, klen));
 		return ST_USAGE;
 	}
-	r = dskvs_put(cli.s, key, val, vlen, NULL, NULL);
-	if (r != DSKVS_OK) {
-		char where[300];
-		snprintf(where, sizeof(where), "%s, line %llu", ls->src,
-		         (unsigned long long)ls->lineno);
+	r = dskvs_put_bin(cli.s, key, (size_t)(slash - key), slash + 1,
+	                  klen - (size_t)(slash - key) - 1, val, vlen, NULL,
+	                  NULL, NULL);
+	if (r != DSKVS_OK)
 		return key_fail(r, key, 1, where);
-	}
 	ls->loaded++;
 	ls->dump_count++;
 	return ST_OK;

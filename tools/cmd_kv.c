@@ -62,8 +62,15 @@ int list_colls(struct colls *c)
 	return ST_OK;
 }
 
+/* Member names with their lengths: a member may hold any bytes, NUL
+ * included, and may be empty (the library's _bin calls). */
+struct name {
+	char *p; /* the name's bytes, with a NUL after them */
+	size_t len;
+};
+
 struct names {
-	char **v;
+	struct name *v;
 	size_t n, cap;
 };
 
@@ -77,33 +84,44 @@ static int add_name(const char *member, size_t len, const void *val,
                     size_t vlen, void *arg)
 {
 	struct names *m = arg;
+	char *p;
 
 	(void)val;
 	(void)vlen;
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 256;
-		char **v = realloc(m->v, cap * sizeof(*v));
+		struct name *v = realloc(m->v, cap * sizeof(*v));
 		if (!v)
 			return DSKVS_ENOMEM;
 		m->v = v;
 		m->cap = cap;
 	}
-	m->v[m->n] = strndup(member, len);
-	if (!m->v[m->n])
+	p = malloc(len + 1);
+	if (!p)
 		return DSKVS_ENOMEM;
+	memcpy(p, member, len);
+	p[len] = '\0';
+	m->v[m->n].p = p;
+	m->v[m->n].len = len;
 	m->n++;
 	return 0;
 }
 
+/* Byte order; a name that is a prefix of another comes first. */
 static int name_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const struct name *x = a, *y = b;
+	int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+
+	if (c)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
 }
 
 static void names_free(struct names *m)
 {
 	for (size_t i = 0; i < m->n; i++)
-		free(m->v[i]);
+		free(m->v[i].p);
 	free(m->v);
 	memset(m, 0, sizeof(*m));
 }
@@ -119,6 +137,7 @@ static int list_members(const char *coll, struct names *m)
 		qsort(m->v, m->n, sizeof(*m->v), name_cmp);
 	return ST_OK;
 }
+
 int walk_collection(const char *coll, member_fn fn, void *arg, uint64_t *seen)
 {
 	struct names m = { 0 };
@@ -135,15 +154,18 @@ int walk_collection(const char *coll, member_fn fn, void *arg, uint64_t *seen)
 		key.len = 0;
 		cbuf_put(&key, coll, clen);
 		cbuf_putc(&key, '/');
-		cbuf_puts(&key, m.v[i]);
-		r = dskvs_get_alloc(cli.s, key.p, &val, &vlen);
+		cbuf_put(&key, m.v[i].p, m.v[i].len);
+		cbuf_putc(&key, '\0');
+		key.len--; /* the NUL is there for messages, not counted */
+		r = dskvs_get_alloc_bin(cli.s, coll, clen, m.v[i].p, m.v[i].len,
+		                        &val, &vlen);
 		if (r == DSKVS_NOTFOUND)
 			continue; /* cannot happen while we hold the lock */
 		if (r != DSKVS_OK) {
 			st = key_fail(r, key.p, 1, NULL);
 			break;
 		}
-		st = fn(key.p, key.len, m.v[i], val, vlen, arg);
+		st = fn(key.p, key.len, m.v[i].p, m.v[i].len, val, vlen, arg);
 		free(val);
 		(*seen)++;
 	}
@@ -252,11 +274,110 @@ int cmd_put(struct cmd_args *a)
 		cbuf_free(&b);
 		return st;
 	}
-	r = dskvs_put(cli.s, key, val, len, NULL, NULL);
+	if (a->if_absent)
+		r = dskvs_put_if_absent(cli.s, key, val, len, NULL);
+	else
+		r = dskvs_put(cli.s, key, val, len, NULL, NULL);
 	cbuf_free(&b);
+	if (r == DSKVS_EEXIST) {
+		errorf("%s already has a value; nothing was changed", qs(key));
+		return store_close(ST_EXISTS);
+	}
 	if (r != DSKVS_OK)
 		return store_close(key_fail(r, key, 1, NULL));
 	return store_close(ST_OK);
+}
+
+/* ---- incr ---------------------------------------------------------------- */
+
+/* Parse a decimal integer: an optional '-' or '+', then 1 .. 19 digits,
+ * nothing else (no spaces, no newline). Returns 0, or -1 if it is not one
+ * or is outside the int64_t range. */
+static int parse_i64(const char *p, size_t n, int64_t *out)
+{
+	size_t i = 0;
+	int neg = 0;
+	uint64_t v = 0, lim;
+
+	if (n > 0 && (p[0] == '-' || p[0] == '+')) {
+		neg = p[0] == '-';
+		i = 1;
+	}
+	if (i == n)
+		return -1;
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		unsigned d = (unsigned)(p[i] - '0');
+		if (v > (lim - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+/* Codes of the incr callback, returned by dskvs_update as they are. */
+#define INCR_NOT_INT  (-1)
+#define INCR_OVERFLOW (-2)
+
+struct incr_arg {
+	int64_t by;
+	int64_t result;
+	char out[24];
+};
+
+/* Runs under the collection's lock: quick, no writes to the store. */
+static int incr_fn(const void *old, size_t old_len, int exists,
+                   const void **new_val, size_t *new_len, void *arg)
+{
+	struct incr_arg *ia = arg;
+	int64_t cur = 0;
+
+	if (exists && parse_i64(old, old_len, &cur) != 0)
+		return INCR_NOT_INT;
+	if (__builtin_add_overflow(cur, ia->by, &ia->result))
+		return INCR_OVERFLOW;
+	snprintf(ia->out, sizeof(ia->out), "%lld", (long long)ia->result);
+	*new_val = ia->out;
+	*new_len = strlen(ia->out);
+	return DSKVS_UPDATE_SET;
+}
+
+int cmd_incr(struct cmd_args *a)
+{
+	const char *key = a->pos[0];
+	struct incr_arg ia = { .by = 1 };
+	int r, st;
+
+	if (a->npos == 2 &&
+	    parse_i64(a->pos[1], strlen(a->pos[1]), &ia.by) != 0)
+		return usagef("N must be a decimal integer in the 64-bit "
+		              "signed range, not %s",
+		              qs(a->pos[1]));
+	st = store_open(1);
+	if (st)
+		return st;
+	r = dskvs_update(cli.s, key, incr_fn, &ia, NULL);
+	if (r == INCR_NOT_INT) {
+		errorf("the value of %s is not a decimal integer; nothing was "
+		       "changed",
+		       qs(key));
+		return store_close(ST_NOTINT);
+	}
+	if (r == INCR_OVERFLOW) {
+		errorf("adding %lld to the value of %s leaves the 64-bit "
+		       "signed range; nothing was changed",
+		       (long long)ia.by, qs(key));
+		return store_close(ST_NOTINT);
+	}
+	if (r != DSKVS_OK)
+		return store_close(key_fail(r, key, 1, NULL));
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%lld\n", (long long)ia.result);
+	st = out_write(line, (size_t)n) == 0 ? ST_OK : ST_STORE;
+	return store_close(st);
 }
 
 int cmd_del(struct cmd_args *a)
@@ -293,7 +414,7 @@ struct getall_ctx {
 };
 
 static int getall_one(const char *key, size_t klen, const char *member,
-                      const void *val, size_t vlen, void *arg)
+                      size_t mlen, const void *val, size_t vlen, void *arg)
 {
 	struct getall_ctx *g = arg;
 
@@ -301,7 +422,7 @@ static int getall_one(const char *key, size_t klen, const char *member,
 	if (g->json) {
 		dump_put_record(&g->line, key, klen, val, vlen);
 	} else {
-		text_put_escaped(&g->line, member, strlen(member));
+		text_put_escaped(&g->line, member, mlen);
 		cbuf_putc(&g->line, '\t');
 		text_put_escaped(&g->line, val, vlen);
 		cbuf_putc(&g->line, '\n');

@@ -143,16 +143,16 @@ static void wr64(unsigned char *p, uint64_t v)
 
 NO_COV static bool key_valid(unsigned op, const unsigned char *key, size_t klen)
 {
-	if (memchr(key, '\0', klen) != NULL)
-		return false;
+	/* The collection: 1 .. NAME_MAX bytes up to the first '/', no NUL;
+	 * the member: any 0 .. NAME_MAX bytes (the _bin calls write NULs
+	 * and empty members). */
 	const unsigned char *slash = memchr(key, '/', klen);
-	if (op == DSKVS_REC_DELALL)
-		return slash == NULL && klen >= 1 && klen <= DSKVS_NAME_MAX;
-	if (slash == NULL)
+	size_t clen = slash ? (size_t)(slash - key) : klen;
+	if (clen < 1 || clen > DSKVS_NAME_MAX || memchr(key, '\0', clen))
 		return false;
-	size_t clen = (size_t)(slash - key), mlen = klen - clen - 1;
-	return clen >= 1 && clen <= DSKVS_NAME_MAX && mlen >= 1 &&
-	       mlen <= DSKVS_NAME_MAX;
+	if (op == DSKVS_REC_DELALL)
+		return slash == NULL;
+	return slash != NULL && klen - clen - 1 <= DSKVS_NAME_MAX;
 }
 
 /* Type, reserved bits and lengths of the header at p. */
