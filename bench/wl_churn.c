@@ -19,7 +19,9 @@
  * --lat-every, per window. A store whose cost grows with its history shows
  * it as windows that get slower. RSS is measured before the store is
  * opened, after the load (the "before" figure) and after the churn
- * ("after"), each after the engine's sync and quiesce; the figures
+ * ("after"), each after the engine's sync and quiesce, and once more a
+ * second later ("idle": dskvs's janitor trims the heap when its store
+ * goes quiet); the figures
  * reported are the store's (RSS minus the RSS before the open), with the
  * heap in use (mallinfo2) beside them, which glibc's retention of freed
  * pages does not blur.
@@ -33,6 +35,7 @@
  * missing).
  */
 #include <inttypes.h>
+#include <unistd.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,7 +54,7 @@ struct churn_case {
 struct churn_rep {
 	int nwin; /* windows measured (fewer: cut at the cap) */
 	double ops_s[WINDOWS], p99[WINDOWS];
-	uint64_t rss_before, rss_after, heap_before, heap_after;
+	uint64_t rss_before, rss_after, rss_idle, heap_before, heap_after;
 };
 
 static struct churn_rep reps[2][MAXSLOT][MAXREPS];
@@ -226,6 +229,10 @@ static struct measured run_churn(struct wl_round *r, struct eslot *s,
 	settle(e, db, &tctx, 1);
 	rp->rss_after = rss_bytes() - rss0;
 	rp->heap_after = heap_bytes() - heap0;
+	/* And once the store has been idle a second: dskvs's janitor gives
+	 * freed pages back then (README, "Memory over time"). */
+	sleep(1);
+	rp->rss_idle = rss_bytes() - rss0;
 	if (e->thread_end)
 		e->thread_end(db, tctx);
 	e->close(db);
@@ -258,7 +265,7 @@ static void report_churn(struct result *res, struct cell *c)
 	double v[MAXREPS], ops[WINDOWS], p99[WINDOWS];
 	double rb, ra, hb, ha;
 	int nwin = WINDOWS;
-	char a[32], b[32], x[32], y[32];
+	char a[32], b[32], x[32], y[32], z[32];
 
 	for (size_t i = 0; i < nworkloads; i++)
 		if (strcmp(bench_workloads[i]->name, res->workload) == 0)
@@ -285,6 +292,7 @@ static void report_churn(struct result *res, struct cell *c)
 	})
 	rb = MED(rss_before);
 	ra = MED(rss_after);
+	double ri = MED(rss_idle);
 	hb = MED(heap_before);
 	ha = MED(heap_after);
 #undef MED
@@ -302,10 +310,11 @@ static void report_churn(struct result *res, struct cell *c)
 		appendf(res->extra, sizeof(res->extra), " last_vs_first=%.2f",
 		        ops[WINDOWS - 1] / ops[0]);
 	appendf(res->extra, sizeof(res->extra),
-	        " rss_before=%s rss_after=%s rss_ratio=%.2f heap_before=%s "
-	        "heap_after=%s",
+	        " rss_before=%s rss_after=%s rss_idle=%s rss_ratio=%.2f "
+	        "rss_idle_ratio=%.2f heap_before=%s heap_after=%s",
 	        mib((uint64_t)rb, a, 32), mib((uint64_t)ra, b, 32),
-	        rb > 0 ? ra / rb : 0, mib((uint64_t)hb, x, 32),
+	        mib((uint64_t)ri, z, 32), rb > 0 ? ra / rb : 0,
+	        rb > 0 ? ri / rb : 0, mib((uint64_t)hb, x, 32),
 	        mib((uint64_t)ha, y, 32));
 }
 
