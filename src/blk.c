@@ -36,8 +36,10 @@ struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
 
 void dskvs__blk_unref(struct dskvs__blk *b)
 {
-	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		DSKVS_HOOK(DSKVS__HOOK_BLK_FREE, b);
 		free(b);
+	}
 }
 
 static void blk_retire_cb(struct rcu_head *h)

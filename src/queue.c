@@ -158,6 +158,7 @@ uint64_t dskvs__queue_enqueue(struct dskvs__queue *q, struct dskvs__blk *b,
 	void **slot;
 	uint64_t seq;
 
+	DSKVS_HOOK(DSKVS__HOOK_ENQUEUE, dskvs__tag(b, op));
 	while ((slot = ck_ring_enqueue_reserve_mpsc(&q->ring, q->ring_buf,
 	                                            &ticket)) == NULL)
 		wait_space(q);
