@@ -25,6 +25,9 @@
  *  - torn_cut_synced: open cuts a torn tail, then syncs the log before it
  *    writes to it or returns (the prefix it reports durable may be a batch
  *    whose writer was killed before its fdatasync).
+ *  - crafted: hand-made logs: valid checksums over impossible content
+ *    (a reserved bit, a malformed key) at the unsynced end are damage,
+ *    not a torn tail; a sequence number that does not rise is refused.
  *  - nul_value: a value whose first byte is NUL replays (the key check
  *    looks at the key's bytes only).
  *
@@ -540,10 +543,13 @@ static void case_sticky(const char *dir)
 	 * janitor discards it; it never writes or syncs that log again. */
 	DT_RC(dskvs_put_seq(s, "k/2", "v2", 2, NULL, NULL, &seq2), DSKVS_OK);
 	gate_open();
-	int rc;
-	while ((rc = dskvs_wait_durable(s, seq1, 0)) == DSKVS_ETIMEDOUT)
+	/* The failure becomes the sticky error; the record never durable. */
+	while (__atomic_load_n(&s->q.err, __ATOMIC_ACQUIRE) == 0) {
+		DT_CHECK(dskvs_durable_seq(s) < seq1,
+		         "durable after a failed fdatasync");
 		yield();
-	DT_RC(rc, DSKVS_EIO);
+	}
+	DT_RC(dskvs_wait_durable(s, seq1, 0), DSKVS_EIO);
 	/* The janitor has dequeued k/2 once the queue is empty. */
 	while (!dskvs__queue_empty(&s->q))
 		yield();
@@ -691,6 +697,69 @@ static void case_torn_cut_synced(const char *dir)
 	free(log);
 }
 
+/* ---- crafted ------------------------------------------------------------ */
+
+/* Open a hand-made log `buf[0..len)` in a fresh store at dir; returns the
+ * dskvs_open code (the store closed again if it opened). */
+static int open_log(const char *dir, const unsigned char *buf, size_t len)
+{
+	dt_rmtree(dir);
+	mkdir(dir, 0700);
+	char *log = dt_fmt("%s/" DSKVS_LOG_NAME, dir);
+	dt_write_file(log, buf, len);
+	free(log);
+	dskvs *s = NULL;
+	int rc = dskvs_open(dir, NULL, &s);
+	if (rc == DSKVS_OK)
+		DT_RC(dskvs_close(s), DSKVS_OK);
+	return rc;
+}
+
+static void case_crafted(const char *dir)
+{
+	unsigned char buf[512];
+	uint32_t salt = 0x0dd5a17u;
+	size_t off, r2;
+
+	/* Valid checksums over impossible content, at the unsynced end of
+	 * the log: a crash cannot write that, so it is damage, never a torn
+	 * tail. A reserved header byte set (checksum made over it): */
+	memset(buf, 0, sizeof(buf));
+	dskvs__file_hdr_encode(buf, salt, DSKVS_FILE_HDR);
+	off = DSKVS_FILE_HDR;
+	off += rec(buf + off, salt, DSKVS_REC_END, 1, "c/a", "value-a", 1);
+	r2 = off;
+	off += rec(buf + off, salt, DSKVS_REC_END, 2, "c/b", "value-b", 2);
+	buf[r2 + 10] = 1;
+	uint32_t crc = dskvs__crc32c(salt, buf + r2 + 4, DSKVS_REC_HDR - 4);
+	for (int i = 0; i < 4; i++)
+		buf[r2 + i] = (unsigned char)(crc >> (8 * i));
+	DT_RC(open_log(dir, buf, off), DSKVS_ECORRUPT);
+	/* A malformed key (no '/' in a put's key), checksums valid: */
+	memset(buf, 0, sizeof(buf));
+	dskvs__file_hdr_encode(buf, salt, DSKVS_FILE_HDR);
+	off = DSKVS_FILE_HDR;
+	off += rec(buf + off, salt, DSKVS_REC_END, 1, "c/a", "value-a", 1);
+	off += rec(buf + off, salt, DSKVS_REC_END, 2, "cb", "value-b", 2);
+	DT_RC(open_log(dir, buf, off), DSKVS_ECORRUPT);
+
+	/* Sequence numbers must rise outside the sealed part: a record that
+	 * repeats the one before it is refused (a crash cannot write it). */
+	memset(buf, 0, sizeof(buf));
+	dskvs__file_hdr_encode(buf, salt, DSKVS_FILE_HDR);
+	off = DSKVS_FILE_HDR;
+	off += rec(buf + off, salt, DSKVS_REC_END, 1, "c/a", "value-a", 7);
+	off += rec(buf + off, salt, DSKVS_REC_END, 2, "c/b", "value-b", 7);
+	DT_RC(open_log(dir, buf, off), DSKVS_ECORRUPT);
+	/* ... and one a step above opens. */
+	memset(buf, 0, sizeof(buf));
+	dskvs__file_hdr_encode(buf, salt, DSKVS_FILE_HDR);
+	off = DSKVS_FILE_HDR;
+	off += rec(buf + off, salt, DSKVS_REC_END, 1, "c/a", "value-a", 7);
+	off += rec(buf + off, salt, DSKVS_REC_END, 2, "c/b", "value-b", 8);
+	DT_RC(open_log(dir, buf, off), DSKVS_OK);
+}
+
 /* ---- nul_value ---------------------------------------------------------- */
 
 static void case_nul_value(const char *dir)
@@ -721,6 +790,7 @@ static const struct {
 	{ "sticky", case_sticky },
 	{ "compact_gather", case_compact_gather },
 	{ "torn_cut_synced", case_torn_cut_synced },
+	{ "crafted", case_crafted },
 	{ "nul_value", case_nul_value },
 };
 
