@@ -6,6 +6,9 @@
 #
 #   scripts/mutants/run.sh [-B builddir] [-j jobs] [-t secs] [mutant.mut ...]
 #
+# -j: build jobs (and for the baseline test run); -t: limit in seconds for
+# one test of one mutant (a hang counts as killed).
+#
 # Exit status: 0 when every mutant not marked equivalent was killed and
 # every one marked equivalent survived; 1 otherwise; 2 for a bad mutant
 # (its original text not found exactly once, or it does not build).
@@ -17,7 +20,7 @@ cd "$root"
 
 bd=build/mut
 jobs=2
-limit=180 # seconds for one mutant's tests: a hang counts as killed
+limit=180 # seconds for one test under one mutant: a hang is a kill
 while getopts "B:j:t:" o; do
 	case $o in
 	B) bd=$OPTARG ;;
@@ -186,13 +189,17 @@ for mf in "$@"; do
 		echo "$name: does not build (see $log): fix the mutant" >&2
 		exit 2
 	fi
-	if timeout "$limit" ctest --test-dir "$bd" -j"$jobs" \
-		--stop-on-failure -R "$(regex_for "${M_TESTS[$mf]}")" \
-		>>"$log" 2>&1; then
-		result=survived
-	else
-		result=killed
-	fi
+	# One test at a time, in the order listed (the quickest killer
+	# first), stopping at the first failure.
+	result=survived
+	for t in ${M_TESTS[$mf]}; do
+		if ! timeout "$limit" ctest --test-dir "$bd" \
+			--output-on-failure -R "^$t\$" >>"$log" 2>&1; then
+			result=killed
+			echo "killed by $t" >>"$log"
+			break
+		fi
+	done
 	restore
 	if [[ -n ${M_EQUIV[$mf]} ]]; then
 		if [[ $result == survived ]]; then
