@@ -2,11 +2,13 @@
 # The whole check, as CI runs it (.ci/run calls exactly this):
 #   1. install what is missing (Debian 12, as root or with sudo);
 #   2. build with -Werror and run the test suite (ctest);
-#   3. build everything with ASan+UBSan and run the test suite again;
-#   4. under ASan+UBSan: 60 s of stress and 50 kill -9 crash cycles (and
+#   3. the mutation check: plant each bug of scripts/mutants/list/ in a
+#      normal build (build/mut) and fail if the tests miss one;
+#   4. build everything with ASan+UBSan and run the test suite again;
+#   5. under ASan+UBSan: 60 s of stress and 50 kill -9 crash cycles (and
 #      three shorter aimed runs, the churn mix among them);
-#   5. fuzz the recovery path for 60 s (libFuzzer, ASan+UBSan).
-# Set DSKVS_QUICK=1 to skip steps 4 and 5 while developing.
+#   6. fuzz the recovery path for 60 s (libFuzzer, ASan+UBSan).
+# Set DSKVS_QUICK=1 to skip steps 3, 5 and 6 while developing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -27,6 +29,13 @@ scripts/check-layers.sh build/ci | tail -1
 
 step "test suite"
 ctest --test-dir build/ci --output-on-failure -j"$jobs"
+
+if [[ "${DSKVS_QUICK:-0}" != 1 ]]; then
+  # Each mutant runs only the tests it names (a few minutes in all on two
+  # cores); the score is in tests/README.md.
+  step "mutation check (normal build, build/mut)"
+  scripts/mutants/run.sh -B build/mut -j"$jobs"
+fi
 
 step "build (ASan+UBSan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDSKVS_WERROR=ON \

@@ -408,8 +408,9 @@ static int value_ok(const void *val, size_t len, const char *what)
  * b->seq, the value's version, is set before any reader can see b; if
  * publishing fails (DSKVS_ENOMEM) the slot is committed as a NOP and
  * nothing changed. While the slot is reserved every other producer waits
- * in its commit, so only the table insert happens in between (which may
- * grow the members table: that one write's cost, not a wait for anyone).
+ * (spinning, then yielding) in its commit, so only the table insert
+ * happens in between: the members map is grown beforehand if the insert
+ * could grow it (a grow of a 1M-member map takes 200 ms).
  * On success *prev is the replaced block (its table reference is the
  * caller's to retire after unlocking) and *seq the write's number.
  */
@@ -419,6 +420,8 @@ static int publish_locked(dskvs *s, struct dskvs__coll *c, struct dskvs__blk *b,
 	struct dskvs__slot sl;
 	int rc;
 
+	dskvs__member_room_locked(c);
+	DSKVS_HOOK(DSKVS__HOOK_ENQUEUE, dskvs__tag(b, DSKVS_OP_PUT));
 	*seq = dskvs__queue_reserve(&s->q, &sl);
 	b->seq = *seq;
 	rc = dskvs__member_set_locked(c, b, prev);

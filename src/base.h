@@ -156,4 +156,31 @@ DSKVS_LOCAL int dskvs__write_all(int fd, struct iovec *iov, int cnt, off_t off);
 /* Read exactly n bytes (short file: returns bytes read). -errno on error. */
 DSKVS_LOCAL ssize_t dskvs__read_all(int fd, void *buf, size_t n, off_t off);
 
+/* ---- test hook seam (io.c) ---------------------------------------------
+ *
+ * Points where a white-box test may watch a thread or hold it, so that a
+ * race it checks happens the same way on every run (tests/mutants/). NULL
+ * in production, where each point costs one predictable branch. Set only
+ * by tests, before any store is opened; called in the thread that reaches
+ * the point.
+ */
+enum dskvs__hook_point {
+	/* queue.c: a writer is about to queue a record (arg: the tagged
+	 * record pointer); it holds the record's collection lock. */
+	DSKVS__HOOK_ENQUEUE = 1,
+	/* blk.c: a block's last reference is gone, just before free (arg:
+	 * the block). */
+	DSKVS__HOOK_BLK_FREE,
+	/* compact.c: the snapshot's gather lets the queue move (arg: bool *,
+	 * true while a collection lock is busy): the janitor thread, inside
+	 * a read-side section, holding no collection lock. */
+	DSKVS__HOOK_GATHER,
+};
+extern void (*dskvs__hook)(int point, void *arg);
+#define DSKVS_HOOK(point, arg)                           \
+	do {                                             \
+		if (DSKVS_UNLIKELY(dskvs__hook != NULL)) \
+			dskvs__hook((point), (arg));     \
+	} while (0)
+
 #endif

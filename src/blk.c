@@ -39,6 +39,7 @@ struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
 void dskvs__blk_unref(struct dskvs__blk *b)
 {
 	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		DSKVS_HOOK(DSKVS__HOOK_BLK_FREE, b);
 		dskvs__note_freed(malloc_usable_size(b));
 		free(b);
 	}

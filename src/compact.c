@@ -91,6 +91,7 @@ static int snapshot_progress(void *arg, bool busy)
 {
 	struct held *h = arg;
 	struct dskvs__janitor *j = h->j;
+	DSKVS_HOOK(DSKVS__HOOK_GATHER, &busy);
 	/* Between collections, let a batch through only when one is due (a
 	 * millisecond since the last, or the ring half full): each costs an
 	 * fdatasync, and the records dequeued here are held until the

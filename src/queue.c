@@ -181,6 +181,7 @@ uint64_t dskvs__queue_enqueue(struct dskvs__queue *q, struct dskvs__blk *b,
                               unsigned op)
 {
 	struct dskvs__slot sl;
+	DSKVS_HOOK(DSKVS__HOOK_ENQUEUE, dskvs__tag(b, op));
 	uint64_t seq = dskvs__queue_reserve(q, &sl);
 
 	/* A block records the write that created it. Only for puts: a

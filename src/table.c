@@ -699,6 +699,14 @@ int dskvs__member_set_locked(struct dskvs__coll *c, struct dskvs__blk *b,
 	return DSKVS_OK;
 }
 
+void dskvs__member_room_locked(struct dskvs__coll *c)
+{
+	CHECK_WRITER(c);
+	if ((c->count + 1) * 2 > c->shape.cap)
+		(void)ht_rebuild(&c->members, &c->shape, c->shape.cap * 2);
+	/* On failure ck_ht tries the grow itself inside the insert. */
+}
+
 struct dskvs__blk *dskvs__member_remove_locked(struct dskvs__coll *c,
                                                const char *name, size_t len)
 {

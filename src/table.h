@@ -97,6 +97,12 @@ DSKVS_LOCAL void dskvs__coll_release(struct dskvs__coll *c);
 DSKVS_LOCAL int dskvs__member_set_locked(struct dskvs__coll *c,
                                          struct dskvs__blk *b,
                                          struct dskvs__blk **prev);
+/* Grow c's members map now if one more member could make the next
+ * dskvs__member_set_locked grow it, so that a caller can keep that set
+ * short (api.c sets inside a reserved queue slot, where every other
+ * producer waits). Call with c's lock held. May allocate; never fails
+ * (on failure the set grows the map itself, or reports DSKVS_ENOMEM). */
+DSKVS_LOCAL void dskvs__member_room_locked(struct dskvs__coll *c);
 /* Unpublish a member; returns its block (the caller retires the table's
  * reference) or NULL if absent. Call with c's lock held. */
 DSKVS_LOCAL struct dskvs__blk *
@@ -125,9 +131,9 @@ DSKVS_LOCAL int dskvs__colls_gather(struct dskvs__tables *t,
                                     struct dskvs__coll ***out, size_t *n);
 
 /* Snapshot of the live set for compaction: every published block with a
- * reference taken, and its sequence number copied while its collection was
- * locked (the block may be retired right after, and retiring reuses that
- * field). *out and *seqs are malloc'd; the caller unrefs each block.
+ * reference taken, and its sequence number (its version, written once
+ * before it was published) copied beside it. *out and *seqs are malloc'd;
+ * the caller unrefs each block.
  * Collection locks are only tried: while one is busy, progress(arg, true)
  * is called (the janitor drains its queue there, since the lock holder may
  * be a writer waiting for queue space), and after each collection
