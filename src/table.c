@@ -32,6 +32,7 @@
 #include "format.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -79,10 +80,12 @@ static void *ht_malloc(size_t n)
 
 static void ht_free_now(struct ht_hdr *h)
 {
-	if (h->len)
+	if (h->len) {
 		munmap(h, h->len);
-	else
+	} else {
+		dskvs__note_freed(malloc_usable_size(h));
 		free(h);
+	}
 }
 
 static void ht_free_cb(struct rcu_head *r)
@@ -310,6 +313,7 @@ static void coll_free(struct dskvs__coll *c)
 		dskvs__blk_unref(ck_ht_entry_value(e));
 	ck_ht_destroy(&c->members);
 	pthread_mutex_destroy(&c->lock);
+	dskvs__note_freed(malloc_usable_size(c));
 	free(c);
 }
 
