@@ -119,6 +119,13 @@ static void *janitor_main(void *arg)
 		if (nap && dskvs__queue_empty(j->q) &&
 		    !__atomic_load_n(&j->compact_req, __ATOMIC_ACQUIRE)) {
 			naps++;
+			/* The batch scratch grew to the largest batch (up to
+			 * batch_max_bytes); an idle store gives it back. */
+			if (naps == TRIM_IDLE_NAPS && j->scratch_cap > 65536) {
+				free(j->scratch);
+				j->scratch = NULL;
+				j->scratch_cap = 0;
+			}
 			(void)dskvs__trim(TRIM_IDLE_MIN, 0);
 		}
 	}
