@@ -390,12 +390,11 @@ int dskvs_backup_path(const char *path, const char *dest,
 	memset(&sc, 0, sizeof(sc));
 	if (path == NULL || path[0] == '\0')
 		return dskvs__fail(DSKVS_EINVAL, "dskvs_backup_path: no store");
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+	if (stat(path, &st) != 0)
 		return dskvs__fail(DSKVS_EPATH, "%s: %s", path,
-		                   errno && !S_ISDIR(st.st_mode)
-		                       ? strerror(errno)
-		                       : "not a "
-		                         "directory");
+		                   strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return dskvs__fail(DSKVS_EPATH, "%s: not a directory", path);
 	rc = dskvs__dest_open(&d, path, dest, 0700);
 	if (rc != DSKVS_OK)
 		return rc;
