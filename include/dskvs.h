@@ -111,7 +111,9 @@ extern "C" {
 	XX(EVERSION, -31011,                                                  \
 	   "data file was written by a newer, incompatible format version")   \
 	XX(ETIMEDOUT, -31012, "timed out")                                    \
-	XX(EEXIST, -31013, "the member already exists (nothing was changed)") \
+	XX(EEXIST, -31013,                                                    \
+	   "the member already exists, or a backup's destination is not "     \
+	   "empty (nothing was changed)")                                     \
 	XX(ECONFLICT, -31014,                                                 \
 	   "the member's version is not the one expected (nothing was "       \
 	   "changed)")
@@ -658,6 +660,92 @@ typedef void (*dskvs_damage_fn)(const char *file, uint64_t offset,
                                 const char *what, void *arg);
 DSKVS_EXTERN int dskvs_verify(const char *path, dskvs_damage_fn fn, void *arg,
                               dskvs_verify_report *rep);
+
+/* ---- Hot backup ---------------------------------------------------------
+ *
+ * A backup is a store directory holding one log file: a copy of a prefix
+ * of the source's log that ends at a batch boundary. dskvs_open opens it
+ * like any store (it may append a 32-byte mark on its first open), and
+ * dskvs_verify checks it.
+ *
+ * Destination rules (both functions): `dest` must not exist (it is then
+ * created, mode 0700; its parent must exist) or be an empty directory,
+ * and must not be the store's directory or lie inside it. Errors:
+ *   DSKVS_EINVAL  dest NULL or empty, or inside the store's directory;
+ *   DSKVS_EEXIST  dest exists and is a file (or anything but a
+ *                 directory), or a directory that is not empty;
+ *   DSKVS_EPATH   dest cannot be created or written (no permission, a
+ *                 missing parent, not a directory on the way).
+ * On any error nothing is left at dest: a directory the call created is
+ * removed, an empty one it was given is left empty.
+ *
+ * The copy is durable when the call returns: the log is written as
+ * "dskvs.log.tmp", fdatasync'ed, renamed to "dskvs.log", and the directory
+ * is fsync'ed (and its parent, when the call created it). A crash during
+ * the call leaves dest empty or holding the whole copy.
+ */
+
+/*
+ * Back up the open store s to `dest` while it serves. The backup holds the
+ * state of the whole store at one moment during the call: every write
+ * that returned before the call, and no write without every write that
+ * returned before it (a consistent cut of the log order, which is the
+ * memory order of every key). Writes in flight during the call may or may
+ * not be in it, but never one without those before it.
+ *
+ * How: the call waits until every write that returned before it is
+ * durable (like dskvs_sync), then asks the janitor for the log's size at
+ * a batch boundary and a descriptor of the log file, and copies that
+ * prefix with pread/pwrite, holding no lock: readers and writers go on
+ * meanwhile, and a compaction that replaces the log meanwhile does not
+ * disturb the copy. It waits behind a compaction already running (the
+ * janitor serves the request between batches). Concurrent backups of one
+ * store are served one at a time.
+ *
+ * Time: the wait for durability, then linear in the log's size (not the
+ * live set's: compact first for a smaller backup). Memory: a 4 MiB buffer.
+ * Thread rule: any thread, not from inside an update callback on s.
+ *
+ * Returns DSKVS_OK, or the destination errors above, or:
+ *   DSKVS_EINVAL  s NULL, or called from inside an update callback on s;
+ *   DSKVS_EIO     the store has a sticky I/O error (nothing is copied),
+ *                 or reading the log, writing or syncing the copy failed;
+ *   DSKVS_ENOMEM.
+ */
+DSKVS_EXTERN int dskvs_backup(dskvs *s, const char *dest);
+
+/* What dskvs_backup_path copied. */
+typedef struct dskvs_backup_report {
+	uint64_t bytes;      /* bytes of the log copied (0: the store had no
+	                        log; the backup is an empty store) */
+	uint64_t file_bytes; /* size of the source log when it was read */
+	uint64_t seq;        /* highest sequence number in the copy: every
+	                        write the source reported durable up to this
+	                        point is in it (0: none) */
+	uint64_t records;    /* write records in the copy */
+	int open_elsewhere;  /* 1: the store was open (its lock held) */
+} dskvs_backup_report;
+
+/*
+ * Back up the store in directory `path` without opening it, whether or
+ * not another handle or process has it open: copy the part of its log
+ * that is provably synced when it is read (the part a compaction sealed,
+ * every batch followed by a mark or by a later batch: the rules open
+ * applies, see dskvs_verify), then check the copy with dskvs_verify. What
+ * a process writes meanwhile, and a last batch not yet proven (it gets its
+ * mark a moment after its fdatasync), are left out: rep->seq says up to
+ * which write the copy is complete. When nobody has the store open it
+ * holds the store's lock shared meanwhile, so an open of that store
+ * fails with DSKVS_EBUSY. Changes nothing in the store.
+ *
+ * Returns DSKVS_OK, the destination errors above, or:
+ *   DSKVS_EINVAL    path NULL or empty;
+ *   DSKVS_EPATH     path is not a directory, or its log cannot be opened;
+ *   DSKVS_ECORRUPT  the log is damaged where it was synced (as open);
+ *   DSKVS_EVERSION, DSKVS_EIO, DSKVS_ENOMEM.
+ */
+DSKVS_EXTERN int dskvs_backup_path(const char *path, const char *dest,
+                                   dskvs_backup_report *rep);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,7 @@ declare -A layer=(
   [base]=0 [error]=0 [key]=0 [crc32c]=0 [io]=0 [trim]=0 [rcu]=0
   [blk]=1
   [table]=2 [queue]=2 [format]=2
-  [batch]=3 [compact]=3 [janitor]=3 [recover]=3 [verify]=3
+  [backup]=3 [batch]=3 [compact]=3 [janitor]=3 [recover]=3 [verify]=3
   [store]=4 [api]=4
 )
 bad=0

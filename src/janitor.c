@@ -4,9 +4,9 @@
  * and at close writes what is left and seals the log's end. Also the
  * compaction requests, start and stop, and the statistics.
  *
- * Requests: callers bump compact_asked under q->mu and wait on
- * q->durable_cv for compact_done to reach their ticket; the janitor serves
- * them between batches.
+ * Requests: callers bump compact_asked (or cut_asked) under q->mu, raise
+ * compact_req and wait on q->durable_cv for compact_done (cut_done) to
+ * reach their ticket; the janitor serves them between batches.
  */
 #include "janitor.h"
 #include "format.h"
@@ -50,15 +50,41 @@ static bool want_compact(struct dskvs__janitor *j)
 	return live * 100 < j->log_size * (100 - j->opts->compact_garbage_pct);
 }
 
-/* Run the compaction or rewrite that callers asked for. */
+/* Hand a cut to the requester (dskvs__janitor_cut). Called between
+ * batches, where every record dequeued so far is in the current log and,
+ * unless the store has a sticky error, fdatasync'ed. Call with q->mu. */
+static void serve_cut(struct dskvs__janitor *j)
+{
+	int err = __atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE);
+	j->cut_fd = -1;
+	j->cut_size = j->log_size;
+	j->cut_rc = err;
+	if (err == DSKVS_OK) {
+		j->cut_fd = fcntl(j->logfd, F_DUPFD_CLOEXEC, 0);
+		if (j->cut_fd < 0) {
+			j->cut_errno = errno;
+			j->cut_rc = DSKVS_EIO;
+		}
+	}
+	j->cut_done = j->cut_asked;
+}
+
+/* Serve what callers asked for: a cut (cheap: a dup), then the compaction
+ * or rewrite. */
 static void serve_requests(struct dskvs__janitor *j)
 {
 	pthread_mutex_lock(&j->q->mu);
+	__atomic_store_n(&j->compact_req, 0, __ATOMIC_RELAXED);
+	if (j->cut_asked != j->cut_done) {
+		serve_cut(j);
+		pthread_cond_broadcast(&j->q->durable_cv);
+	}
 	uint64_t serving = j->compact_asked;
 	int kind = j->compact_kind;
 	j->compact_kind = 0;
-	__atomic_store_n(&j->compact_req, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&j->q->mu);
+	if (serving == j->compact_done)
+		return; /* only a cut was asked (compact_done: janitor's) */
 
 	int rc = dskvs__compact_run(j, kind == 2);
 	schedule_check(j);
@@ -179,6 +205,34 @@ int dskvs__janitor_compact(struct dskvs__janitor *j, int kind)
 	return rc;
 }
 
+int dskvs__janitor_cut(struct dskvs__janitor *j, int *fd, uint64_t *size)
+{
+	int rc;
+	*fd = -1;
+	*size = 0;
+	pthread_mutex_lock(&j->cut_mu);
+	pthread_mutex_lock(&j->q->mu);
+	uint64_t mine = ++j->cut_asked;
+	__atomic_store_n(&j->compact_req, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&j->q->wake_cv);
+	while (j->cut_done < mine)
+		pthread_cond_wait(&j->q->durable_cv, &j->q->mu);
+	rc = j->cut_rc;
+	if (rc == DSKVS_OK) {
+		*fd = j->cut_fd;
+		*size = j->cut_size;
+	} else if (j->q->err) {
+		dskvs__fail(rc, "%s", j->q->err_detail);
+	} else {
+		dskvs__fail(rc, "%s/" DSKVS_LOG_NAME ": dup: %s", j->path,
+		            strerror(j->cut_errno));
+	}
+	j->cut_fd = -1;
+	pthread_mutex_unlock(&j->q->mu);
+	pthread_mutex_unlock(&j->cut_mu);
+	return rc;
+}
+
 /* ---- set-up and statistics ------------------------------------------------
  */
 
@@ -194,7 +248,9 @@ void dskvs__janitor_init(struct dskvs__janitor *j, struct dskvs__tables *t,
 	j->dirfd = dirfd;
 	j->path = path;
 	j->logfd = -1;
+	j->cut_fd = -1;
 	pthread_mutex_init(&j->stats_mu, NULL);
+	pthread_mutex_init(&j->cut_mu, NULL);
 }
 
 void dskvs__janitor_destroy(struct dskvs__janitor *j)
@@ -203,6 +259,7 @@ void dskvs__janitor_destroy(struct dskvs__janitor *j)
 		dskvs__io.close(j->logfd);
 	j->logfd = -1;
 	pthread_mutex_destroy(&j->stats_mu);
+	pthread_mutex_destroy(&j->cut_mu);
 	free(j->batch);
 	free(j->scratch);
 	free(j->iov);

@@ -61,6 +61,19 @@ struct dskvs__janitor {
 	uint64_t compact_asked, compact_done;
 	int compact_rc;
 
+	/* Cut requests (dskvs_backup, backup.c), also under q->mu, and
+	 * compact_req is raised for them too (it means "a request is
+	 * pending"). cut_mu serialises the requesters, so at most one cut is
+	 * asked at a time: the requester sets cut_asked = cut_done + 1 and
+	 * waits on q->durable_cv until cut_done reaches it; the janitor, at
+	 * a batch boundary, fills cut_fd (a dup of the log the requester
+	 * then owns, or -1), cut_size and cut_rc, then bumps cut_done. */
+	pthread_mutex_t cut_mu;
+	uint64_t cut_asked, cut_done;
+	int cut_fd;
+	uint64_t cut_size;
+	int cut_rc, cut_errno;
+
 	/* Statistics: written by the janitor under stats_mu, read under it. */
 	pthread_mutex_t stats_mu;
 	uint64_t st_batches, st_records, st_bytes;
@@ -99,6 +112,20 @@ DSKVS_LOCAL int dskvs__janitor_stop(struct dskvs__janitor *j);
  * sleep; never inside a read-side section. DSKVS_OK, DSKVS_EIO,
  * DSKVS_ENOMEM. */
 DSKVS_LOCAL int dskvs__janitor_compact(struct dskvs__janitor *j, int kind);
+/* Ask the janitor for a cut of the log and wait for it: at a batch
+ * boundary, where every record dequeued so far is written and fdatasync'ed
+ * (or the store has a sticky error), it hands back *fd, a dup of the
+ * current log (the caller closes it), and *size, the log's size there.
+ * Bytes [0, *size) of that file never change afterwards: the log is only
+ * appended to, recovery (the only truncation) runs before the janitor
+ * starts, and a compaction renames a new file over the log's name but
+ * leaves the old inode, readable through *fd. So [0, *size) replays to the
+ * state after the first `durable` records of the queue. Call it after
+ * waiting for what must be in the cut to be durable. May sleep; never
+ * inside a read-side section. Waits behind a compaction that is running.
+ * Returns DSKVS_OK, the sticky error, or DSKVS_EIO (dup failed). */
+DSKVS_LOCAL int dskvs__janitor_cut(struct dskvs__janitor *j, int *fd,
+                                   uint64_t *size);
 /* The janitor's part of dskvs_stats_get. */
 DSKVS_LOCAL void dskvs__janitor_stats(struct dskvs__janitor *j,
                                       dskvs_stats *st);

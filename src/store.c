@@ -3,6 +3,7 @@
  * janitor start and stop, statistics, fork handling.
  */
 #include "store.h"
+#include "backup.h"
 #include "rcu.h"
 
 #include <errno.h>
@@ -416,4 +417,60 @@ int dskvs_stats_get(dskvs *s, dskvs_stats *st)
 	dskvs__janitor_stats(&s->j, st);
 	dskvs__queue_error(&s->q, &st->last_error, &st->last_errno);
 	return DSKVS_OK;
+}
+
+/* ---- hot backup ------------------------------------------------------------
+ *
+ * Why the copy is a consistent cut. A record at ring position p has
+ * sequence number seq_base + p + 1, and the janitor writes records to the
+ * log in ring order, so the log is a prefix of the ring (past the sealed
+ * part of a compacted file, which replays to the state after the records
+ * it was built from). A write is in the ring before it returns, and a
+ * write that returned before another began has the lower position (both
+ * reserve their slot before returning; tickets are handed out in order).
+ * So any prefix of the ring is closed under "returned before", and the
+ * prefix the janitor hands over at a batch boundary holds everything
+ * durable there. Waiting first for the committed sequence number at the
+ * call's start to be durable puts every write that returned before the
+ * call into it. Replaying a prefix applies each key's records in memory
+ * order (DESIGN rule 5), so the copy replays to the store's state at the
+ * moment the janitor cut it.
+ */
+int dskvs_backup(dskvs *s, const char *dest)
+{
+	struct dskvs__dest d;
+	uint64_t size;
+	int fd = -1, rc;
+
+	dskvs__clear_detail();
+	if (s == NULL)
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_backup: NULL store");
+	if ((rc = dskvs__refuse_in_update(s, "dskvs_backup")) != DSKVS_OK)
+		return rc;
+	DSKVS_CHECK(!dskvs__rcu_ongoing(),
+	            "dskvs_backup called inside a read-side section");
+	mode_t dmode = 0700;
+	if (s->opts.file_mode & 0040)
+		dmode |= 0050;
+	if (s->opts.file_mode & 0004)
+		dmode |= 0005;
+	if ((rc = dskvs__dest_open(&d, s->path, dest, dmode)) != DSKVS_OK)
+		return rc;
+	/* Every write that returned before this call is committed: wait for
+	 * it to be durable, so the cut below holds it. */
+	rc = dskvs__queue_refuse(&s->q, "dskvs_backup");
+	if (rc == DSKVS_OK)
+		rc = dskvs__queue_wait_seq(
+		    &s->q, dskvs__queue_committed_seq(&s->q), -1);
+	if (rc == DSKVS_OK)
+		rc = dskvs__janitor_cut(&s->j, &fd, &size);
+	if (rc == DSKVS_OK)
+		rc = dskvs__dest_write(&d, fd, size, s->opts.file_mode);
+	if (fd >= 0)
+		close(fd);
+	if (rc == DSKVS_OK)
+		dskvs__dest_done(&d);
+	else
+		dskvs__dest_abort(&d);
+	return rc;
 }

@@ -686,6 +686,15 @@ static const struct command commands[] = {
 	{ "compact", cmd_compact, NULL, 0, 0, "compact",
 	  "Rewrite the log with only the live data and report the log's size\n"
 	  "before and after. Safe against crashes at any moment.\n" },
+	{ "backup", cmd_backup, NULL, 1, 1, "backup DEST",
+	  "Copy the store into DEST, a new directory or an empty one, as a\n"
+	  "store that dskvs opens; synced to disk before it returns. When no\n"
+	  "other program has the store open, the copy holds every write.\n"
+	  "When one has, it holds the part of the log proven synced (what a\n"
+	  "crash would keep): the line printed says up to which sequence\n"
+	  "number, and the copy is verified. Exit status 2 when DEST is\n"
+	  "refused (it exists and is not an empty directory, lies inside the\n"
+	  "store, or cannot be created), 3 on a store or I/O error.\n" },
 	{ "help", cmd_help, NULL, 0, 1, "help [COMMAND]",
 	  "Show the help for dskvs or for COMMAND.\n" },
 };
@@ -711,6 +720,7 @@ static const char main_help[] =
     "  stats                entries, sizes, garbage ratio, format version\n"
     "  verify               check every record's checksum; changes nothing\n"
     "  compact              rewrite the log with only the live data\n"
+    "  backup DEST          copy the store to DEST, even while it is open\n"
     "  help [COMMAND]       show help for a command\n"
     "\n"
     "Keys are COLLECTION/MEMBER: 'artist/daft punk' is member 'daft punk'\n"

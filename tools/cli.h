@@ -30,7 +30,7 @@
  *   cmd_kv.c     get, put, del, getall, delall, ls, and the listing of
  *                collections and members (shared with dump and load)
  *   cmd_dump.c   dump and load, and load's interruptible line reader
- *   cmd_admin.c  stats, verify, compact
+ *   cmd_admin.c  stats, verify, compact, backup
  *   codec.c/.h   text codecs: UTF-8, JSON, base64, escaped output
  *   progress.c/.h  the progress line on stderr
  */
@@ -185,5 +185,6 @@ int cmd_load(struct cmd_args *a);
 int cmd_stats(struct cmd_args *a);
 int cmd_verify(struct cmd_args *a);
 int cmd_compact(struct cmd_args *a);
+int cmd_backup(struct cmd_args *a);
 
 #endif /* DSKVS_TOOL_CLI_H */

@@ -611,6 +611,55 @@ group_busy() {
 	[ "$(stat_of entries)" = 0 ] || fail "interrupted load left data"
 }
 
+group_backup() {
+	for i in $(seq 20); do
+		"$DSKVS" -s st put "b/k$i" "v$i"
+	done
+	expect 0 -s st put other/x y
+	# Not open elsewhere: a hot backup through the tool's own handle.
+	expect 0 -s st backup copy1
+	out_has "^backed up st to copy1: complete, every write up to sequence number 21$"
+	expect 0 -s copy1 get b/k20
+	out_is 'v20'
+	expect 0 -s copy1 verify
+	expect 0 -s copy1 ls
+	out_has '^b	20	'
+	# An empty directory is a fine destination.
+	mkdir empty
+	expect 0 -s st backup empty
+	expect 0 -s empty get other/x
+	out_is 'y'
+
+	# Refused destinations: exit 2, nothing left behind.
+	expect 2 -s st backup copy1
+	err_has 'not empty'
+	echo x >file
+	expect 2 -s st backup file
+	err_has 'not a directory'
+	expect 2 -s st backup st/inner
+	err_has 'inside the store'
+	[ ! -e st/inner ] || fail "backup left st/inner"
+	expect 2 -s st backup no/such/dir
+	expect 2 -s st backup
+	expect 3 -s nowhere backup copy9
+
+	# Open elsewhere: the synced part of the log, checked.
+	mkfifo fifo
+	exec 8<>fifo
+	"$DSKVS" --progress -s st load --merge <fifo 8>&- 2>holder.err &
+	holder=$!
+	wait_for_holder holder.err
+	expect 0 -s st backup copy2
+	out_has "^backed up st to copy2: the store is open elsewhere; copied the part of its log proven synced, [0-9]+ of [0-9]+ bytes, 21 records, complete up to sequence number 21; checked$"
+	echo '{"key":"b/late","value":"1"}' >&8
+	exec 8>&-
+	wait $holder || fail "holder load failed: $(cat holder.err)"
+	expect 0 -s copy2 get b/k1
+	out_is 'v1'
+	expect 1 -s copy2 get b/late
+	expect 0 -s copy2 verify
+}
+
 group_store_errors() {
 	# The default store is the current directory, and it is never
 	# created there by accident.
@@ -746,7 +795,7 @@ group_atomic() {
 
 case $GROUP in
 help | kv | collections | dump_load | load_errors | stats | compact | verify | \
-	busy | store_errors | binary_names | atomic)
+	busy | store_errors | binary_names | atomic | backup)
 	"group_$GROUP"
 	;;
 *)
