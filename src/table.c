@@ -48,6 +48,7 @@ static void *ht_malloc(size_t n)
 
 static void ht_free_cb(struct rcu_head *h)
 {
+	DSKVS_HOOK(DSKVS__HOOK_MAP_FREE, h + 1);
 	free(h);
 }
 
@@ -57,10 +58,12 @@ static void ht_free(void *p, size_t n, bool defer)
 	if (p == NULL)
 		return;
 	struct rcu_head *h = (struct rcu_head *)p - 1;
-	if (defer)
+	if (defer) {
 		dskvs__call_rcu(h, ht_free_cb);
-	else
+	} else {
+		DSKVS_HOOK(DSKVS__HOOK_MAP_FREE, p);
 		free(h);
+	}
 }
 
 static void *ht_realloc(void *p, size_t old, size_t n, bool defer)
