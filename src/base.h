@@ -172,9 +172,13 @@ enum dskvs__hook_point {
 	 * the block). */
 	DSKVS__HOOK_BLK_FREE,
 	/* compact.c: the snapshot's gather lets the queue move (arg: bool *,
-	 * true while a collection lock is busy): the janitor thread, inside
-	 * a read-side section, holding no collection lock. */
+	 * true while a collection lock is busy): the janitor thread, outside
+	 * any read-side section, holding no collection lock. */
 	DSKVS__HOOK_GATHER,
+	/* table.c: memory ck_ht allocated (a map) is about to be freed, at
+	 * once or at the end of its grace period (arg: the pointer ck_ht
+	 * was given). */
+	DSKVS__HOOK_MAP_FREE,
 };
 extern void (*dskvs__hook)(int point, void *arg);
 #define DSKVS_HOOK(point, arg)                           \

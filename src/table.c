@@ -80,6 +80,7 @@ static void *ht_malloc(size_t n)
 
 static void ht_free_now(struct ht_hdr *h)
 {
+	DSKVS_HOOK(DSKVS__HOOK_MAP_FREE, h + 1);
 	if (h->len) {
 		munmap(h, h->len);
 	} else {

@@ -245,6 +245,99 @@ Test(churn, collection_table_shrinks)
 	tu_close(s);
 }
 
+/* The shrink rule on its own: a map just grown holds a quarter of its slots
+ * live; deleting down to under a sixteenth takes fewer than a fifth of its
+ * slots in removals, so the removal bound has not fired yet, and only the
+ * shrink can give the memory back. */
+Test(churn, member_table_shrinks_below_a_sixteenth)
+{
+	dskvs *s = tu_open(tu_dir);
+	uint64_t n = 0;
+	put_key(s, "c/m%llu", n++);
+	uint64_t cap = members_shape(s, "c").capacity;
+	/* Grow until a grow leaves at least 1024 slots. */
+	for (;;) {
+		put_key(s, "c/m%llu", n++);
+		uint64_t now = members_shape(s, "c").capacity;
+		if (now != cap && now >= 1024) {
+			cap = now;
+			break;
+		}
+		cap = now;
+	}
+	uint64_t removals = n - (cap / 16 - 1);
+	cr_assert_lt(removals * 5, cap,
+	             "%llu live after a grow to %llu slots: the removal "
+	             "bound would fire first",
+	             (unsigned long long)n, (unsigned long long)cap);
+	uint64_t i = 0;
+	for (; n - i > cap / 16; i++)
+		del_key(s, "c/m%llu", i);
+	cr_assert_eq(members_shape(s, "c").capacity, cap,
+	             "shrunk at %llu live of %llu slots",
+	             (unsigned long long)(n - i), (unsigned long long)cap);
+	del_key(s, "c/m%llu", i++); /* live now under a sixteenth */
+	struct shape after = members_shape(s, "c");
+	cr_assert_eq(after.live, cap / 16 - 1);
+	cr_assert_lt(
+	    after.capacity, cap, "%llu live of %llu slots and no shrink",
+	    (unsigned long long)after.live, (unsigned long long)after.capacity);
+	tu_close(s);
+}
+
+/* A rebuild follows at least a fifth of the slots in removals (its cost is
+ * amortised over them), also after ck_ht grew a map by itself: the table of
+ * collections (ck_ht grows it inside the insert), and a members map grown
+ * by replay. The map pointer changes with every rebuild. */
+static const void *map_of(ck_ht_t *ht)
+{
+	return ck_pr_load_ptr(&ht->map);
+}
+
+Test(churn, no_rebuild_before_a_fifth_removed)
+{
+	dskvs *s = tu_open(tu_dir);
+	for (uint64_t i = 0; i < 3000; i++) {
+		put_key(s, "c%llu/m", i);
+		put_key(s, "big/m%llu", i);
+	}
+	struct shape sh = colls_shape(s);
+	dskvs__rcu_read_lock();
+	const void *colls = map_of(&s->t.colls);
+	dskvs__rcu_read_unlock();
+	/* 3001 live: the last grow (at 2048 live) left 4096 slots or more,
+	 * and live stays far above a sixteenth. */
+	for (uint64_t i = 0; i < sh.capacity / 10; i++)
+		del_key(s, "c%llu/m", i);
+	dskvs__rcu_read_lock();
+	cr_assert_eq(map_of(&s->t.colls), colls,
+	             "the table of collections (%llu slots) was rebuilt "
+	             "within %llu removals",
+	             (unsigned long long)sh.capacity,
+	             (unsigned long long)(sh.capacity / 10));
+	dskvs__rcu_read_unlock();
+	tu_close(s);
+
+	s = tu_open(tu_dir); /* replay grows "big" inside ck_ht */
+	sh = members_shape(s, "big");
+	dskvs__rcu_read_lock();
+	struct dskvs__coll *c = dskvs__coll_lookup(&s->t, "big", 3);
+	cr_assert_not_null(c);
+	const void *members = map_of(&c->members);
+	dskvs__rcu_read_unlock();
+	for (uint64_t i = 0; i < sh.capacity / 10; i++)
+		del_key(s, "big/m%llu", i);
+	dskvs__rcu_read_lock();
+	c = dskvs__coll_lookup(&s->t, "big", 3);
+	cr_assert_eq(map_of(&c->members), members,
+	             "a replayed members map (%llu slots) was rebuilt within "
+	             "%llu removals",
+	             (unsigned long long)sh.capacity,
+	             (unsigned long long)(sh.capacity / 10));
+	dskvs__rcu_read_unlock();
+	tu_close(s);
+}
+
 /* Readers of keys that stay put, while the writer churns others in the same
  * collection and churns collections: every rebuild and shrink happens under
  * them, and none may make a live key look absent. */

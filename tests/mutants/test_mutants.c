@@ -28,14 +28,27 @@
  *  - crafted: hand-made logs: valid checksums over impossible content
  *    (a reserved bit, a malformed key) at the unsynced end are damage,
  *    not a torn tail; a sequence number that does not rise is refused.
- *  - nul_value: a value whose first byte is NUL replays (the key check
- *    looks at the key's bytes only).
+ *  - nul_value: a value whose first byte is NUL replays, and so does a
+ *    DeleteAll followed by a zeroed torn tail (the key check looks at the
+ *    key's bytes only, never the byte after a DeleteAll's name).
+ *  - map_grace: a members map replaced by a rebuild is not freed while a
+ *    read-side section that could be probing it is open, and is freed
+ *    after (the map free hook).
+ *  - room: a put's insert never grows the members map, which was grown
+ *    before its queue slot was reserved (the map the insert goes into is
+ *    the one seen at the enqueue hook).
+ *  - update_misuse: a dskvs_update callback that writes another
+ *    collection or syncs the store is refused with DSKVS_EINVAL (calls
+ *    that would not deadlock without the check).
+ * The gather hook of compact_gather also checks that the snapshot lets the
+ * queue move only outside its read-side sections.
  *
  * Run one case: test_mutants <case>. CTest runs each as mutants_<case>.
  */
 #include "dt.h"
 #include "internal.h"
 
+#include <ck_pr.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -175,6 +188,15 @@ static struct {
 
 	/* compact_gather */
 	void (*on_gather)(void);
+	unsigned gather_calls, gather_in_rcu;
+
+	/* map_grace */
+	const void *watch_map;
+	bool map_freed; /* atomic */
+
+	/* room: the members map at the enqueue of a put */
+	bool check_room;
+	const void *room_map;
 
 	/* torn_cut_synced */
 	int cut_fd; /* the log fd truncated and not synced since, or -1 */
@@ -193,7 +215,17 @@ static void hook(int point, void *arg)
 				                 __ATOMIC_SEQ_CST);
 		return;
 	}
+	if (point == DSKVS__HOOK_MAP_FREE) {
+		if (arg == g.watch_map)
+			__atomic_store_n(&g.map_freed, true, __ATOMIC_SEQ_CST);
+		return;
+	}
 	if (point == DSKVS__HOOK_GATHER) {
+		/* The janitor: a batch's fdatasync may follow, which must
+		 * not hold up reclamation. */
+		g.gather_calls++;
+		if (dskvs__rcu_ongoing())
+			g.gather_in_rcu++;
 		void (*fn)(void) = g.on_gather;
 		g.on_gather = NULL; /* once */
 		if (fn)
@@ -204,6 +236,12 @@ static void hook(int point, void *arg)
 		return;
 	unsigned op;
 	struct dskvs__blk *b = dskvs__untag(arg, &op);
+	if (g.check_room && op == DSKVS_OP_PUT) {
+		/* Inside the writer's read-side section, its lock held. */
+		struct dskvs__coll *c =
+		    dskvs__coll_lookup(&g.s->t, b->key, b->clen);
+		g.room_map = c ? ck_pr_load_ptr(&c->members.map) : NULL;
+	}
 	if (g.check_order) {
 		/* The writer is inside a read-side section: the lookup is
 		 * safe. Its collection must still be in the table and be
@@ -597,6 +635,7 @@ static void case_compact_gather(const char *dir)
 	dskvs *s = open_store(dir, 16);
 	char key[32], val[32];
 	g.s = s;
+	g.gather_calls = g.gather_in_rcu = 0;
 	for (int c = 0; c < 2; c++)
 		for (int m = 0; m < 3; m++) {
 			snprintf(key, sizeof(key), "g%d/m%d", c, m);
@@ -607,6 +646,10 @@ static void case_compact_gather(const char *dir)
 	g.on_gather = gather_writes;
 	DT_RC(dskvs_compact(s), DSKVS_OK);
 	DT_CHECK(g.on_gather == NULL, "the gather hook did not run");
+	DT_CHECK(g.gather_in_rcu == 0,
+	         "%u of %u calls letting the queue move during the gather "
+	         "were inside a read-side section",
+	         g.gather_in_rcu, g.gather_calls);
 	static const char want[] = "g0/m1=also-0\n"
 	                           "g0/n=new-0\n"
 	                           "g1/m1=again-1\n"
@@ -650,16 +693,22 @@ static ssize_t cut_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 	return dskvs__io_libc.pwritev(fd, iov, cnt, off);
 }
 
+static size_t rec_op(unsigned char *p, uint32_t salt, unsigned op,
+                     unsigned flags, uint32_t batch, const char *key,
+                     const char *val, uint64_t seq)
+{
+	size_t kl = strlen(key), vl = strlen(val);
+	dskvs__rec_hdr_encode(p, salt, op, flags, batch, key, kl, val, vl, seq);
+	memcpy(p + DSKVS_REC_HDR, key, kl);
+	memcpy(p + DSKVS_REC_HDR + kl, val, vl);
+	return DSKVS_REC_HDR + kl + vl;
+}
+
 static size_t rec(unsigned char *p, uint32_t salt, unsigned flags,
                   uint32_t batch, const char *key, const char *val,
                   uint64_t seq)
 {
-	size_t kl = strlen(key), vl = strlen(val);
-	dskvs__rec_hdr_encode(p, salt, DSKVS_REC_PUT, flags, batch, key, kl,
-	                      val, vl, seq);
-	memcpy(p + DSKVS_REC_HDR, key, kl);
-	memcpy(p + DSKVS_REC_HDR + kl, val, vl);
-	return DSKVS_REC_HDR + kl + vl;
+	return rec_op(p, salt, DSKVS_REC_PUT, flags, batch, key, val, seq);
 }
 
 static void case_torn_cut_synced(const char *dir)
@@ -775,6 +824,131 @@ static void case_nul_value(const char *dir)
 	DT_RC(dskvs_get(s, "z/k", buf, sizeof(buf), &len), DSKVS_OK);
 	DT_CHECK(len == 3 && memcmp(buf, v, 3) == 0, "value");
 	DT_RC(dskvs_close(s), DSKVS_OK);
+
+	/* A DeleteAll (its key is the bare collection name) as the last
+	 * record, then zeros: a torn tail to cut, with the byte right after
+	 * the name a NUL that is not part of the key. */
+	unsigned char log[256] = { 0 };
+	uint32_t salt = 0x6e756c6cu;
+	size_t off = DSKVS_FILE_HDR;
+	dskvs__file_hdr_encode(log, salt, DSKVS_FILE_HDR);
+	off += rec(log + off, salt, DSKVS_REC_END, 1, "d/a", "value-a", 1);
+	off += rec(log + off, salt, DSKVS_REC_END, 2, "e/b", "value-b", 2);
+	off += rec_op(log + off, salt, DSKVS_REC_DELALL, DSKVS_REC_END, 3, "d",
+	              "", 3);
+	DT_RC(open_log(dir, log, off + 40), DSKVS_OK);
+	s = open_store(dir, 0);
+	expect(s, "d/a", NULL);
+	expect(s, "e/b", "value-b");
+	DT_RC(dskvs_close(s), DSKVS_OK);
+}
+
+/* ---- map_grace ---------------------------------------------------------- */
+
+static void case_map_grace(const char *dir)
+{
+	dskvs *s = open_store(dir, 0);
+	char key[32];
+	g.s = s;
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "c/m%d", i);
+		put(s, key, "v");
+	}
+	dskvs__rcu_read_lock();
+	struct dskvs__coll *c = dskvs__coll_lookup(&s->t, "c", 1);
+	DT_CHECK(c != NULL, "collection");
+	const void *old = ck_pr_load_ptr(&c->members.map);
+	g.watch_map = old;
+	/* Delete until the removals rebuild the map (a fifth of 128 slots),
+	 * all inside this read-side section, as a reader probing the old
+	 * map would be. */
+	int i = 0;
+	while (i < 39 && ck_pr_load_ptr(&c->members.map) == old) {
+		snprintf(key, sizeof(key), "c/m%d", i++);
+		DT_RC(dskvs_delete(s, key), DSKVS_OK);
+	}
+	DT_CHECK(ck_pr_load_ptr(&c->members.map) != old,
+	         "%d removals never rebuilt the map", i);
+	DT_RC(dskvs_sync(s), DSKVS_OK);
+	DT_CHECK(!__atomic_load_n(&g.map_freed, __ATOMIC_SEQ_CST),
+	         "the replaced map was freed while a reader could probe it");
+	dskvs__rcu_read_unlock();
+	dskvs__rcu_barrier();
+	DT_CHECK(__atomic_load_n(&g.map_freed, __ATOMIC_SEQ_CST),
+	         "the replaced map was never freed");
+	g.watch_map = NULL;
+	for (int k = i; k < 40; k++) {
+		snprintf(key, sizeof(key), "c/m%d", k);
+		expect(s, key, "v");
+	}
+	DT_RC(dskvs_close(s), DSKVS_OK);
+}
+
+/* ---- room --------------------------------------------------------------- */
+
+static void case_room(const char *dir)
+{
+	dskvs *s = open_store(dir, 0);
+	char key[32];
+	unsigned grew_inside = 0, grown = 0;
+	g.s = s;
+	g.check_room = true;
+	const void *first = NULL;
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "c/m%d", i);
+		g.room_map = NULL;
+		put(s, key, "v");
+		dskvs__rcu_read_lock();
+		struct dskvs__coll *c = dskvs__coll_lookup(&s->t, "c", 1);
+		DT_CHECK(c != NULL, "collection");
+		const void *now = ck_pr_load_ptr(&c->members.map);
+		dskvs__rcu_read_unlock();
+		if (now != g.room_map)
+			grew_inside++;
+		if (first == NULL)
+			first = now;
+		else if (now != first)
+			grown++;
+	}
+	g.check_room = false;
+	DT_CHECK(grown > 0, "300 members and the map never grew");
+	DT_CHECK(grew_inside == 0,
+	         "%u puts grew the members map after reserving their "
+	         "queue slot",
+	         grew_inside);
+	DT_RC(dskvs_close(s), DSKVS_OK);
+}
+
+/* ---- update_misuse ------------------------------------------------------ */
+
+static int misuse_fn(const void *old, size_t old_len, int exists,
+                     const void **new_val, size_t *new_len, void *arg)
+{
+	int *rc = arg;
+	(void)old;
+	(void)old_len;
+	(void)exists;
+	(void)new_val;
+	(void)new_len;
+	/* Neither would deadlock without the check: another collection's
+	 * lock, and a sync the janitor can serve. */
+	rc[0] = dskvs_put(g.s, "other/k", "v", 1, NULL, NULL);
+	rc[1] = dskvs_sync(g.s);
+	return DSKVS_UPDATE_KEEP;
+}
+
+static void case_update_misuse(const char *dir)
+{
+	dskvs *s = open_store(dir, 0);
+	int rc[2] = { 1, 1 };
+	g.s = s;
+	put(s, "u/k", "val");
+	DT_RC(dskvs_update(s, "u/k", misuse_fn, rc, NULL), DSKVS_OK);
+	DT_RC(rc[0], DSKVS_EINVAL);
+	DT_RC(rc[1], DSKVS_EINVAL);
+	expect(s, "other/k", NULL);
+	expect(s, "u/k", "val");
+	DT_RC(dskvs_close(s), DSKVS_OK);
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -792,6 +966,9 @@ static const struct {
 	{ "torn_cut_synced", case_torn_cut_synced },
 	{ "crafted", case_crafted },
 	{ "nul_value", case_nul_value },
+	{ "map_grace", case_map_grace },
+	{ "room", case_room },
+	{ "update_misuse", case_update_misuse },
 };
 
 int main(int argc, char **argv)
