@@ -260,8 +260,10 @@ Test(batch, cut_at_every_byte_is_all_or_none, .timeout = 120)
 	cr_assert_gt(l1, l0 + NM * 32);
 	int whole = 0, none = 0;
 	for (uint64_t cut = l0; cut <= l1; cut++) {
-		char *d = tu_subdir(tu_fmt("cut%llu", (unsigned long long)cut));
-		tu_write_file(tu_log_path(d), img, (size_t)cut);
+		char *name = tu_fmt("cut%llu", (unsigned long long)cut);
+		char *d = tu_subdir(name);
+		char *dlog = tu_log_path(d);
+		tu_write_file(dlog, img, (size_t)cut);
 		dskvs *c = tu_open(d);
 		struct seen sn = look(c);
 		cr_assert_eq(sn.n, NM, "cut at %llu", (unsigned long long)cut);
@@ -273,6 +275,9 @@ Test(batch, cut_at_every_byte_is_all_or_none, .timeout = 120)
 			none++;
 		tu_close(c);
 		tu_rmtree(d);
+		free(dlog);
+		free(d);
+		free(name);
 	}
 	/* Only the cuts at the end of the batch's records or later keep it
 	 * (its mark and the closing mark follow them). */
@@ -280,6 +285,7 @@ Test(batch, cut_at_every_byte_is_all_or_none, .timeout = 120)
 	cr_assert_geq(whole, 1);
 	cr_assert_leq(whole, 2 * 32 + 1);
 	free(img);
+	free(log);
 }
 
 /* Damage inside a batch that a later record proves synced: refused. */
@@ -303,6 +309,7 @@ Test(batch, damage_inside_synced_batch_is_corrupt)
 	cr_assert_eq(dskvs_open(tu_dir, NULL, &c), DSKVS_ECORRUPT, "%s",
 	             dskvs_errmsg(NULL));
 	free(img);
+	free(log);
 }
 
 static void batches_forever(const char *dir)
@@ -318,7 +325,8 @@ static void batches_forever(const char *dir)
 Test(batch, kill_9_during_batches, .timeout = 120)
 {
 	for (int round = 0; round < 5; round++) {
-		char *d = tu_subdir(tu_fmt("kill%d", round));
+		char *name = tu_fmt("kill%d", round);
+		char *d = tu_subdir(name);
 		pid_t pid = fork();
 		cr_assert_neq(pid, -1);
 		if (pid == 0)
@@ -334,6 +342,8 @@ Test(batch, kill_9_during_batches, .timeout = 120)
 		cr_assert(!sn.mixed);
 		tu_close(s);
 		tu_rmtree(d);
+		free(d);
+		free(name);
 	}
 }
 
