@@ -116,6 +116,9 @@ extern "C" {
 	   "empty (nothing was changed)")                                     \
 	XX(ECONFLICT, -31014,                                                 \
 	   "the member's version is not the one expected (nothing was "       \
+	   "changed)")                                                        \
+	XX(EBATCH, -31020,                                                    \
+	   "batch of writes larger than the documented limit (nothing was "   \
 	   "changed)")
 
 typedef enum {
@@ -535,6 +538,82 @@ DSKVS_EXTERN int dskvs_put_if_seq_bin(dskvs *s, const char *coll, size_t clen,
 DSKVS_EXTERN int dskvs_update_bin(dskvs *s, const char *coll, size_t clen,
                                   const void *member, size_t mlen,
                                   dskvs_update_fn fn, void *arg, uint64_t *seq);
+
+/* ---- Batches of writes ----------------------------------------------------
+ *
+ * Several puts and deletes of one collection, applied in order under one
+ * acquisition of the collection's writer lock, and logged so that a crash
+ * keeps all of them or none (recovery replays a batch only once it has read
+ * it whole; a batch the crash cut short is part of the torn tail, moved
+ * aside like any torn tail).
+ *
+ *   member  NUL-terminated member name: 1 .. DSKVS_NAME_MAX bytes (as in
+ *           a string key "coll/member"; may contain '/').
+ *   val,len the value (val may be NULL when len is 0), copied; ignored
+ *           when del is set.
+ *   del     non-zero: delete the member. Deleting an absent member is not
+ *           an error and writes nothing for that op.
+ *
+ * The same member may appear more than once: ops apply in order, so the
+ * last one wins.
+ *
+ * Visibility: a reader of single keys (dskvs_get and friends) may see the
+ * ops one by one while the batch is applied; dskvs_get_all() and
+ * dskvs_get_all_bin() of the collection see all of them or none (they
+ * gather the members under the same lock).
+ *
+ * Versions and durability: op i gets sequence number *seq - (n - 1) + i,
+ * which is the version of the value a put op writes (dskvs_get_seq). *seq
+ * (may be NULL) receives the batch's number, the last op's: a durability
+ * ticket for dskvs_wait_durable() that covers the whole batch. The batch
+ * counts as one write for dskvs_sync() and DSKVS_SYNC_ALWAYS (one wait).
+ *
+ * Limits (DSKVS_EBATCH): at most min(batch_max_records, queue capacity - 1)
+ * ops (defaults: 16384), and at most DSKVS_BATCH_BYTES_MAX bytes of member
+ * names and values together (the janitor writes a batch inside one of its
+ * own, one pwritev and one fdatasync, and the queue must hold it whole).
+ *
+ * Returns DSKVS_OK; nothing is applied when it returns anything else but
+ * DSKVS_EIO in DSKVS_SYNC_ALWAYS mode (applied in memory, not durable):
+ *   DSKVS_EINVAL    s NULL, n == 0, ops NULL, a NULL val with len > 0, or
+ *                   a call from inside a dskvs_update callback.
+ *   DSKVS_EBADKEY   collection NULL, empty, starting with '/' or a member
+ *                   key ("coll/x"); a member name NULL or empty (the _bin
+ *                   form: a NULL member with member_len > 0).
+ *   DSKVS_ETOOBIG   a collection or member name over DSKVS_NAME_MAX, or a
+ *                   value over DSKVS_VALUE_MAX.
+ *   DSKVS_EBATCH    more ops, or more bytes, than the limits above.
+ *   DSKVS_ENOMEM, DSKVS_EIO as dskvs_put().
+ * dskvs_errmsg() names the op at fault ("op 3: ...").
+ * Thread rule: any thread; writers of other collections never wait for it
+ * beyond the queue's commit of its records; writers of this collection wait
+ * for the whole batch.
+ */
+#define DSKVS_BATCH_BYTES_MAX (64u * 1024u * 1024u)
+typedef struct dskvs_batch_op {
+	const char *member; /* NUL-terminated member name */
+	const void *val;
+	size_t len;
+	int del;
+} dskvs_batch_op;
+DSKVS_EXTERN int dskvs_write_batch(dskvs *s, const char *collection,
+                                   const dskvs_batch_op *ops, size_t n,
+                                   uint64_t *seq);
+
+/* The binary-safe form (see "Binary-safe names"): the collection as coll,
+ * clen, and each member as member, member_len (any 0 .. DSKVS_NAME_MAX
+ * bytes, NUL and '/' included, empty allowed; member may be NULL when
+ * member_len is 0). Otherwise as dskvs_write_batch(). */
+typedef struct dskvs_batch_op_bin {
+	const void *member;
+	size_t member_len;
+	const void *val;
+	size_t len;
+	int del;
+} dskvs_batch_op_bin;
+DSKVS_EXTERN int dskvs_write_batch_bin(dskvs *s, const char *coll, size_t clen,
+                                       const dskvs_batch_op_bin *ops, size_t n,
+                                       uint64_t *seq);
 
 /* ---- Maintenance -------------------------------------------------------- */
 

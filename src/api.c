@@ -966,3 +966,295 @@ int dskvs_rewrite(dskvs *s)
 		return rc;
 	return dskvs__janitor_compact(&s->j, 2);
 }
+
+/* ---- batches of writes ------------------------------------------------------
+ *
+ * dskvs_write_batch: every op is checked and every block allocated before
+ * the collection's lock is taken; under it the members map is grown for
+ * all the puts (the only allocation that could fail later), n consecutive
+ * queue slots are reserved at once (sequence numbers first .. first+n-1),
+ * the ops are applied in order, and the n slots are committed at once. So:
+ *  - log order is memory order (the lock is held across apply and commit);
+ *  - the janitor sees the batch's records all together, dequeues them whole
+ *    (queue.c) and writes them inside one of its batches, flagged as one
+ *    group (DSKVS_OP_GRP -> DSKVS_REC_GRP: every record but the last), which
+ *    recovery applies all or none (format.c);
+ *  - dskvs_get_all gathers under the same lock, so it sees none or all.
+ * While the slots are reserved every other producer waits in its commit,
+ * as for a single put; the apply is n table operations with no allocation
+ * (the map has room) and no sleep.
+ */
+struct bw {
+	const char *member;
+	size_t mlen;
+	const void *val;
+	size_t len;
+	bool del;
+	struct dskvs__blk *b;    /* a put's new block (table + queue refs) */
+	struct dskvs__blk *prev; /* the block the op replaced or removed */
+	unsigned op;             /* its slot: DSKVS_OP_PUT, _DEL or _NOP */
+};
+
+/* The most ops of one batch: the janitor's batch array holds one batch of
+ * writes past its bound (queue.h), and the ring must hold it whole. */
+static size_t batch_ops_max(const dskvs *s)
+{
+	size_t m = s->opts.batch_max_records;
+	return m < s->q.ring_cap - 1 ? m : s->q.ring_cap - 1;
+}
+
+static void batch_free_blocks(struct bw *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(w[i].b);
+}
+
+/* Check every op, then allocate every put's block. Nothing shared is
+ * touched. */
+static int batch_prepare(dskvs *s, const struct dskvs__key *ck, struct bw *w,
+                         size_t n)
+{
+	uint64_t bytes = 0;
+	int rc;
+
+	if (n > batch_ops_max(s))
+		return dskvs__fail(DSKVS_EBATCH,
+		                   "dskvs_write_batch: %zu ops, over the limit "
+		                   "of %zu (batch_max_records and the queue's "
+		                   "capacity)",
+		                   n, batch_ops_max(s));
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].mlen > DSKVS_NAME_MAX)
+			return dskvs__fail(DSKVS_ETOOBIG,
+			                   "op %zu: member name over %u bytes",
+			                   i, DSKVS_NAME_MAX);
+		bytes += w[i].mlen;
+		if (w[i].del)
+			continue;
+		if ((rc = value_ok(w[i].val, w[i].len, "dskvs_write_batch")) !=
+		    DSKVS_OK)
+			return dskvs__fail(rc, "op %zu: %s", i,
+			                   dskvs_strerror(rc));
+		bytes += w[i].len;
+	}
+	if (bytes > DSKVS_BATCH_BYTES_MAX)
+		return dskvs__fail(DSKVS_EBATCH,
+		                   "dskvs_write_batch: %llu bytes of names and "
+		                   "values, over the limit of %u",
+		                   (unsigned long long)bytes,
+		                   DSKVS_BATCH_BYTES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].del)
+			continue;
+		w[i].b = dskvs__blk_new(ck->coll, ck->clen, w[i].member,
+		                        w[i].mlen, w[i].val, w[i].len, 2);
+		if (w[i].b == NULL) {
+			batch_free_blocks(w, i);
+			return dskvs__fail(DSKVS_ENOMEM,
+			                   "op %zu: value block of %zu bytes",
+			                   i, w[i].len);
+		}
+	}
+	return DSKVS_OK;
+}
+
+/* Undo ops [0, upto) in reverse after a table insert failed (which the
+ * grown map makes out of reach in practice). Each restore puts back a
+ * member that is in the map or just left its slot, which ck_ht refills
+ * without growing. Call with c's lock held; the slots are still reserved. */
+static void batch_undo_locked(struct dskvs__coll *c, struct bw *w, size_t upto)
+{
+	for (size_t i = upto; i-- > 0;) {
+		struct dskvs__blk *x = NULL;
+		if (w[i].op == DSKVS_OP_PUT) {
+			if (w[i].prev)
+				(void)dskvs__member_set_locked(c, w[i].prev,
+				                               &x);
+			else
+				(void)dskvs__member_remove_locked(
+				    c, w[i].member, w[i].mlen);
+			/* Published, so readers may hold it: the queue's
+			 * reference now, the table's after a grace period. */
+			dskvs__blk_unref(w[i].b);
+			dskvs__blk_retire(w[i].b);
+			w[i].b = NULL;
+		} else if (w[i].op == DSKVS_OP_DEL) {
+			__atomic_sub_fetch(&w[i].prev->refs, 1,
+			                   __ATOMIC_RELAXED);
+			(void)dskvs__member_set_locked(c, w[i].prev, &x);
+		}
+		w[i].prev = NULL;
+	}
+}
+
+static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
+                         size_t n, uint64_t *seq_out)
+{
+	struct dskvs__coll *c;
+	struct dskvs__slots sl;
+	size_t puts = 0, last = n;
+	uint64_t first;
+	bool dropped;
+	int rc;
+
+	if ((rc = write_ok(s, "dskvs_write_batch")) != DSKVS_OK)
+		return rc;
+	if ((rc = batch_prepare(s, ck, w, n)) != DSKVS_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		puts += !w[i].del;
+
+	dskvs__rcu_read_lock();
+	rc = dskvs__coll_acquire(&s->t, ck, true, &c);
+	if (rc != DSKVS_OK) {
+		dskvs__rcu_read_unlock();
+		batch_free_blocks(w, n);
+		return dskvs__fail(rc, "dskvs_write_batch: %s",
+		                   dskvs_strerror(rc));
+	}
+	if (puts && (rc = dskvs__member_room_n_locked(c, puts)) != DSKVS_OK)
+		goto fail_locked;
+
+	first = dskvs__queue_reserve_n(&s->q, &sl, (unsigned)n);
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].del) {
+			w[i].prev = dskvs__member_remove_locked(c, w[i].member,
+			                                        w[i].mlen);
+			w[i].op = w[i].prev ? DSKVS_OP_DEL : DSKVS_OP_NOP;
+			/* The record carries the removed block's key. */
+			if (w[i].prev)
+				__atomic_add_fetch(&w[i].prev->refs, 1,
+				                   __ATOMIC_RELAXED);
+			continue;
+		}
+		w[i].b->seq = first + i; /* before readers can see it */
+		rc = dskvs__member_set_locked(c, w[i].b, &w[i].prev);
+		if (rc != DSKVS_OK) {
+			batch_undo_locked(c, w, i);
+			for (unsigned k = 0; k < n; k++)
+				dskvs__queue_slot_set(&s->q, &sl, k, NULL,
+				                      DSKVS_OP_NOP);
+			dskvs__queue_commit_n(&s->q, &sl);
+			goto fail_locked;
+		}
+		w[i].op = DSKVS_OP_PUT;
+	}
+	/* Every record but the last carries the group flag; so does a NOP
+	 * slot before the last record, so that the drain does not stop
+	 * there (queue.h). */
+	for (size_t i = 0; i < n; i++)
+		if (w[i].op != DSKVS_OP_NOP)
+			last = i;
+	for (size_t i = 0; i < n; i++) {
+		unsigned op =
+		    w[i].op | (last != n && i < last ? DSKVS_OP_GRP : 0);
+		dskvs__queue_slot_set(
+		    &s->q, &sl, (unsigned)i,
+		    w[i].op == DSKVS_OP_PUT ? w[i].b : w[i].prev, op);
+	}
+	/* Committed before the lock is released: log order is memory
+	 * order. */
+	dskvs__queue_commit_n(&s->q, &sl);
+	dropped = drop_if_empty_locked(s, c);
+	dskvs__coll_release(c);
+	for (size_t i = 0; i < n; i++)
+		if (w[i].prev)
+			dskvs__blk_retire(w[i].prev);
+	if (dropped)
+		dskvs__coll_retire(c);
+	dskvs__rcu_read_unlock();
+	return after_write(s, first + n - 1, seq_out);
+
+fail_locked:
+	dropped = drop_if_empty_locked(s, c);
+	dskvs__coll_release(c);
+	if (dropped)
+		dskvs__coll_retire(c);
+	dskvs__rcu_read_unlock();
+	batch_free_blocks(w, n);
+	return dskvs__fail(rc, "dskvs_write_batch: %s", dskvs_strerror(rc));
+}
+
+/* Checks common to both forms; *w receives a zeroed work array. */
+static int batch_start(dskvs *s, const void *ops, size_t n, struct bw **w)
+{
+	*w = NULL;
+	if (s == NULL || ops == NULL || n == 0)
+		return dskvs__fail(DSKVS_EINVAL, "dskvs_write_batch: %s",
+		                   s == NULL ? "NULL store"
+		                   : n == 0  ? "no ops (n == 0)"
+		                             : "NULL ops");
+	if (n > batch_ops_max(s))
+		return dskvs__fail(DSKVS_EBATCH,
+		                   "dskvs_write_batch: %zu ops, over the limit "
+		                   "of %zu (batch_max_records and the queue's "
+		                   "capacity)",
+		                   n, batch_ops_max(s));
+	*w = calloc(n, sizeof(**w));
+	if (*w == NULL)
+		return dskvs__fail(DSKVS_ENOMEM, "dskvs_write_batch: %zu ops",
+		                   n);
+	return DSKVS_OK;
+}
+
+int dskvs_write_batch(dskvs *s, const char *collection,
+                      const dskvs_batch_op *ops, size_t n, uint64_t *seq)
+{
+	struct dskvs__key ck;
+	struct bw *w;
+	int rc;
+
+	if ((rc = batch_start(s, ops, n, &w)) != DSKVS_OK)
+		return rc;
+	if ((rc = parse(collection, 0, &ck)) != DSKVS_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const char *m = ops[i].member;
+		if (m == NULL || m[0] == '\0') {
+			rc =
+			    dskvs__fail(DSKVS_EBADKEY, "op %zu: %s member name",
+			                i, m ? "empty" : "NULL");
+			goto out;
+		}
+		w[i].member = m;
+		w[i].mlen = strnlen(m, (size_t)DSKVS_NAME_MAX + 1);
+		w[i].val = ops[i].val;
+		w[i].len = ops[i].len;
+		w[i].del = ops[i].del != 0;
+	}
+	rc = write_batch_k(s, &ck, w, n, seq);
+out:
+	free(w);
+	return rc;
+}
+
+int dskvs_write_batch_bin(dskvs *s, const char *coll, size_t clen,
+                          const dskvs_batch_op_bin *ops, size_t n,
+                          uint64_t *seq)
+{
+	struct dskvs__key ck;
+	struct bw *w;
+	int rc;
+
+	if ((rc = batch_start(s, ops, n, &w)) != DSKVS_OK)
+		return rc;
+	if ((rc = make(coll, clen, NULL, 0, 0, &ck)) != DSKVS_OK)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].member == NULL && ops[i].member_len > 0) {
+			rc = dskvs__fail(DSKVS_EBADKEY,
+			                 "op %zu: NULL member of %zu bytes", i,
+			                 ops[i].member_len);
+			goto out;
+		}
+		w[i].member = ops[i].member ? ops[i].member : "";
+		w[i].mlen = ops[i].member_len;
+		w[i].val = ops[i].val;
+		w[i].len = ops[i].len;
+		w[i].del = ops[i].del != 0;
+	}
+	rc = write_batch_k(s, &ck, w, n, seq);
+out:
+	free(w);
+	return rc;
+}

@@ -157,6 +157,10 @@ int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd, uint64_t off,
 		const char *val = dskvs__blk_val(b);
 		uint64_t seq = seqs ? seqs[i] : first_seq + i;
 		unsigned flags = (end && i == last) ? DSKVS_REC_END : 0;
+		/* A batch of writes: every record but its last. Never with
+		 * DSKVS_REC_END: the drain keeps such a batch whole. */
+		if (dskvs__tag_grp(recs[i]))
+			flags |= DSKVS_REC_GRP;
 		dskvs__rec_hdr_encode((unsigned char *)p, salt, op, flags,
 		                      batch, b->key, klen, val, vlen, seq);
 		p += DSKVS_REC_HDR;

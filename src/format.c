@@ -22,7 +22,8 @@
  *    0  4  CRC32C, seeded with the salt, of header bytes 4..31
  *    4  4  CRC32C of key and value
  *    8  1  op: 1 put, 2 delete, 3 delete-all, 4 mark
- *    9  1  flags: bit 0 set on the last record of a batch; others 0
+ *    9  1  flags: bit 0 set on the last record of a batch; bit 1 on every
+ *          record of a batch of writes but its last (see below); others 0
  *   10  2  reserved (0)
  *   12  4  key length: "coll/member" for put and delete, the collection
  *          name for delete-all, 0 for a mark
@@ -65,6 +66,33 @@
  *    later batch number, a sequence number above every record before the
  *    damage), B was synced: DSKVS_ECORRUPT. Otherwise the damage is the
  *    torn tail of a batch nobody was told was durable.
+ *
+ * Batches of writes (dskvs_write_batch)
+ * -------------------------------------
+ * The puts and deletes of one dskvs_write_batch are consecutive records;
+ * each but the last carries flag bit 1 (DSKVS_REC_GRP), the last does not,
+ * so a batch of one is an ordinary record. They are applied all or none:
+ * the scanner hands out the first record of such a group only once it has
+ * checked every record up to its end (a lookahead; each record is then
+ * checked again as it is handed out: at most three checks a byte, still
+ * linear). The writer keeps a group inside one of the janitor's batches
+ * (the queue commits and dequeues it whole), and a compaction copies it
+ * whole into the sealed part. So:
+ *  - a group cut short by the end of the file, or by damage that the rules
+ *    above call a torn tail, is torn from its first record: the tail moved
+ *    aside starts there, and none of its records is applied;
+ *  - damage inside a group that a later batch proves synced, or inside the
+ *    sealed part, is DSKVS_ECORRUPT as anywhere else;
+ *  - a group that mixes batch numbers, runs across the end of the sealed
+ *    part, holds a mark or a delete-all, or whose record also ends a batch
+ *    (both flags), cannot be written by a crash: DSKVS_ECORRUPT.
+ * The flag is valid in format 1 and 2.0 files too (a store appends to the
+ * log it opened, whatever its version): a dskvs 1.1 library (format 2.0)
+ * refuses a log holding a group with DSKVS_ECORRUPT ("reserved header bits
+ * are not zero") and never applies part of one. The minor version stays 0
+ * for that reason: a file's header is written when it is created, before
+ * anyone knows whether groups will follow, so it could not tell an older
+ * reader anything the flag does not.
  *
  * Why the proof only looks at headers: a valid salted header checksum is
  * the evidence that the record was written by this file's writer; its data
@@ -345,7 +373,8 @@ static bool key_ok(unsigned op, const char *key, size_t klen)
 static inline bool hdr_plausible(const unsigned char *p)
 {
 	return p[8] >= DSKVS_REC_PUT && p[8] <= DSKVS_REC_MARK &&
-	       (p[9] & ~DSKVS_REC_END) == 0 && p[10] == 0 && p[11] == 0;
+	       (p[9] & ~(DSKVS_REC_END | DSKVS_REC_GRP)) == 0 && p[10] == 0 &&
+	       p[11] == 0;
 }
 
 /* Decode the header at p (valid checksum assumed) into r. */
@@ -376,8 +405,13 @@ static const char *hdr_content_error(const struct dskvs__scan *sc,
                                      const unsigned char *p,
                                      const struct dskvs__rec *r)
 {
-	if ((r->flags & ~DSKVS_REC_END) || p[10] || p[11])
+	if ((r->flags & ~(DSKVS_REC_END | DSKVS_REC_GRP)) || p[10] || p[11])
 		return "reserved header bits are not zero";
+	if ((r->flags & DSKVS_REC_GRP) &&
+	    ((r->flags & DSKVS_REC_END) ||
+	     (r->op != DSKVS_REC_PUT && r->op != DSKVS_REC_DEL)))
+		return "a batch-of-writes flag on a record that cannot carry "
+		       "it";
 	if (r->op < DSKVS_REC_PUT || r->op > DSKVS_REC_MARK ||
 	    (r->op == DSKVS_REC_MARK && sc->major < 2))
 		return "unknown record type";
@@ -507,7 +541,7 @@ static int scan_io(struct dskvs__scan *sc)
 	return DSKVS__SCAN_EIO;
 }
 
-int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r)
+static int scan_one(struct dskvs__scan *sc, struct dskvs__rec *r)
 {
 	const char *why = NULL;
 
@@ -577,6 +611,95 @@ int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r)
 		}
 	}
 	return DSKVS__SCAN_TORN;
+}
+
+/* What a group's lookahead moves and must put back. */
+struct scan_pos {
+	uint64_t off, max_seq, records;
+	uint32_t last_batch;
+	bool last_ended, ordered;
+};
+static void pos_save(const struct dskvs__scan *sc, struct scan_pos *p)
+{
+	*p = (struct scan_pos){ sc->off,        sc->max_seq,    sc->records,
+		                sc->last_batch, sc->last_ended, sc->ordered };
+}
+static void pos_restore(struct dskvs__scan *sc, const struct scan_pos *p)
+{
+	sc->off = p->off;
+	sc->max_seq = p->max_seq;
+	sc->records = p->records;
+	sc->last_batch = p->last_batch;
+	sc->last_ended = p->last_ended;
+	sc->ordered = p->ordered;
+}
+
+/*
+ * r, at `start`, opens a batch of writes (DSKVS_REC_GRP): check every
+ * record up to its end before handing r out (top comment, "batches of
+ * writes"). `before` is the scanner's position before r. Returns what
+ * scan_next returns.
+ */
+static int group_check(struct dskvs__scan *sc, struct dskvs__rec *r,
+                       uint64_t start, const struct scan_pos *before)
+{
+	uint32_t batch = r->batch;
+	bool sealed = start < sc->sealed;
+	struct dskvs__rec t;
+
+	for (;;) {
+		uint64_t at = sc->off;
+		int k = scan_one(sc, &t);
+		if (k == DSKVS__SCAN_REC) {
+			if ((t.op != DSKVS_REC_PUT && t.op != DSKVS_REC_DEL) ||
+			    t.batch != batch || (at < sc->sealed) != sealed) {
+				sc->bad_off = at;
+				sc->proof_off = 0;
+				sc->in_sealed = false;
+				sc->why = "a batch of writes interrupted by a "
+				          "record that cannot belong to it";
+				return DSKVS__SCAN_CORRUPT;
+			}
+			if (!(t.flags & DSKVS_REC_GRP))
+				break;
+			continue;
+		}
+		if (k != DSKVS__SCAN_END && k != DSKVS__SCAN_TORN)
+			return k; /* damage shown synced, or a read error */
+		if (sealed) {
+			sc->bad_off = at;
+			sc->proof_off = 0;
+			sc->in_sealed = true;
+			sc->why = "a batch of writes cut short inside the part "
+			          "sealed by a compaction";
+			return DSKVS__SCAN_CORRUPT;
+		}
+		/* Torn (the batch of the damage is not proven synced; the
+		 * record loop searched for the proof) or cut at a record's
+		 * end: the tail starts at the group's first record. */
+		pos_restore(sc, before);
+		sc->bad_off = start;
+		sc->why = k == DSKVS__SCAN_END
+		              ? "the file ends inside a batch of writes"
+		              : "a batch of writes torn by the end of the file";
+		return DSKVS__SCAN_TORN;
+	}
+	sc->grp_end = sc->off;
+	pos_restore(sc, before);
+	return scan_one(sc, r);
+}
+
+int dskvs__scan_next(struct dskvs__scan *sc, struct dskvs__rec *r)
+{
+	struct scan_pos before;
+	uint64_t start = sc->off;
+
+	pos_save(sc, &before);
+	int k = scan_one(sc, r);
+	if (k != DSKVS__SCAN_REC || !(r->flags & DSKVS_REC_GRP) ||
+	    start < sc->grp_end)
+		return k;
+	return group_check(sc, r, start, &before);
 }
 
 uint64_t dskvs__scan_resync(struct dskvs__scan *sc)

@@ -36,8 +36,13 @@
 #define DSKVS_REC_DEL    2u
 #define DSKVS_REC_DELALL 3u
 #define DSKVS_REC_MARK   4u /* format 2: opens a batch, no data */
-/* Record header flag: the last record of a batch. */
+/* Record header flags: the last record of a batch (of the janitor's:
+ * what one fdatasync covered). */
 #define DSKVS_REC_END 1u
+/* A record of a dskvs_write_batch that is not its last: the records up to
+ * and including the next one without this flag are applied all or none
+ * (format.c, "batches of writes"). */
+#define DSKVS_REC_GRP 2u
 
 static inline size_t dskvs__rec_size(size_t klen, size_t vlen)
 {
@@ -122,6 +127,9 @@ struct dskvs__scan {
 	bool in_sealed;    /* the last damage lies in the sealed part */
 	bool after_damage; /* set by dskvs__scan_resync: see scan_next */
 	uint64_t skip_to;  /* where a resync after the last damage starts */
+	/* End of the batch of writes (DSKVS_REC_GRP) checked whole, whose
+	 * records are being handed out; 0 when none. */
+	uint64_t grp_end;
 	uint64_t records;
 	/* After a result other than DSKVS__SCAN_REC: */
 	const char *why;    /* what is wrong, a phrase */

@@ -160,7 +160,10 @@ static void *janitor_main(void *arg)
 
 int dskvs__janitor_start(struct dskvs__janitor *j)
 {
-	j->batch = malloc(j->opts->batch_max_records * sizeof(*j->batch));
+	/* Twice: a drain runs past its bound to the end of a batch of
+	 * writes (queue.h), which has at most batch_max_records records. */
+	j->batch =
+	    malloc(2 * (size_t)j->opts->batch_max_records * sizeof(*j->batch));
 	if (j->batch == NULL)
 		return DSKVS_ENOMEM;
 	j->next_check = j->log_size;

@@ -46,7 +46,7 @@ struct dskvs__janitor {
 
 	/* Janitor-private scratch, bounded by the batch options (a chunk of a
 	 * compaction is bounded like a batch). */
-	void **batch; /* tagged record pointers */
+	void **batch; /* tagged record pointers: 2 * batch_max_records */
 	char *scratch;
 	size_t scratch_cap;
 	struct iovec *iov;

@@ -177,6 +177,74 @@ void dskvs__queue_commit(struct dskvs__queue *q, struct dskvs__slot *sl,
 	kick(q);
 }
 
+/*
+ * n consecutive slots at once: ck_ring's reserve (a CAS on p_head) for n
+ * slots instead of one. The consumer reads a slot only once p_tail has
+ * passed it, and commit_n moves p_tail past all n at once, so it sees the
+ * whole batch of writes or none of it.
+ */
+uint64_t dskvs__queue_reserve_n(struct dskvs__queue *q, struct dskvs__slots *sl,
+                                unsigned int n)
+{
+	unsigned int producer = ck_pr_load_uint(&q->ring.p_head);
+	for (;;) {
+		ck_pr_fence_load();
+		unsigned int consumer = ck_pr_load_uint(&q->ring.c_head);
+		if (producer - consumer + n <= q->ring.mask) {
+			if (ck_pr_cas_uint_value(&q->ring.p_head, producer,
+			                         producer + n, &producer))
+				break;
+			continue;
+		}
+		/* Not n free: sleep until the consumer makes room. */
+		pthread_mutex_lock(&q->mu);
+		__atomic_add_fetch(&q->space_waiters, 1, __ATOMIC_SEQ_CST);
+		while (ck_pr_load_uint(&q->ring.p_head) -
+		           ck_pr_load_uint(&q->ring.c_head) + n >
+		       q->ring.mask)
+			pthread_cond_wait(&q->space_cv, &q->mu);
+		__atomic_sub_fetch(&q->space_waiters, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&q->mu);
+		producer = ck_pr_load_uint(&q->ring.p_head);
+	}
+	sl->ticket = producer;
+	sl->n = n;
+	return q->seq_base +
+	       widen(__atomic_load_n(&q->dequeued, __ATOMIC_ACQUIRE),
+	             producer) +
+	       1;
+}
+
+void dskvs__queue_slot_set(struct dskvs__queue *q,
+                           const struct dskvs__slots *sl, unsigned int i,
+                           struct dskvs__blk *b, unsigned op)
+{
+	if ((op & DSKVS_OP_MASK) == DSKVS_OP_NOP)
+		b = NULL;
+	else
+		__atomic_add_fetch(
+		    &q->pending_bytes,
+		    dskvs__rec_size(dskvs__blk_klen(b),
+		                    dskvs__op_vlen(b, op & DSKVS_OP_MASK)),
+		    __ATOMIC_RELAXED);
+	q->ring_buf[(sl->ticket + i) & q->ring.mask].value = dskvs__tag(b, op);
+}
+
+void dskvs__queue_commit_n(struct dskvs__queue *q,
+                           const struct dskvs__slots *sl)
+{
+	unsigned spins = 0;
+	while (ck_pr_load_uint(&q->ring.p_tail) != sl->ticket) {
+		if (++spins < 128)
+			ck_pr_stall();
+		else
+			sched_yield();
+	}
+	ck_pr_fence_store();
+	ck_pr_store_uint(&q->ring.p_tail, sl->ticket + sl->n);
+	kick(q);
+}
+
 uint64_t dskvs__queue_enqueue(struct dskvs__queue *q, struct dskvs__blk *b,
                               unsigned op)
 {
@@ -263,11 +331,17 @@ size_t dskvs__queue_drain(struct dskvs__queue *q, void **batch,
 	size_t max = limit ? (size_t)limit : max_records;
 	void *p;
 
-	while (n < max && bytes < max_bytes &&
+	bool in_group = false;
+
+	/* Past the bounds while inside a batch of writes: its records were
+	 * committed at once, so the rest are there, and at most max_records
+	 * - 1 of them (api.c's limit). */
+	while ((in_group || (n < max && bytes < max_bytes)) &&
 	       ck_ring_dequeue_mpsc(&q->ring, q->ring_buf, &p)) {
 		unsigned op;
 		struct dskvs__blk *b = dskvs__untag(p, &op);
 		batch[n++] = p;
+		in_group = dskvs__tag_grp(p);
 		if (op != DSKVS_OP_NOP)
 			bytes += dskvs__rec_size(dskvs__blk_klen(b),
 			                         dskvs__op_vlen(b, op));

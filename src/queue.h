@@ -66,7 +66,14 @@ struct dskvs__queue {
 #define DSKVS_OP_DEL    2u
 #define DSKVS_OP_DELALL 3u
 #define DSKVS_OP_NOP    4u /* reserved slot whose write failed */
-#define DSKVS_TAG_MASK  ((uintptr_t)15)
+/* Tag bit, on a put or delete of a dskvs_write_batch: more records of the
+ * same batch of writes follow in the ring (the last one has it clear). A
+ * batch's records are committed to the ring at once (reserve_n/commit_n)
+ * and dequeued whole (drain), so the janitor always writes a batch of
+ * writes inside one of its own batches. */
+#define DSKVS_OP_GRP   8u
+#define DSKVS_OP_MASK  7u
+#define DSKVS_TAG_MASK ((uintptr_t)15)
 
 static inline void *dskvs__tag(struct dskvs__blk *b, unsigned op)
 {
@@ -74,8 +81,14 @@ static inline void *dskvs__tag(struct dskvs__blk *b, unsigned op)
 }
 static inline struct dskvs__blk *dskvs__untag(void *p, unsigned *op)
 {
-	*op = (unsigned)((uintptr_t)p & DSKVS_TAG_MASK);
+	*op = (unsigned)((uintptr_t)p & DSKVS_OP_MASK);
 	return (struct dskvs__blk *)((uintptr_t)p & ~DSKVS_TAG_MASK);
+}
+
+/* Does the entry carry DSKVS_OP_GRP (more of its batch follow)? */
+static inline bool dskvs__tag_grp(const void *p)
+{
+	return ((uintptr_t)p & DSKVS_OP_GRP) != 0;
 }
 
 /* The value length a record of this op carries. */
@@ -119,6 +132,27 @@ DSKVS_LOCAL uint64_t dskvs__queue_reserve(struct dskvs__queue *q,
 DSKVS_LOCAL void dskvs__queue_commit(struct dskvs__queue *q,
                                      struct dskvs__slot *sl,
                                      struct dskvs__blk *b, unsigned op);
+/* The same for the n records of a dskvs_write_batch (1 <= n <= the
+ * ring's capacity - 1): n consecutive slots, reserved at once (sleeping
+ * while fewer than n are free) and committed at once, so that the janitor
+ * sees all of them or none. Returns the sequence number of the first; slot
+ * i has the first's + i. Set every slot with dskvs__queue_slot_set, then
+ * commit_n. Same lock and no-sleep rule as reserve/commit. */
+struct dskvs__slots {
+	unsigned int ticket; /* of the first slot */
+	unsigned int n;
+};
+DSKVS_LOCAL uint64_t dskvs__queue_reserve_n(struct dskvs__queue *q,
+                                            struct dskvs__slots *sl,
+                                            unsigned int n);
+/* Set slot i of a reservation to b with op (DSKVS_OP_NOP: b ignored; may
+ * carry DSKVS_OP_GRP). */
+DSKVS_LOCAL void dskvs__queue_slot_set(struct dskvs__queue *q,
+                                       const struct dskvs__slots *sl,
+                                       unsigned int i, struct dskvs__blk *b,
+                                       unsigned op);
+DSKVS_LOCAL void dskvs__queue_commit_n(struct dskvs__queue *q,
+                                       const struct dskvs__slots *sl);
 /* Sequence number of the latest committed record (any thread). */
 DSKVS_LOCAL uint64_t dskvs__queue_committed_seq(struct dskvs__queue *q);
 /* DSKVS_OK, or the sticky error with "what: detail" as the thread's
@@ -138,7 +172,13 @@ DSKVS_LOCAL void dskvs__queue_error(struct dskvs__queue *q, int *code,
 DSKVS_LOCAL bool dskvs__queue_empty(struct dskvs__queue *q);
 /* Dequeue into batch up to max_records records (at most `limit` if
  * non-zero) and max_bytes bytes (a single larger record still comes
- * whole); wakes producers waiting for room. */
+ * whole); wakes producers waiting for room. A batch of writes (records
+ * tagged DSKVS_OP_GRP, then one without) is never split: once its first
+ * record is taken the rest follow past those bounds, so `batch` must have
+ * room for 2 * max_records entries (a batch of writes has at most
+ * max_records records: api.c's limit) and
+ * `limit` must fall on the end of a batch of writes (a committed position
+ * does: such a batch is committed at once). */
 DSKVS_LOCAL size_t dskvs__queue_drain(struct dskvs__queue *q, void **batch,
                                       size_t max_records, size_t max_bytes,
                                       uint64_t limit);

@@ -751,6 +751,18 @@ void dskvs__member_room_locked(struct dskvs__coll *c)
 	/* On failure ck_ht tries the grow itself inside the insert. */
 }
 
+int dskvs__member_room_n_locked(struct dskvs__coll *c, uint64_t n)
+{
+	CHECK_WRITER(c);
+	if ((c->count + n) * 2 <= c->shape.cap)
+		return DSKVS_OK;
+	uint64_t cap = c->shape.cap ? c->shape.cap : 8;
+	while ((c->count + n) * 2 > cap)
+		cap *= 2;
+	return ht_rebuild(&c->members, &c->shape, cap) ? DSKVS_OK
+	                                               : DSKVS_ENOMEM;
+}
+
 struct dskvs__blk *dskvs__member_remove_locked(struct dskvs__coll *c,
                                                const char *name, size_t len)
 {

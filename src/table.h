@@ -103,6 +103,11 @@ DSKVS_LOCAL int dskvs__member_set_locked(struct dskvs__coll *c,
  * producer waits). Call with c's lock held. May allocate; never fails
  * (on failure the set grows the map itself, or reports DSKVS_ENOMEM). */
 DSKVS_LOCAL void dskvs__member_room_locked(struct dskvs__coll *c);
+/* The same for n more members at once (dskvs_write_batch): after
+ * DSKVS_OK the map has room for count + n members below ck_ht's load
+ * factor, so that those inserts do not grow it. DSKVS_ENOMEM (nothing
+ * changed). Call with c's lock held. */
+DSKVS_LOCAL int dskvs__member_room_n_locked(struct dskvs__coll *c, uint64_t n);
 /* Unpublish a member; returns its block (the caller retires the table's
  * reference) or NULL if absent. Call with c's lock held. */
 DSKVS_LOCAL struct dskvs__blk *

@@ -160,7 +160,13 @@ NO_COV static bool hdr_possible(unsigned major, const unsigned char *p)
 {
 	unsigned op = p[8];
 	uint32_t klen = rd32(p + 12), vlen = rd32(p + 16);
-	if ((p[9] & ~DSKVS_REC_END) || p[10] || p[11])
+	if ((p[9] & ~(DSKVS_REC_END | DSKVS_REC_GRP)) || p[10] || p[11])
+		return false;
+	/* A batch of writes: every record but its last is a put or delete
+	 * flagged DSKVS_REC_GRP, never with DSKVS_REC_END. */
+	if ((p[9] & DSKVS_REC_GRP) &&
+	    ((p[9] & DSKVS_REC_END) ||
+	     (op != DSKVS_REC_PUT && op != DSKVS_REC_DEL)))
 		return false;
 	if (op < DSKVS_REC_PUT || op > DSKVS_REC_MARK ||
 	    (op == DSKVS_REC_MARK && major < 2))
