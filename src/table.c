@@ -51,9 +51,15 @@
 struct ht_hdr {
 	struct rcu_head rcu;
 	size_t len; /* length of the mapping; 0: from malloc */
+	void *base; /* start of the mapping (the header may be further in) */
 	size_t pad; /* keeps the allocation 16-byte aligned */
 };
 #define HT_MMAP_MIN (256u * 1024)
+/* A map this large is placed on a huge-page boundary and advised
+ * MADV_HUGEPAGE (Debian's default is transparent_hugepage=madvise): a
+ * random lookup in it costs a TLB miss and a page walk less. */
+#define HT_HUGE_MIN  (2u << 20)
+#define HT_HUGE_PAGE (2u << 20)
 
 static void *ht_malloc(size_t n)
 {
@@ -63,12 +69,21 @@ static void *ht_malloc(size_t n)
 	if (total >= HT_MMAP_MIN) {
 		size_t pg = (size_t)sysconf(_SC_PAGESIZE);
 		size_t len = (total + pg - 1) & ~(pg - 1);
-		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		bool huge = len >= HT_HUGE_MIN;
+		size_t maplen = huge ? len + HT_HUGE_PAGE : len;
+		void *m = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
 		               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED)
 			return NULL;
 		h = m;
-		h->len = len;
+		if (huge) {
+			uintptr_t a = ((uintptr_t)m + HT_HUGE_PAGE - 1) &
+			              ~(uintptr_t)(HT_HUGE_PAGE - 1);
+			h = (struct ht_hdr *)a;
+			(void)madvise(h, len, MADV_HUGEPAGE); /* advisory */
+		}
+		h->len = maplen;
+		h->base = m;
 	} else {
 		h = malloc(total);
 		if (h == NULL)
@@ -82,7 +97,7 @@ static void ht_free_now(struct ht_hdr *h)
 {
 	DSKVS_HOOK(DSKVS__HOOK_MAP_FREE, h + 1);
 	if (h->len) {
-		munmap(h, h->len);
+		munmap(h->base, h->len);
 	} else {
 		dskvs__note_freed(malloc_usable_size(h));
 		free(h);
