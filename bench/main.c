@@ -50,7 +50,7 @@ const struct bench_engine *const all_engines[] = {
 	&bench_engine_leveldb,    &bench_engine_rocksdb,
 	&bench_engine_sqlite,     &bench_engine_kc_cache,
 	&bench_engine_kc_hash,    &bench_engine_tkrzw_tiny,
-	&bench_engine_tkrzw_hash,
+	&bench_engine_tkrzw_hash, &bench_engine_null,
 };
 #define NENGINES (sizeof(all_engines) / sizeof(all_engines[0]))
 const size_t nengines = NENGINES;

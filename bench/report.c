@@ -71,6 +71,27 @@ static const struct result *find(const char *eng, const char *wl, int th)
 	return NULL;
 }
 
+/* Below a table: what the harness itself spends per operation, from the
+ * null engine's run of the same workload (a thread's time per op: threads x
+ * 1 s / ops per second). Part of every other engine's figure too. */
+static void print_harness_cost(FILE *f, const char *wl)
+{
+	const char *sep = "\nharness cost: ";
+
+	for (size_t i = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+		if (strcmp(r->workload, wl) != 0 || strcmp(r->engine, "null") ||
+		    r->ops_s <= 0)
+			continue;
+		fprintf(f, "%s%.1f ns/op at %d thread%s", sep,
+		        (double)r->threads * 1e9 / r->ops_s, r->threads,
+		        r->threads == 1 ? "" : "s");
+		sep = ", ";
+	}
+	if (sep[0] == ',')
+		fprintf(f, " (null engine)\n");
+}
+
 void print_tables(FILE *f)
 {
 	for (size_t wi = 0; wi < nworkloads; wi++) {
@@ -94,7 +115,10 @@ void print_tables(FILE *f)
 
 			if (strcmp(r->workload, w->name) != 0)
 				continue;
-			d = find("dskvs", r->workload, r->threads);
+			/* (a one-engine workload's rows are not threads) */
+			d = w->engine_only
+			        ? NULL
+			        : find("dskvs", r->workload, r->threads);
 			if (d && d->ops_s > 0)
 				snprintf(x, sizeof(x), "%.2fx",
 				         r->ops_s / d->ops_s);
@@ -104,6 +128,7 @@ void print_tables(FILE *f)
 			    human_ns(r->p50, b, 32), human_ns(r->p99, c, 32),
 			    human_ns(r->p999, e, 32), r->extra);
 		}
+		print_harness_cost(f, w->name);
 	}
 }
 
@@ -243,9 +268,10 @@ static const struct goal_peer read_peers[] = {
 	{ "ceiling", 0.85 }, { "ceiling-hs", 0.85 }, { "lmdb", 3 },
 	{ "leveldb", 10 },   { "rocksdb", 10 },      { NULL, 0 },
 };
-static const char *const not_read_peers[] = { "dskvs", "ceiling*", NULL };
+static const char *const not_read_peers[] = { "dskvs", "ceiling*", "null",
+	                                      NULL };
 static const char *const not_write_peers[] = { "dskvs", "ceiling*", "rwlock",
-	                                       "lfht", NULL };
+	                                       "lfht",  "null",     NULL };
 
 static const struct goal goals[] = {
 	{ G_VS, "readrandom", NULL, 1, 2, 0, 0, read_peers, not_read_peers,

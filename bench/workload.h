@@ -36,7 +36,8 @@ struct worker {
 	uint64_t n, errs;
 	uint64_t items; /* getall: members visited */
 	uint64_t *hist;
-	int writer; /* readwhilewriting's extra writer: not measured */
+	int writer;    /* readwhilewriting's extra writer: not measured */
+	double t0, t1; /* its loop's start and end (count-bounded runs) */
 	char *buf;
 	size_t cap;
 };
