@@ -246,6 +246,8 @@ enum goal_kind {
 	G_NOTE,     /* dskvs's notes next to a reference (note) */
 	G_CHURN,    /* last window >= want x first, RSS after <= want2 x
 	             * before (notes last_vs_first, rss_ratio) */
+	G_LAG,      /* at each rate, lag p50 <= want x fdatasync p50 and
+	             * lag p99 <= want2 x fdatasync p99 (notes) */
 };
 
 struct goal_peer {
@@ -287,6 +289,7 @@ static const struct goal goals[] = {
 	{ G_RECOVERY, "recovery", NULL, 0, 0, 1, 0.5, NULL, NULL, NULL },
 	{ G_CHURN, "churn-members", NULL, 0, 0, 0.8, 1.2, NULL, NULL, NULL },
 	{ G_CHURN, "churn-colls", NULL, 0, 0, 0.8, 1.2, NULL, NULL, NULL },
+	{ G_LAG, "lag", NULL, 0, 0, 1.3, 2, NULL, NULL, NULL },
 	{ G_NOTE, "memory", NULL, 0, 0, 0, 0, NULL, NULL,
 	  "Redis 7: ~76 B by used_memory, ~91 B by RSS per 1M keys/100-byte "
 	  "values" },
@@ -472,6 +475,30 @@ static void goal_churn(FILE *f, const struct goal *g)
 	fprintf(f, "%s\n", sep[0] == ',' ? ")" : "");
 }
 
+static void goal_lag(FILE *f, const struct goal *g)
+{
+	for (size_t i = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+		if (strcmp(r->workload, g->wl) || strcmp(r->engine, "dskvs"))
+			continue;
+		double l50 = note_num(r, "lag_p50_us"),
+		       l99 = note_num(r, "lag_p99_us"),
+		       f50 = note_num(r, "fdatasync_p50_us"),
+		       f99 = note_num(r, "fdatasync_p99_us");
+		double x50 = f50 > 0 ? l50 / f50 : 0,
+		       x99 = f99 > 0 ? l99 / f99 : 0;
+		fprintf(
+		    f,
+		    "- %s at %.0f puts/s (%.0f reached): put -> durable p50 "
+		    "%.1f us = %.2fx fdatasync p50 %.1f us (goal <= %gx): "
+		    "%s; p99 %.1f us = %.2fx fdatasync p99 %.1f us (goal "
+		    "<= %gx): %s\n",
+		    g->wl, note_num(r, "rate"), r->ops_s, l50, x50, f50,
+		    g->want, met(f50 > 0 && x50 <= g->want), l99, x99, f99,
+		    g->want2, met(f99 > 0 && x99 <= g->want2));
+	}
+}
+
 void print_goals(FILE *f)
 {
 	fprintf(f, "\n### Goals\n\n");
@@ -506,6 +533,9 @@ void print_goals(FILE *f)
 			break;
 		case G_CHURN:
 			goal_churn(f, g);
+			break;
+		case G_LAG:
+			goal_lag(f, g);
 			break;
 		case G_NOTE:
 			d = find("dskvs", g->wl, 0);

@@ -185,6 +185,7 @@ void wl_prepare_nothing(struct wl_round *r);
 uint64_t wl_loop_fill(struct worker *w, void *tctx);
 uint64_t wl_loop_overwrite(struct worker *w, void *tctx);
 extern const struct bench_workload wl_fillrandom; /* the preload's too */
+extern const struct bench_workload wl_lag;        /* wl_lag.c */
 
 /* ---- the registry (workloads.c) ------------------------------------------ */
 
