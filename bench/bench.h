@@ -225,6 +225,7 @@ struct result {
 	uint64_t rss;
 	double rep[MAXREPS];
 	int nrep;
+	double cpu_ns_op; /* CPU time per op of the timed threads (median) */
 	char extra[512];
 };
 

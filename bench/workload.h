@@ -38,6 +38,7 @@ struct worker {
 	uint64_t *hist;
 	int writer;    /* readwhilewriting's extra writer: not measured */
 	double t0, t1; /* its loop's start and end (count-bounded runs) */
+	double cpu; /* the CPU time its loop used (CLOCK_THREAD_CPUTIME_ID) */
 	char *buf;
 	size_t cap;
 };
@@ -91,6 +92,7 @@ struct measured {
 	uint64_t items;
 	uint64_t errs;
 	int err_rc;
+	double cpu_ns_op; /* the measured workers' CPU time per op */
 };
 
 /* Run `threads` workers of w->loop on db; time-bounded for `secs` unless
@@ -107,6 +109,7 @@ struct cell {
 	int n;
 	double ops_s[MAXREPS], p50[MAXREPS], p99[MAXREPS], p999[MAXREPS];
 	double secs[MAXREPS], items_s[MAXREPS], aux[MAXREPS], aux2[MAXREPS];
+	double cpu_ns_op[MAXREPS];
 	uint64_t ops[MAXREPS];
 	uint64_t want; /* count-bounded: ops asked for */
 	uint64_t errs;
