@@ -188,6 +188,10 @@ void wl_prepare_nothing(struct wl_round *r);
 uint64_t wl_loop_fill(struct worker *w, void *tctx);
 uint64_t wl_loop_overwrite(struct worker *w, void *tctx);
 extern const struct bench_workload wl_fillrandom; /* the preload's too */
+/* wl_incr.c: its four cases (declared here so that the registry gains one
+ * line only). */
+extern const struct bench_workload wl_incr_update, wl_incr_mutex,
+    wl_incr_hot_update, wl_incr_hot_mutex;
 extern const struct bench_workload wl_lag;        /* wl_lag.c */
 
 /* ---- the registry (workloads.c) ------------------------------------------ */

@@ -21,6 +21,7 @@ const struct bench_workload *const bench_workloads[] = {
 	&wl_ycsb_f_uni,       &wl_durable,      &wl_janitor,
 	&wl_go_original,      &wl_recovery,     &wl_churn_members,
 	&wl_churn_colls, /* wl_churn.c: the two cases */
+	&wl_incr_update, &wl_incr_mutex, &wl_incr_hot_update, &wl_incr_hot_mutex,
 	&wl_lag,         /* wl_lag.c: one row per rate */
 };
 

@@ -64,6 +64,10 @@ if [[ "${DSKVS_QUICK:-0}" != 1 ]]; then
     # never written again): tables that must not keep their dead.
     step "stress, churn mix, 20 s, ASan+UBSan"
     timeout 300 $stress -s 20 -q --churn 60
+    # Atomic read-modify-write and conditional puts under contention:
+    # counters (dskvs_update, put_if_seq loops) and put_if_absent races.
+    step "stress, atomic mix, 20 s, ASan+UBSan"
+    timeout 300 $stress -s 20 -q -w 4 --atomic 50
     step "crash cycles, early acknowledgement, 30, ASan+UBSan"
     timeout 300 $stress --crash 30 -q --sync always -w 8 -k 5 -c 1 \
       --value-min 65536 --value-max 262144 --kill-min-ms 20 --kill-max-ms 200

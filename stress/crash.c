@@ -41,6 +41,24 @@
  * whole. get_all of each collection must agree with the gets, the stats with
  * the count. The reopened state becomes the model of the next cycle.
  *
+ * Counters (--atomic P, the atomic mix's counters; stress.h): P% of the
+ * child's planned writes are increments of one of NCTR shared counters
+ * (dskvs_update, or a get_seq + put_if_seq loop), announced with an INTENT
+ * of kind OP_CTR like any write, and each ends its batch, so its intent
+ * is sent right before its call. A counter only changes by +1, so after
+ * the kill, with V0 its verified value at the start of the cycle:
+ *   V0 + acked <= value <= V0 + intended
+ * where acked counts its increments inside the threads' acknowledged
+ * prefixes and intended all announced ones. Lower bound: an acknowledged
+ * increment that wrote count c is durable, and a later record of the key
+ * can only hold a larger count (log order = memory order per key), so the
+ * value is at least the largest acknowledged count, which is at least V0
+ * plus the number of acknowledged increments (they wrote distinct counts
+ * above V0). Upper bound: an increment that never ran cannot be there.
+ * With --sync always every increment that returned is acknowledged before
+ * the thread's next call, so the slack (intended - acked) is at most one
+ * increment per writer thread: the ones in flight at the kill.
+ *
  * Not a violation but reported as a note: a writer's later write survived
  * while an earlier one of the same thread did not (allowed, since neither was
  * acknowledged, but a sign that the log is not replayed as a prefix).
@@ -80,6 +98,7 @@ _Static_assert(PIPE_BUF >= 4096, "a 4 KiB write to a pipe is atomic");
 #define CHILD_FD    100 /* the pipe's write end in the child */
 #define MSG_TEXT    480 /* child violation text, fits one atomic write */
 #define MODEL_MAGIC 0x4c444f4d5653444bull
+#define OP_CTR      OP_NKINDS /* INTENT kind: a counter increment */
 
 struct mkey {
 	uint64_t ver;     /* last version taken */
@@ -120,6 +139,7 @@ static struct {
 	int fd;
 	int sync_mode;
 	_Atomic unsigned int msgs;
+	char ctr_key[NCTR][KEY_NAME_MAX];
 } C;
 
 static void send_recs(const struct rec *r, size_t n)
@@ -413,6 +433,51 @@ static void child_delete_all(struct cwriter *w, unsigned int c)
 	note_write(w, rc == DSKVS_OK ? seq : 0);
 }
 
+/* One increment of counter i (dskvs_update or a CAS loop), then
+ * note_write. A broken counter value ends the child (the model of the
+ * counters would no longer hold). */
+static void child_ctr(struct cwriter *w, unsigned int i)
+{
+	const char *key = C.ctr_key[i];
+	uint64_t seq = 0;
+	char why[200];
+	if (i < NCTR_UPD) {
+		struct ctr_incr a = { .id = i, .mode = CTR_SET };
+		int rc = dskvs_update(C.s, key, ctr_incr_fn, &a, &seq);
+		if (a.bad) {
+			child_violation(V_TORN, "writer %u update %s: %s",
+			                w->idx, key, a.why);
+			_exit(3);
+		}
+		if (rc != DSKVS_OK)
+			write_failed(w, "update", key, rc);
+	} else {
+		unsigned char buf[CTR_LEN + 8], nv[CTR_LEN];
+		for (;;) {
+			size_t len = 0;
+			uint64_t q = 0, c = 0;
+			int rc =
+			    dskvs_get_seq(C.s, key, buf, sizeof buf, &len, &q);
+			if (rc == DSKVS_OK &&
+			    !ctr_check(buf, len, i, &c, why, sizeof why)) {
+				child_violation(V_TORN,
+				                "writer %u CAS read %s: %s",
+				                w->idx, key, why);
+				_exit(3);
+			}
+			if (rc != DSKVS_OK && rc != DSKVS_NOTFOUND)
+				write_failed(w, "CAS read", key, rc);
+			ctr_fill(nv, i, c + 1);
+			rc = dskvs_put_if_seq(C.s, key, nv, CTR_LEN, q, &seq);
+			if (rc == DSKVS_OK)
+				break;
+			if (rc != DSKVS_ECONFLICT)
+				write_failed(w, "put_if_seq", key, rc);
+		}
+	}
+	note_write(w, seq);
+}
+
 static void child_ack_async(struct cwriter *w)
 {
 	if (w->acked == w->n)
@@ -463,6 +528,19 @@ static void *child_writer(void *arg)
 		    1 + (unsigned int)rng_below(&w->rng, BATCH_MAX);
 		unsigned int ni = 0;
 		for (unsigned int x = 0; x < b; x++) {
+			if (C.o->atomic_pct &&
+			    rng_below(&w->rng, 100) < C.o->atomic_pct) {
+				/* A counter increment ends its batch, so its
+				 * intent goes out right before its call. */
+				ops[x] = OP_CTR;
+				tgt[x] = (unsigned int)rng_below(&w->rng, NCTR);
+				intents[ni] = (struct rec){ R_INTENT, OP_CTR,
+					                    (uint16_t)w->idx,
+					                    tgt[x], w->n + ni };
+				ni++;
+				b = x + 1;
+				break;
+			}
 			ops[x] = pick_op(C.o, all, &w->rng);
 			tgt[x] =
 			    ops[x] == OP_DELETE_ALL || ops[x] == OP_GET_ALL
@@ -491,6 +569,9 @@ static void *child_writer(void *arg)
 				break;
 			case OP_DELETE_ALL:
 				child_delete_all(w, tgt[x]);
+				break;
+			case OP_CTR:
+				child_ctr(w, tgt[x]);
 				break;
 			case OP_GET:
 				child_get(w, w->idx * C.ks.keys + tgt[x],
@@ -548,6 +629,8 @@ int crash_child_main(struct stress_opts *o, const char *store_dir)
 	report_init(0);
 	if (keyspace_init(&C.ks, o) != 0)
 		return 2;
+	for (unsigned int i = 0; i < NCTR; i++)
+		ctr_key(C.ctr_key[i], sizeof C.ctr_key[i], i);
 	C.m = calloc(C.ks.owned, sizeof *C.m);
 	if (!C.m || read_model(o->child_model, C.m, C.ks.owned) != 0) {
 		child_violation(V_CHILD, "child: cannot read model %s",
@@ -619,6 +702,12 @@ static struct {
 	/* totals */
 	uint64_t intended, acknowledged, kills_compacting, torn_tails;
 	uint64_t keys_checked, unready_kills;
+	/* counters: verified value at the start of the cycle, this cycle's
+	 * increments announced and acknowledged, totals */
+	uint64_t ctr[NCTR], ctr_intended[NCTR], ctr_acked[NCTR];
+	char ctr_key[NCTR][KEY_NAME_MAX];
+	uint64_t ctr_tot_intended, ctr_tot_acked, ctr_tot_applied;
+	uint64_t ctr_slack_max; /* most (intended - acked) of one cycle */
 } P;
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem)
@@ -699,6 +788,7 @@ static bool read_child(int fd, double deadline, bool in_compaction, double hard)
 struct cycle_info {
 	unsigned int cycle;
 	bool ready, compacting;
+	int sync_mode;
 	uint64_t intended, acked;
 };
 
@@ -712,6 +802,8 @@ static void replay(struct cycle_info *ci)
 	}
 	for (uint32_t k = 0; k < P.ks.owned; k++)
 		P.hist[k].n = 0;
+	memset(P.ctr_intended, 0, sizeof P.ctr_intended);
+	memset(P.ctr_acked, 0, sizeof P.ctr_acked);
 	if (P.len % sizeof(struct rec))
 		fprintf(stderr, "dskvs-stress: %zu stray bytes from child\n",
 		        P.len % sizeof(struct rec));
@@ -776,7 +868,15 @@ static void replay(struct cycle_info *ci)
 		ci->acked += P.acked[t] < v->n ? P.acked[t] : v->n;
 		for (size_t n = 0; n < v->n; n++) {
 			struct rec x = v->r[n];
-			if (x.kind == OP_DELETE_ALL) {
+			if (x.kind == OP_CTR) {
+				if (x.target >= NCTR) {
+					fprintf(stderr, "dskvs-stress: bad "
+					                "counter intent\n");
+					exit(2);
+				}
+				P.ctr_intended[x.target]++;
+				P.ctr_acked[x.target] += n < P.acked[t];
+			} else if (x.kind == OP_DELETE_ALL) {
 				for (unsigned int i = x.target; i < P.ks.keys;
 				     i += P.ks.colls) {
 					uint32_t k = t * P.ks.keys + i;
@@ -996,6 +1096,59 @@ static int verify_cycle(const char *store_dir, struct cycle_info *ci)
 			    hm->present ? "put" : "delete", P.ks.key[k],
 			    hm->ver);
 	}
+	/* Counters: V0 + acked <= value <= V0 + intended (see DESIGN). */
+	uint64_t slack = 0;
+	for (unsigned int i = 0; i < NCTR; i++) {
+		unsigned char buf[CTR_LEN + 8];
+		size_t len = 0;
+		uint64_t c = 0;
+		char why[200];
+		uint64_t lo = P.ctr[i] + P.ctr_acked[i];
+		uint64_t hi = P.ctr[i] + P.ctr_intended[i];
+		slack += P.ctr_intended[i] - P.ctr_acked[i];
+		rc = dskvs_get(s, P.ctr_key[i], buf, sizeof buf, &len);
+		if (rc == DSKVS_OK &&
+		    !ctr_check(buf, len, i, &c, why, sizeof why)) {
+			violation(V_TORN, "%s %s: %s", phase, P.ctr_key[i],
+			          why);
+			continue;
+		}
+		if (rc != DSKVS_OK && rc != DSKVS_NOTFOUND) {
+			violation(V_RC, "%s get %s: got %s", phase,
+			          P.ctr_key[i], rc_name(rc));
+			continue;
+		}
+		entries += rc == DSKVS_OK;
+		if (c < lo)
+			violation(
+			    rc == DSKVS_OK ? V_STALE : V_LOST,
+			    "%s %s: count %" PRIu64 "%s, expected at least "
+			    "%" PRIu64 " (%" PRIu64 " at the start of the "
+			    "cycle + %" PRIu64 " acknowledged increments)",
+			    phase, P.ctr_key[i], c,
+			    rc == DSKVS_OK ? "" : " (not found)", lo, P.ctr[i],
+			    P.ctr_acked[i]);
+		else if (c > hi)
+			violation(V_PHANTOM,
+			          "%s %s: count %" PRIu64 ", expected at most "
+			          "%" PRIu64 " (%" PRIu64
+			          " at the start of the "
+			          "cycle + %" PRIu64 " increments announced)",
+			          phase, P.ctr_key[i], c, hi, P.ctr[i],
+			          P.ctr_intended[i]);
+		P.ctr_tot_intended += P.ctr_intended[i];
+		P.ctr_tot_acked += P.ctr_acked[i];
+		P.ctr_tot_applied += c > P.ctr[i] ? c - P.ctr[i] : 0;
+		P.ctr[i] = c;
+	}
+	if (slack > P.ctr_slack_max)
+		P.ctr_slack_max = slack;
+	if (ci->sync_mode == DSKVS_SYNC_ALWAYS && slack > P.ks.writers)
+		violation(V_COUNT,
+		          "%s counters: %" PRIu64 " increments announced but "
+		          "not acknowledged with --sync always, more than one "
+		          "per writer (harness)",
+		          phase, slack);
 	/* Walks must agree with the gets. */
 	for (unsigned int w = 0; w < P.ks.writers; w++) {
 		for (unsigned int c = 0; c < P.ks.colls; c++) {
@@ -1084,6 +1237,7 @@ static char **child_argv(const struct stress_opts *o, const char *work_dir,
 	add_arg(argv, &n, "--crash-compact-ms=%u", o->crash_compact_ms);
 	add_arg(argv, &n, "--compact-min=%" PRIu64, o->compact_min);
 	add_arg(argv, &n, "--queue=%u", o->queue);
+	add_arg(argv, &n, "--atomic=%u", o->atomic_pct);
 	add_arg(argv, &n, "--seed=%" PRIu64, o->seed);
 	add_arg(argv, &n, "--max-report=%u", o->max_report);
 	argv[n] = NULL;
@@ -1096,6 +1250,8 @@ int crash_main(struct stress_opts *o, const char *work_dir,
 	P.o = o;
 	if (keyspace_init(&P.ks, o) != 0)
 		return 2;
+	for (unsigned int i = 0; i < NCTR; i++)
+		ctr_key(P.ctr_key[i], sizeof P.ctr_key[i], i);
 	P.m = calloc(P.ks.owned, sizeof *P.m);
 	P.hist = calloc(P.ks.owned, sizeof *P.hist);
 	P.intent = calloc(o->writers, sizeof *P.intent);
@@ -1163,7 +1319,8 @@ int crash_main(struct stress_opts *o, const char *work_dir,
 		int status = 0;
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
 		}
-		struct cycle_info ci = { .cycle = cycle };
+		struct cycle_info ci = { .cycle = cycle,
+			                 .sync_mode = sync_mode };
 		replay(&ci);
 		if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
 			if (WIFSIGNALED(status))
@@ -1218,6 +1375,14 @@ int crash_main(struct stress_opts *o, const char *work_dir,
 	       "log tails found by dskvs_verify: %" PRIu64
 	       ", crash cycles: %u\n",
 	       done, P.keys_checked, P.torn_tails, done);
+	if (o->atomic_pct)
+		printf("  counters (%u%% of writes, %u counters): increments "
+		       "announced %" PRIu64 ", acknowledged %" PRIu64
+		       ", found applied after the kills %" PRIu64
+		       "; most announced but unacknowledged in one cycle "
+		       "%" PRIu64 "\n",
+		       o->atomic_pct, NCTR, P.ctr_tot_intended, P.ctr_tot_acked,
+		       P.ctr_tot_applied, P.ctr_slack_max);
 	report_summary(stdout);
 	for (uint32_t k = 0; k < P.ks.owned; k++)
 		free(P.hist[k].h);

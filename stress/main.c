@@ -87,6 +87,17 @@ static void usage(FILE *f)
 	    "comes back),\n"
 	    "                          checked like owned keys (default 0; "
 	    "threaded run only)\n"
+	    "      --atomic P          the atomic mix: P percent of each "
+	    "writer's steps\n"
+	    "                          (and of each reader's) go to shared "
+	    "counters\n"
+	    "                          incremented by dskvs_update and by "
+	    "get_seq +\n"
+	    "                          put_if_seq loops, and to put_if_absent "
+	    "races on\n"
+	    "                          fresh keys (default 5; 0 = off; crash "
+	    "mode: the\n"
+	    "                          counters only)\n"
 	    "\n"
 	    "Crash mode:\n"
 	    "      --crash N           run N crash cycles instead of the "
@@ -136,6 +147,7 @@ enum {
 	O_COMPACT_MIN,
 	O_QUEUE,
 	O_CHURN,
+	O_ATOMIC,
 	O_CRASH,
 	O_KILL_MIN,
 	O_KILL_MAX,
@@ -167,6 +179,7 @@ static const struct option longopts[] = {
 	{ "compact-min", required_argument, NULL, O_COMPACT_MIN },
 	{ "queue", required_argument, NULL, O_QUEUE },
 	{ "churn", required_argument, NULL, O_CHURN },
+	{ "atomic", required_argument, NULL, O_ATOMIC },
 	{ "crash", required_argument, NULL, O_CRASH },
 	{ "kill-min-ms", required_argument, NULL, O_KILL_MIN },
 	{ "kill-max-ms", required_argument, NULL, O_KILL_MAX },
@@ -276,6 +289,7 @@ int main(int argc, char **argv)
 		.reopen_every = 2,
 		.compact_every = 1,
 		.compact_min = 1u << 20,
+		.atomic_pct = 5,
 		.kill_min_ms = 20,
 		.kill_max_ms = 900,
 		.crash_compact_ms = 50,
@@ -352,6 +366,10 @@ int main(int argc, char **argv)
 		case O_CHURN:
 			o.churn_pct =
 			    (unsigned int)num("--churn", optarg, 0, 100);
+			break;
+		case O_ATOMIC:
+			o.atomic_pct =
+			    (unsigned int)num("--atomic", optarg, 0, 100);
 			break;
 		case O_CRASH:
 			o.crash =

@@ -20,6 +20,7 @@ const char *const vkind_name[V_NKINDS] = {
 	[V_WALK] = "walk",       [V_COUNT] = "count",
 	[V_RC] = "rc",           [V_DURABILITY] = "durability",
 	[V_OPEN] = "open",       [V_CHILD] = "child",
+	[V_WINNERS] = "winners", [V_VERSION] = "version",
 };
 
 #define MSG_MAX    512

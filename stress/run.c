@@ -1410,11 +1410,462 @@ static void churn_read(struct worker *w, dskvs *s)
 		          w->who, key, in.version, started);
 }
 
+/* ---- the atomic mix (--atomic P)
+ * ---------------------------------------------------------------------
+ *
+ * P% of every writer's steps (and of every reader's) go to the calls of
+ * issue 13 that decide and write under the collection's lock:
+ *
+ * Counters. NCTR_UPD counters incremented with dskvs_update() and NCTR_CAS
+ * incremented with a dskvs_get_seq() + dskvs_put_if_seq() loop, by every
+ * writer (stress.h). A counter only ever changes by +1, so its value is
+ * the number of increments applied. Per counter two atomics: `begun`
+ * (incremented, seq_cst, before an increment's call; taken back after a
+ * call that changed nothing) and `done` (incremented after the call
+ * returned DSKVS_OK). A read that loads `done` before it and `begun`
+ * after it must see d0 <= value <= b1: every increment that returned
+ * before the read began is applied (the read-your-writes rule of section
+ * 3, for all threads), and no increment that had not begun by the end of
+ * the read can be (else: a lost update shows as stale, a double-applied
+ * one as phantom). Inside the update callback the value seen must obey
+ * the same bounds (the callback runs at the increment's linearisation
+ * point), and so must the value a CAS loop read. While every thread is
+ * parked (reopen checks, the end) nothing is in flight: each counter must
+ * equal `done` exactly, before the close and after the reopen, and its
+ * version must be the same on both sides of the close (versions are
+ * stable across close/open). One update call in 16 returns KEEP and one
+ * in 16 aborts with our own code: both must leave the counter, and *seq,
+ * unchanged (the exact count would show any change), and the abort code
+ * must come back as is. A CAS that fails must report a current version
+ * other than the one expected, and the next read must see a version at
+ * least that one (versions grow); one that succeeds must give a version
+ * above the one it replaced.
+ *
+ * put_if_absent races. Keys "pia/p<n>" of this epoch (an epoch ends at
+ * each reopen check, which checks them and deletes the collection, so the
+ * next epoch's keys are fresh again, over tombstones). `next` is the
+ * frontier: a writer loads it, calls put_if_absent on key n and then
+ * moves the frontier from n to n + 1 (a CAS: only the first mover moves
+ * it). So every writer that loaded n before the first mover raced on the
+ * same fresh key, and a writer attempts a key at most once. Exactly one
+ * call may win per key: `wins[n]` counts DSKVS_OK answers (a second one
+ * is a `winners` violation at once); the winner stores its id and the
+ * version it got, a loser must get DSKVS_EEXIST with the version of the
+ * value there, which a read must confirm (a whole value, not its own).
+ * Parked: every key below the frontier has exactly one winner and holds
+ * its value with its version (before the close and after the reopen);
+ * the frontier key is absent. Readers read keys below the frontier: if a
+ * winner was recorded before the read, they must see its value.
+ *
+ * Batches (dskvs_write_batch) and hot backup (dskvs_backup) come next:
+ * each gets a subsection here (its own collection, its own per-thread
+ * step in atomic_step(), its own parked check in verify_atomic()), and a
+ * line in stress/README.md "The atomic mix".
+ */
+#define PIA_MAX                                                            \
+	(1u << 16)            /* put_if_absent keys per epoch (the rest of \
+	                       * an epoch reads counters instead) */
+#define PIA_KID   0x70000000u /* key id base for pia values' self-check */
+#define CAS_TRIES 1000000     /* a CAS loop this long is a livelock */
+
+static struct {
+	char key[NCTR][KEY_NAME_MAX];
+	_Atomic uint64_t begun[NCTR], done[NCTR];
+	uint64_t seq_snap[NCTR]; /* main only: versions before the close */
+	/* put_if_absent races of this epoch; reset by main while parked. */
+	_Atomic uint32_t next;
+	_Atomic uint32_t *wins, *winner, *attempts; /* PIA_MAX each */
+	_Atomic uint64_t *wseq;
+	uint64_t epoch; /* version in this epoch's pia values; main writes
+	                 * it while parked (the park mutex orders it) */
+	/* totals, relaxed */
+	_Atomic uint64_t upd, keep, abort, cas, conflicts, reads;
+	_Atomic uint64_t pia, pia_won, pia_lost, pia_contested, pia_keys;
+} AT;
+
+static inline void bump_at(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static int amix_init(void)
+{
+	for (unsigned int i = 0; i < NCTR; i++)
+		ctr_key(AT.key[i], sizeof AT.key[i], i);
+	AT.wins = calloc(PIA_MAX, sizeof *AT.wins);
+	AT.winner = calloc(PIA_MAX, sizeof *AT.winner);
+	AT.attempts = calloc(PIA_MAX, sizeof *AT.attempts);
+	AT.wseq = calloc(PIA_MAX, sizeof *AT.wseq);
+	AT.epoch = 1;
+	return AT.wins && AT.winner && AT.attempts && AT.wseq ? 0 : -1;
+}
+
+static void amix_free(void)
+{
+	free(AT.wins);
+	free(AT.winner);
+	free(AT.attempts);
+	free(AT.wseq);
+}
+
+/*
+ * Check a counter read (rc, buf[0..len), version seq) against
+ * lo <= count <= hi. Returns true with *count set when it is a whole
+ * counter value (or absent: count 0), whatever the bounds said.
+ */
+static bool ctr_read_ok(const char *who, const char *what, unsigned int i,
+                        int rc, const void *buf, size_t len, uint64_t seq,
+                        uint64_t lo, uint64_t hi, uint64_t *count)
+{
+	char why[200];
+	*count = 0;
+	if (rc == DSKVS_NOTFOUND) {
+		if (seq != 0)
+			violation(V_VERSION,
+			          "%s %s %s: not found but version %" PRIu64,
+			          who, what, AT.key[i], seq);
+		if (lo > 0)
+			violation(V_LOST,
+			          "%s %s %s: not found, but %" PRIu64
+			          " increments had returned before",
+			          who, what, AT.key[i], lo);
+		return true;
+	}
+	if (rc == DSKVS_ERANGE) {
+		violation(V_TORN, "%s %s %s: %zu bytes, a counter has %u", who,
+		          what, AT.key[i], len, CTR_LEN);
+		return false;
+	}
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s %s %s: got %s (%s)", who, what, AT.key[i],
+		          rc_name(rc), dskvs_errmsg(NULL));
+		return false;
+	}
+	if (!ctr_check(buf, len, i, count, why, sizeof why)) {
+		violation(V_TORN, "%s %s %s: %s", who, what, AT.key[i], why);
+		return false;
+	}
+	if (seq == 0)
+		violation(V_VERSION, "%s %s %s: a value with version 0", who,
+		          what, AT.key[i]);
+	if (*count < lo)
+		violation(V_STALE,
+		          "%s %s %s: count %" PRIu64 ", but %" PRIu64
+		          " increments had returned before the read (a lost "
+		          "update, or a stale read)",
+		          who, what, AT.key[i], *count, lo);
+	else if (*count > hi)
+		violation(V_PHANTOM,
+		          "%s %s %s: count %" PRIu64 ", but only %" PRIu64
+		          " increments had begun by the end of the read",
+		          who, what, AT.key[i], *count, hi);
+	return true;
+}
+
+static void ctr_read(struct worker *w, dskvs *s, unsigned int i,
+                     const char *what, uint64_t lo_own)
+{
+	unsigned char buf[CTR_LEN + 8];
+	size_t len = 0;
+	uint64_t seq = 0, c;
+	uint64_t d0 = atomic_load(&AT.done[i]);
+	if (d0 < lo_own)
+		d0 = lo_own;
+	int rc = dskvs_get_seq(s, AT.key[i], buf, sizeof buf, &len, &seq);
+	uint64_t b1 = atomic_load(&AT.begun[i]);
+	ctr_read_ok(w->who, what, i, rc, buf, len, seq, d0, b1, &c);
+	atomic_fetch_add_explicit(&AT.reads, 1, memory_order_relaxed);
+}
+
+static void ctr_update(struct worker *w, dskvs *s, unsigned int i)
+{
+	unsigned int r = (unsigned int)rng_below(&w->rng, 16);
+	struct ctr_incr a = { .id = i,
+		              .mode = r == 0   ? CTR_KEEP
+		                      : r == 1 ? CTR_ABORT
+		                               : CTR_SET };
+	const uint64_t none = UINT64_MAX;
+	uint64_t seq = none;
+	uint64_t d0 = atomic_load(&AT.done[i]);
+	if (a.mode == CTR_SET)
+		atomic_fetch_add(&AT.begun[i], 1);
+	int rc = dskvs_update(s, AT.key[i], ctr_incr_fn, &a, &seq);
+	uint64_t b1 = atomic_load(&AT.begun[i]);
+	if (a.bad) {
+		violation(V_TORN, "%s update %s: the callback saw %s", w->who,
+		          AT.key[i], a.why);
+	} else if (!a.called) {
+		violation(V_RC, "%s update %s: callback not called, got %s",
+		          w->who, AT.key[i], rc_name(rc));
+	} else {
+		if (!a.exists && d0 > 0)
+			violation(V_LOST,
+			          "%s update %s: the callback saw it absent, "
+			          "but %" PRIu64 " increments had returned",
+			          w->who, AT.key[i], d0);
+		else if (a.old < d0 || a.old > b1 - (a.mode == CTR_SET))
+			violation(a.old < d0 ? V_STALE : V_PHANTOM,
+			          "%s update %s: the callback saw count "
+			          "%" PRIu64 ", outside [%" PRIu64 ", %" PRIu64
+			          "] (returned before, begun by the end)",
+			          w->who, AT.key[i], a.old, d0,
+			          b1 - (a.mode == CTR_SET));
+	}
+	int want = a.mode == CTR_ABORT || a.bad ? CTR_ABORT_RC : DSKVS_OK;
+	if (rc != want)
+		violation(V_RC, "%s update %s (%s): expected %s, got %s (%s)",
+		          w->who, AT.key[i],
+		          a.mode == CTR_SET    ? "set"
+		          : a.mode == CTR_KEEP ? "keep"
+		                               : "abort",
+		          want == DSKVS_OK ? "DSKVS_OK" : "our abort code",
+		          rc_name(rc), dskvs_errmsg(s));
+	if (a.mode != CTR_SET || rc != DSKVS_OK) {
+		if (a.mode == CTR_SET)
+			atomic_fetch_sub(&AT.begun[i], 1); /* changed nothing */
+		if (seq != none)
+			violation(V_VERSION,
+			          "%s update %s: changed nothing but set *seq "
+			          "to %" PRIu64,
+			          w->who, AT.key[i], seq);
+		bump_at(a.mode == CTR_KEEP ? &AT.keep : &AT.abort);
+		return;
+	}
+	atomic_fetch_add(&AT.done[i], 1);
+	bump_at(&AT.upd);
+	if (seq == none || seq == 0) {
+		violation(V_VERSION, "%s update %s: set, but *seq is %" PRIu64,
+		          w->who, AT.key[i], seq);
+		return;
+	}
+	w->last_seq = seq;
+	if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+		check_durable(w, s, seq, "update (sync always)", AT.key[i]);
+	if (rng_below(&w->rng, 4) == 0)
+		ctr_read(w, s, i, "get after own update of", a.old + 1);
+}
+
+static void ctr_cas(struct worker *w, dskvs *s, unsigned int i)
+{
+	unsigned char buf[CTR_LEN + 8], nv[CTR_LEN];
+	uint64_t d0 = atomic_load(&AT.done[i]);
+	atomic_fetch_add(&AT.begun[i], 1);
+	uint64_t floor = 0; /* version the last conflict reported */
+	for (unsigned long t = 0; t < CAS_TRIES; t++) {
+		size_t len = 0;
+		uint64_t q = 0, c, nq = 0;
+		int rc = dskvs_get_seq(s, AT.key[i], buf, sizeof buf, &len, &q);
+		uint64_t b1 = atomic_load(&AT.begun[i]);
+		if (!ctr_read_ok(w->who, "CAS read of", i, rc, buf, len, q, d0,
+		                 b1 - 1, &c))
+			break;
+		if (q < floor)
+			violation(V_VERSION,
+			          "%s CAS %s: read version %" PRIu64
+			          ", older than the current version %" PRIu64
+			          " a failed put_if_seq reported before",
+			          w->who, AT.key[i], q, floor);
+		ctr_fill(nv, i, c + 1);
+		rc = dskvs_put_if_seq(s, AT.key[i], nv, CTR_LEN, q, &nq);
+		if (rc == DSKVS_ECONFLICT) {
+			bump_at(&AT.conflicts);
+			if (nq == q)
+				violation(V_VERSION,
+				          "%s put_if_seq %s: DSKVS_ECONFLICT, "
+				          "but the current version is the "
+				          "expected %" PRIu64,
+				          w->who, AT.key[i], q);
+			floor = nq;
+			continue;
+		}
+		if (rc != DSKVS_OK) {
+			violation(V_RC, "%s put_if_seq %s: got %s (%s)", w->who,
+			          AT.key[i], rc_name(rc), dskvs_errmsg(s));
+			break;
+		}
+		atomic_fetch_add(&AT.done[i], 1);
+		bump_at(&AT.cas);
+		if (nq <= q)
+			violation(V_VERSION,
+			          "%s put_if_seq %s: new version %" PRIu64
+			          " not above the replaced %" PRIu64,
+			          w->who, AT.key[i], nq, q);
+		w->last_seq = nq;
+		if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+			check_durable(w, s, nq, "put_if_seq (sync always)",
+			              AT.key[i]);
+		if (rng_below(&w->rng, 4) == 0)
+			ctr_read(w, s, i, "get after own put_if_seq of", c + 1);
+		return;
+	}
+	atomic_fetch_sub(&AT.begun[i], 1); /* changed nothing */
+}
+
+static void pia_key(char *buf, size_t cap, uint32_t n)
+{
+	snprintf(buf, cap, "pia/p%" PRIu32, n);
+}
+
+/* Read pia key n: a whole value of this epoch; the winner's, with its
+ * version, when `win` (winner id + 1) is known. Returns the value's writer
+ * or -1. */
+static long pia_check(const char *who, const char *what, dskvs *s,
+                      unsigned char *buf, uint32_t n, uint32_t win,
+                      uint64_t wseq, uint64_t *seq_out)
+{
+	char key[KEY_NAME_MAX], why[256];
+	size_t len = 0;
+	uint64_t q = 0;
+	pia_key(key, sizeof key, n);
+	int rc = dskvs_get_seq(s, key, buf, R.o->value_max, &len, &q);
+	if (seq_out)
+		*seq_out = q;
+	if (rc == DSKVS_NOTFOUND) {
+		if (win)
+			violation(V_LOST,
+			          "%s %s %s: not found, but writer %u created "
+			          "it (version %" PRIu64 ")",
+			          who, what, key, win - 1, wseq);
+		return -1;
+	}
+	if (rc != DSKVS_OK) {
+		violation(V_RC, "%s %s %s: got %s", who, what, key,
+		          rc_name(rc));
+		return -1;
+	}
+	struct sv_info in;
+	if (!sv_check(R.o, buf, len, &in, why, sizeof why)) {
+		violation(V_TORN, "%s %s %s: not a whole value: %s", who, what,
+		          key, why);
+		return -1;
+	}
+	if (in.key != PIA_KID + n || in.version != AT.epoch ||
+	    in.writer >= R.ks.writers) {
+		violation(V_MISDIRECTED,
+		          "%s %s %s: a value of key id %" PRIu32
+		          " writer %" PRIu32 " version %" PRIu64
+		          ", expected key id %" PRIu32 " version %" PRIu64,
+		          who, what, key, in.key, in.writer, in.version,
+		          PIA_KID + n, AT.epoch);
+		return -1;
+	}
+	if (win && (in.writer != win - 1 || q != wseq))
+		violation(V_WINNERS,
+		          "%s %s %s: the value of writer %" PRIu32
+		          " version %" PRIu64
+		          ", but writer %u won it with version %" PRIu64,
+		          who, what, key, in.writer, q, win - 1, wseq);
+	return in.writer;
+}
+
+static void pia_race(struct worker *w, dskvs *s)
+{
+	uint32_t n = atomic_load(&AT.next);
+	if (n >= PIA_MAX) {
+		ctr_read(w, s, (unsigned int)rng_below(&w->rng, NCTR), "get",
+		         0);
+		return;
+	}
+	char key[KEY_NAME_MAX];
+	pia_key(key, sizeof key, n);
+	uint32_t kid = PIA_KID + n;
+	size_t len = sv_len(R.o, kid, AT.epoch);
+	sv_fill(w->wbuf, len, kid, w->idx, AT.epoch);
+	if (atomic_fetch_add(&AT.attempts[n], 1) == 1)
+		bump_at(&AT.pia_contested);
+	uint64_t q = 0;
+	int rc = dskvs_put_if_absent(s, key, w->wbuf, len, &q);
+	bump_at(&AT.pia);
+	if (rc == DSKVS_OK) {
+		bump_at(&AT.pia_won);
+		uint32_t prior = atomic_fetch_add(&AT.wins[n], 1);
+		if (prior)
+			violation(V_WINNERS,
+			          "%s put_if_absent %s: DSKVS_OK, but writer "
+			          "%u had already won it",
+			          w->who, key, atomic_load(&AT.winner[n]) - 1);
+		atomic_store(&AT.wseq[n], q);
+		atomic_store(&AT.winner[n], w->idx + 1);
+		if (q == 0)
+			violation(
+			    V_VERSION,
+			    "%s put_if_absent %s: DSKVS_OK with version 0",
+			    w->who, key);
+		w->last_seq = q;
+		if (R.sync_mode == DSKVS_SYNC_ALWAYS)
+			check_durable(w, s, q, "put_if_absent (sync always)",
+			              key);
+		pia_check(w->who, "get after own put_if_absent of", s, w->rbuf,
+		          n, w->idx + 1, q, NULL);
+	} else if (rc == DSKVS_EEXIST) {
+		bump_at(&AT.pia_lost);
+		uint64_t got = 0;
+		long who = pia_check(w->who, "get after DSKVS_EEXIST on", s,
+		                     w->rbuf, n, 0, 0, &got);
+		if (who == (long)w->idx)
+			violation(V_WINNERS,
+			          "%s put_if_absent %s: DSKVS_EEXIST, but the "
+			          "value is this writer's own (it never won)",
+			          w->who, key);
+		else if (who >= 0 && got != q)
+			violation(V_VERSION,
+			          "%s put_if_absent %s: DSKVS_EEXIST gave "
+			          "version %" PRIu64 ", a read gives %" PRIu64,
+			          w->who, key, q, got);
+	} else {
+		violation(V_RC, "%s put_if_absent %s: got %s (%s)", w->who, key,
+		          rc_name(rc), dskvs_errmsg(s));
+		return;
+	}
+	uint32_t expect = n;
+	atomic_compare_exchange_strong(&AT.next, &expect, n + 1);
+}
+
+static void pia_read(struct worker *w, dskvs *s)
+{
+	uint32_t hi = atomic_load(&AT.next);
+	if (!hi)
+		return;
+	uint32_t n = (uint32_t)rng_below(&w->rng, hi);
+	uint32_t win = atomic_load(&AT.winner[n]);
+	uint64_t wseq = atomic_load(&AT.wseq[n]);
+	/* The winner stores wseq before winner: win != 0 means wseq is its. */
+	pia_check(w->who, "get", s, w->rbuf, n, win, win ? wseq : 0, NULL);
+	bump_at(&AT.reads);
+}
+
+static void atomic_step(struct worker *w, dskvs *s)
+{
+	unsigned int r = (unsigned int)rng_below(&w->rng, 10);
+	if (w->role != ROLE_WRITER) {
+		if (r < 7)
+			ctr_read(w, s, (unsigned int)rng_below(&w->rng, NCTR),
+			         "get", 0);
+		else
+			pia_read(w, s);
+		return;
+	}
+	if (r < 4)
+		ctr_update(w, s, (unsigned int)rng_below(&w->rng, NCTR_UPD));
+	else if (r < 7)
+		ctr_cas(w, s,
+		        NCTR_UPD + (unsigned int)rng_below(&w->rng, NCTR_CAS));
+	else if (r < 9)
+		pia_race(w, s);
+	else
+		ctr_read(w, s, (unsigned int)rng_below(&w->rng, NCTR), "get",
+		         0);
+}
+
 static void writer_step(struct worker *w, dskvs *s)
 {
 	const unsigned int all = (1u << OP_NKINDS) - 1;
 	if (R.o->churn_pct && rng_below(&w->rng, 100) < R.o->churn_pct) {
 		churn_step(w, s);
+		return;
+	}
+	if (R.o->atomic_pct && rng_below(&w->rng, 100) < R.o->atomic_pct) {
+		atomic_step(w, s);
 		return;
 	}
 	int op = pick_op(R.o, all, &w->rng);
@@ -1474,6 +1925,10 @@ static void reader_step(struct worker *w, dskvs *s)
 	const unsigned int mask = (1u << OP_GET) | (1u << OP_GET_ALL);
 	if (R.o->churn_pct && rng_below(&w->rng, 100) < R.o->churn_pct) {
 		churn_read(w, s);
+		return;
+	}
+	if (R.o->atomic_pct && rng_below(&w->rng, 100) < R.o->atomic_pct) {
+		atomic_step(w, s);
 		return;
 	}
 	int op = pick_op(R.o, mask, &w->rng);
@@ -1558,6 +2013,99 @@ struct list_ctx {
 	struct churn_coll_expect *ce; /* live churn collections */
 	size_t nce;
 };
+
+/*
+ * Parked: every counter equals `done`, with the version it had before the
+ * close (after_reopen) or recorded now; every pia key below the frontier
+ * has one winner and its value; the frontier key is absent. Adds the
+ * members to *entries and the two collections to ce[].
+ */
+static void verify_atomic(struct worker *m, dskvs *s, const char *phase,
+                          bool after_reopen, uint64_t *entries,
+                          struct churn_coll_expect *ce, size_t *nce)
+{
+	char what[64];
+	struct churn_coll_expect *ac = &ce[(*nce)++];
+	struct churn_coll_expect *pc = &ce[(*nce)++];
+	snprintf(ac->name, sizeof ac->name, ATOMIC_COLL);
+	snprintf(pc->name, sizeof pc->name, "pia");
+	snprintf(what, sizeof what, "%s get", phase);
+	for (unsigned int i = 0; i < NCTR; i++) {
+		unsigned char buf[CTR_LEN + 8];
+		size_t len = 0;
+		uint64_t q = 0, c;
+		uint64_t d = atomic_load(&AT.done[i]);
+		if (atomic_load(&AT.begun[i]) != d)
+			violation(
+			    V_COUNT,
+			    "%s %s: %" PRIu64 " increments begun, %" PRIu64
+			    " done, with every thread parked (harness)",
+			    what, AT.key[i], atomic_load(&AT.begun[i]), d);
+		int rc = dskvs_get_seq(s, AT.key[i], buf, sizeof buf, &len, &q);
+		if (!ctr_read_ok(m->who, what, i, rc, buf, len, q, d, d, &c))
+			continue;
+		if (after_reopen && q != AT.seq_snap[i])
+			violation(V_VERSION,
+			          "%s %s: version %" PRIu64
+			          " after the reopen, "
+			          "%" PRIu64 " before the close",
+			          what, AT.key[i], q, AT.seq_snap[i]);
+		AT.seq_snap[i] = q;
+		if (rc == DSKVS_OK) {
+			ac->e.members++;
+			ac->e.bytes += CTR_LEN;
+			(*entries)++;
+		}
+	}
+	uint32_t hi = atomic_load(&AT.next);
+	for (uint32_t n = 0; n < hi; n++) {
+		uint32_t wins = atomic_load(&AT.wins[n]);
+		uint32_t win = atomic_load(&AT.winner[n]);
+		if (wins != 1) {
+			char key[KEY_NAME_MAX];
+			pia_key(key, sizeof key, n);
+			violation(
+			    V_WINNERS,
+			    "%s %s: %" PRIu32 " put_if_absent calls won "
+			    "it (%" PRIu32 " tried), expected exactly one",
+			    what, key, wins, atomic_load(&AT.attempts[n]));
+		}
+		pia_check(m->who, what, s, m->rbuf, n, win,
+		          atomic_load(&AT.wseq[n]), NULL);
+		pc->e.members++;
+		pc->e.bytes += sv_len(R.o, PIA_KID + n, AT.epoch);
+		(*entries)++;
+	}
+	if (hi < PIA_MAX &&
+	    pia_check(m->who, what, s, m->rbuf, hi, 0, 0, NULL) >= 0)
+		violation(V_PHANTOM,
+		          "%s pia/p%" PRIu32 ": present, but nobody has tried "
+		          "to create it yet (the frontier)",
+		          what, hi);
+	R.keys_compared += NCTR + hi;
+}
+
+/* After the post-reopen check: end the put_if_absent epoch. Parked. */
+static void atomic_new_epoch(dskvs *s)
+{
+	uint32_t hi = atomic_load(&AT.next);
+	if (!hi)
+		return;
+	int rc = dskvs_delete_all(s, "pia");
+	if (rc != DSKVS_OK)
+		violation(V_RC,
+		          "delete_all pia (%" PRIu32 " members): got %s (%s)",
+		          hi, rc_name(rc), dskvs_errmsg(s));
+	AT.pia_keys += hi;
+	for (uint32_t n = 0; n < hi; n++) {
+		atomic_store(&AT.wins[n], 0);
+		atomic_store(&AT.winner[n], 0);
+		atomic_store(&AT.attempts[n], 0);
+		atomic_store(&AT.wseq[n], 0);
+	}
+	atomic_store(&AT.next, 0);
+	AT.epoch++;
+}
 
 static int list_cb(const char *name, size_t len, uint64_t members,
                    uint64_t bytes, void *arg)
@@ -1707,7 +2255,7 @@ static void verify_all(struct worker *m, dskvs *s, const char *phase,
 	/* Churn keys: every live one exactly, the last dead name of each
 	 * absent; their walks exact; their collections counted. */
 	struct churn_coll_expect *ce =
-	    calloc((size_t)R.ks.writers * (1 + CHURN_COLLS) + 1, sizeof *ce);
+	    calloc((size_t)R.ks.writers * (1 + CHURN_COLLS) + 3, sizeof *ce);
 	size_t nce = 0;
 	if (!ce) {
 		fprintf(stderr, "dskvs-stress: out of memory\n");
@@ -1756,6 +2304,7 @@ static void verify_all(struct worker *m, dskvs *s, const char *phase,
 		}
 		churn_walk_of(m, s, w, 0, wwhat); /* the key units' "q" */
 	}
+	verify_atomic(m, s, phase, use_snap, &entries, ce, &nce);
 	for (size_t j = 0; j < nce; j++)
 		nonempty += ce[j].e.members != 0;
 	for (size_t i = 0; i <= ncoll; i++)
@@ -1784,7 +2333,7 @@ static void verify_all(struct worker *m, dskvs *s, const char *phase,
 	for (size_t j = 0; j < nce; j++)
 		if (ce[j].e.members && !ce[j].e.listed)
 			violation(V_COUNT,
-			          "%s list_collections: churn collection %s "
+			          "%s list_collections: collection %s "
 			          "(%" PRIu64 " members) not listed",
 			          phase, ce[j].name, ce[j].e.members);
 	R.keys_compared += R.ks.owned + R.ks.shared;
@@ -1916,6 +2465,7 @@ static void reopen_check(struct worker *m, unsigned long epoch)
 	if (!R.store)
 		return;
 	verify_all(m, R.store, phase, true);
+	atomic_new_epoch(R.store);
 	R.reopens++;
 }
 
@@ -1958,7 +2508,7 @@ int run_main(struct stress_opts *o, const char *store_dir)
 		return 2;
 	R.st = calloc(R.ks.owned ? R.ks.owned : 1, sizeof *R.st);
 	R.shared_snap = calloc(R.ks.shared + 1, sizeof *R.shared_snap);
-	if (churn_init() != 0)
+	if (churn_init() != 0 || amix_init() != 0)
 		return 2;
 	R.nthreads = o->writers + o->readers + (o->compact_every > 0);
 	R.w = calloc(R.nthreads + 1, sizeof *R.w);
@@ -2076,6 +2626,21 @@ int run_main(struct stress_opts *o, const char *store_dir)
 		       " ended\n",
 		       o->churn_pct, cs, cb, cd);
 	}
+	if (o->atomic_pct)
+		printf("  atomic mix (%u%% of steps): dskvs_update %" PRIu64
+		       " increments (+%" PRIu64 " KEEP, %" PRIu64
+		       " aborted), CAS %" PRIu64 " increments (%" PRIu64
+		       " conflicts), counter and pia reads %" PRIu64
+		       "; put_if_absent %" PRIu64 " calls on %" PRIu64
+		       " fresh keys (%" PRIu64 " contested): %" PRIu64
+		       " won, %" PRIu64 " DSKVS_EEXIST\n",
+		       o->atomic_pct, atomic_load(&AT.upd),
+		       atomic_load(&AT.keep), atomic_load(&AT.abort),
+		       atomic_load(&AT.cas), atomic_load(&AT.conflicts),
+		       atomic_load(&AT.reads), atomic_load(&AT.pia),
+		       atomic_load(&AT.pia_keys),
+		       atomic_load(&AT.pia_contested), atomic_load(&AT.pia_won),
+		       atomic_load(&AT.pia_lost));
 	printf("  reopen checks: %" PRIu64
 	       " (close + reopen + compare, %" PRIu64
 	       " key states compared), crash cycles: 0\n",
@@ -2094,6 +2659,7 @@ int run_main(struct stress_opts *o, const char *store_dir)
 	free(R.st);
 	free(R.shared_snap);
 	churn_free();
+	amix_free();
 	keyspace_free(&R.ks);
 	return violations_total() ? 1 : 0;
 }

@@ -47,15 +47,18 @@ struct stress_opts {
 	unsigned int shared_keys; /* keys of the shared collection */
 	unsigned int shared_pct;  /* % of operations aimed at it */
 	size_t value_min, value_max;
-	double mix[OP_NKINDS];  /* relative weights */
-	int sync;               /* enum sync_choice */
-	double reopen_every;    /* seconds; 0 = only at the end */
-	double compact_every;   /* seconds; 0 = never call dskvs_compact() */
-	uint64_t compact_min;   /* dskvs_options.compact_min_bytes */
-	unsigned int queue;     /* dskvs_options.queue_capacity, 0 = default */
-	unsigned int churn_pct; /* % of steps on short-lived keys and
-	                         * collections (threaded run only) */
-	unsigned int crash;     /* crash cycles; 0 = threaded run */
+	double mix[OP_NKINDS];   /* relative weights */
+	int sync;                /* enum sync_choice */
+	double reopen_every;     /* seconds; 0 = only at the end */
+	double compact_every;    /* seconds; 0 = never call dskvs_compact() */
+	uint64_t compact_min;    /* dskvs_options.compact_min_bytes */
+	unsigned int queue;      /* dskvs_options.queue_capacity, 0 = default */
+	unsigned int churn_pct;  /* % of steps on short-lived keys and
+	                          * collections (threaded run only) */
+	unsigned int atomic_pct; /* % of steps on the atomic mix: counters
+	                          * (dskvs_update, put_if_seq) and
+	                          * put_if_absent races */
+	unsigned int crash;      /* crash cycles; 0 = threaded run */
 	unsigned int kill_min_ms, kill_max_ms;
 	unsigned int crash_compact_ms; /* mean gap between compactions */
 	uint64_t seed;
@@ -117,6 +120,50 @@ void sv_fill(void *buf, size_t len, uint32_t key, uint32_t writer,
 bool sv_check(const struct stress_opts *o, const void *buf, size_t len,
               struct sv_info *out, char *why, size_t whycap);
 
+/* ---- counters (the atomic mix) ----------------------------------------------
+ *
+ * Counters live in the collection ATOMIC_COLL: NCTR_UPD members "u<i>"
+ * incremented with dskvs_update(), then NCTR_CAS members "c<i>" incremented
+ * with dskvs_get_seq() + dskvs_put_if_seq() loops, by every writer. Counter
+ * i (0 .. NCTR-1) is member ctr_key(i). Only ever +1, so a counter's value
+ * is the number of increments applied to it; run.c and crash.c check it
+ * against the increments begun and finished (or acknowledged).
+ *
+ * Later parts of the atomic mix (dskvs_write_batch, dskvs_backup) get
+ * their own collections and their own sections in run.c / crash.c; see
+ * "the atomic mix" there.
+ */
+#define ATOMIC_COLL "atomic"
+#define NCTR_UPD    2
+#define NCTR_CAS    2
+#define NCTR        (NCTR_UPD + NCTR_CAS)
+#define CTR_LEN     24u
+
+void ctr_fill(void *buf, uint32_t id, uint64_t count);
+/* true when buf[0..len) is a whole counter value of counter `id`; *count
+ * gets its count. Otherwise false and why[] says what is wrong. */
+bool ctr_check(const void *buf, size_t len, uint32_t id, uint64_t *count,
+               char *why, size_t whycap);
+/* The full key ("atomic/u0", "atomic/c3") of counter i. */
+void ctr_key(char *buf, size_t cap, unsigned int i);
+
+/* dskvs_update() callback that increments counter `id` (the arg is a
+ * struct ctr_incr). mode CTR_SET: +1 (absent counts as 0); CTR_KEEP:
+ * returns DSKVS_UPDATE_KEEP; CTR_ABORT: returns CTR_ABORT_RC. A value that
+ * is not a whole counter of `id` sets `bad` (why[] says why) and aborts. */
+#define CTR_ABORT_RC (-424242) /* our own code, far from dskvs's */
+enum { CTR_SET, CTR_KEEP, CTR_ABORT };
+struct ctr_incr {
+	uint32_t id;
+	int mode;
+	bool bad, called, exists;
+	uint64_t old; /* count seen (0 when absent) */
+	unsigned char nv[CTR_LEN];
+	char why[160];
+};
+int ctr_incr_fn(const void *old, size_t old_len, int exists,
+                const void **new_val, size_t *new_len, void *arg);
+
 /* ---- violations and notes ------------------------------------------------ */
 
 enum vkind {
@@ -134,6 +181,8 @@ enum vkind {
 	V_DURABILITY,  /* an acknowledgement that was not durable */
 	V_OPEN,        /* open / verify / close of the store failed */
 	V_CHILD,       /* crash child died in an unplanned way */
+	V_WINNERS,     /* put_if_absent: not exactly one winner per key */
+	V_VERSION,     /* a version (seq) that breaks the rules */
 	V_NKINDS
 };
 extern const char *const vkind_name[V_NKINDS];

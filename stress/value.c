@@ -131,3 +131,88 @@ bool sv_check(const struct stress_opts *o, const void *buf, size_t len,
 	}
 	return true;
 }
+
+/* ---- counter values (the atomic mix) --------------------------------------
+ *
+ * Layout: u32 magic "CTR1", u32 counter id, u64 count, u64 check (a mix of
+ * the three). A counter is only ever changed by +1, so the count is the
+ * number of increments applied; the check catches a torn or misdirected
+ * value.
+ */
+#define CTR_MAGIC 0x31525443u /* "CTR1" */
+
+static uint64_t ctr_sum(uint32_t id, uint64_t count)
+{
+	return mix64(mix64(((uint64_t)CTR_MAGIC << 32) | id) ^ count);
+}
+
+void ctr_fill(void *buf, uint32_t id, uint64_t count)
+{
+	uint32_t h[2] = { CTR_MAGIC, id };
+	uint64_t sum = ctr_sum(id, count);
+	memcpy(buf, h, 8);
+	memcpy((char *)buf + 8, &count, 8);
+	memcpy((char *)buf + 16, &sum, 8);
+}
+
+bool ctr_check(const void *buf, size_t len, uint32_t id, uint64_t *count,
+               char *why, size_t whycap)
+{
+	uint32_t h[2];
+	uint64_t c, sum;
+	*count = 0;
+	if (len != CTR_LEN) {
+		snprintf(why, whycap, "%zu bytes, a counter has %u", len,
+		         CTR_LEN);
+		return false;
+	}
+	memcpy(h, buf, 8);
+	memcpy(&c, (const char *)buf + 8, 8);
+	memcpy(&sum, (const char *)buf + 16, 8);
+	if (h[0] != CTR_MAGIC || sum != ctr_sum(h[1], c)) {
+		snprintf(why, whycap,
+		         "not a whole counter (magic 0x%08" PRIx32
+		         ", claims id %" PRIu32 " count %" PRIu64 ")",
+		         h[0], h[1], c);
+		return false;
+	}
+	if (h[1] != id) {
+		snprintf(why, whycap,
+		         "a counter of id %" PRIu32 " (count %" PRIu64
+		         "), expected id %" PRIu32,
+		         h[1], c, id);
+		return false;
+	}
+	*count = c;
+	return true;
+}
+
+void ctr_key(char *buf, size_t cap, unsigned int i)
+{
+	if (i < NCTR_UPD)
+		snprintf(buf, cap, ATOMIC_COLL "/u%u", i);
+	else
+		snprintf(buf, cap, ATOMIC_COLL "/c%u", i - NCTR_UPD);
+}
+
+int ctr_incr_fn(const void *old, size_t old_len, int exists,
+                const void **new_val, size_t *new_len, void *arg)
+{
+	struct ctr_incr *a = arg;
+	a->called = true;
+	a->exists = exists != 0;
+	a->old = 0;
+	if (exists &&
+	    !ctr_check(old, old_len, a->id, &a->old, a->why, sizeof a->why)) {
+		a->bad = true;
+		return CTR_ABORT_RC;
+	}
+	if (a->mode == CTR_KEEP)
+		return DSKVS_UPDATE_KEEP;
+	if (a->mode == CTR_ABORT)
+		return CTR_ABORT_RC;
+	ctr_fill(a->nv, a->id, a->old + 1);
+	*new_val = a->nv;
+	*new_len = CTR_LEN;
+	return DSKVS_UPDATE_SET;
+}
