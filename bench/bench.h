@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "engine.h"
 
@@ -62,18 +63,82 @@ void appendf(char *buf, size_t cap, const char *fmt, ...)
 
 /* ---- keys, zipf and key streams (keys.c) -------------------------------- */
 
-extern struct bkey *keys;    /* keys[0..cfg.keys) */
-extern struct bkey *missing; /* absent keys, nmissing of them */
-extern size_t nmissing;
 extern char *val_pool; /* random bytes; a value is a window into it */
 #define VAL_POOL (1u << 20)
-
-size_t key_format(uint64_t i, char *buf, size_t cap, int absent);
-void build_keys(void);
 
 static inline const char *value_for(uint64_t n)
 {
 	return val_pool + ((n * 64) & (VAL_POOL - 1));
+}
+
+/* Key i is "cCCC/MMMM...": its collection i * colls / keys (i % colls past
+ * --keys: YCSB D's inserts) in 3 digits, then i zero-padded to --key-size
+ * digits (more when i needs more). Index order is key order. An absent key
+ * has 'x' for its first member digit: same length and collection, never
+ * present. */
+size_t key_format(uint64_t i, char *buf, size_t cap, int absent);
+void build_keys(void);
+
+/* A worker formats each key from its index into a buffer of its own (on
+ * its stack, so in cache), as db_bench does, instead of reading a
+ * pre-built key table: at 1M keys that table costs every engine two cache
+ * misses per operation (the slot, then the string) and pulls every ratio
+ * toward 1. key_at() gives the same bytes as key_format() (build_keys()
+ * checks it) with no snprintf: ~10 ns. */
+#define KEYBUF_CAP (5 + 200 + 1) /* "cCCC/", --key-size <= 200, NUL */
+
+struct keybuf {
+	struct bkey k;
+	char b[KEYBUF_CAP];
+};
+
+extern const char key_digits2[200]; /* "000102...99" */
+extern double key_coll_scale;       /* cfg.colls / cfg.keys */
+extern uint64_t key_fast_below;     /* key_at's fast path: i < 10^key_size */
+
+static inline const struct bkey *key_at(struct keybuf *kb, uint64_t i,
+                                        int absent)
+{
+	char *b = kb->b;
+
+	kb->k.full = b;
+	kb->k.coll_len = 4;
+	if (__builtin_expect(i >= key_fast_below, 0)) {
+		kb->k.full_len = key_format(i, b, sizeof(kb->b), absent);
+		return &kb->k;
+	}
+	/* the collection, floor(i * colls / keys), without a division: the
+	 * double product is within one of it, and the integers settle it */
+	uint64_t p = i * cfg.colls;
+	uint64_t c = (uint64_t)((double)i * key_coll_scale);
+	if (__builtin_expect(i >= cfg.keys, 0))
+		c = i % cfg.colls;
+	else if ((c + 1) * cfg.keys <= p)
+		c++;
+	else if (c * cfg.keys > p)
+		c--;
+	b[0] = 'c';
+	b[1] = (char)('0' + c / 100);
+	b[2] = key_digits2[(c % 100) * 2];
+	b[3] = key_digits2[(c % 100) * 2 + 1];
+	b[4] = '/';
+	size_t len = 5 + cfg.key_size;
+	char *q = b + len;
+	*q = 0;
+	memset(b + 5, '0', cfg.key_size);
+	while (i >= 100) {
+		q -= 2;
+		memcpy(q, key_digits2 + (i % 100) * 2, 2);
+		i /= 100;
+	}
+	if (i >= 10)
+		memcpy(q - 2, key_digits2 + i * 2, 2);
+	else
+		q[-1] = (char)('0' + i);
+	if (absent)
+		b[5] = 'x';
+	kb->k.full_len = len;
+	return &kb->k;
 }
 
 uint64_t *seq_order(uint64_t n);
@@ -160,6 +225,7 @@ struct result {
 	uint64_t rss;
 	double rep[MAXREPS];
 	int nrep;
+	double cpu_ns_op; /* CPU time per op of the timed threads (median) */
 	char extra[512];
 };
 

@@ -90,6 +90,7 @@ extern const struct bench_engine bench_engine_kc_cache;
 extern const struct bench_engine bench_engine_kc_hash;
 extern const struct bench_engine bench_engine_tkrzw_tiny;
 extern const struct bench_engine bench_engine_tkrzw_hash;
+extern const struct bench_engine bench_engine_null;
 
 /* Shared helpers (common.c). */
 uint64_t bench_hash64(const void *p, size_t n); /* FNV-1a 64 */

@@ -7,15 +7,20 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "workload.h"
 
-struct bkey *keys;
-struct bkey *missing;
-size_t nmissing;
 char *val_pool;
 struct zipf zscr;
 struct zipf zlatest;
+const char key_digits2[200] = "0001020304050607080910111213141516171819"
+                              "2021222324252627282930313233343536373839"
+                              "4041424344454647484950515253545556575859"
+                              "6061626364656667686970717273747576777879"
+                              "8081828384858687888990919293949596979899";
+double key_coll_scale;
+uint64_t key_fast_below;
 
 static unsigned int coll_of(uint64_t i)
 {
@@ -26,7 +31,7 @@ static unsigned int coll_of(uint64_t i)
 
 /* Writes key i ("c007/000000000000123") into buf; returns its length.
  * Index order is the sorted order of the full keys, which is what fillseq
- * means for the ordered stores. */
+ * means for the ordered stores. The reference for key_at(). */
 size_t key_format(uint64_t i, char *buf, size_t cap, int absent)
 {
 	int n = snprintf(buf, cap, "c%03u/%0*" PRIu64, coll_of(i),
@@ -36,31 +41,54 @@ size_t key_format(uint64_t i, char *buf, size_t cap, int absent)
 	return (size_t)n;
 }
 
+/* key_at() against key_format(): the ends of every collection, the ends of
+ * the key space, past it (YCSB D) and a spread sample in between. */
+static void check_key_at(void)
+{
+	struct keybuf kb;
+	char ref[KEYBUF_CAP];
+	uint64_t s = 1;
+
+	for (uint64_t j = 0; j < 4096 + 4 * cfg.colls + 8; j++) {
+		uint64_t i;
+		if (j < 4096)
+			i = rng_next(&s) % cfg.keys;
+		else if (j < 4096 + 4 * cfg.colls) {
+			uint64_t c = (j - 4096) / 4, d = (j - 4096) % 4;
+			uint64_t b = (c * cfg.keys + cfg.colls - 1) / cfg.colls;
+			i = b + d -
+			    2; /* b-2 .. b+1 around a collection start */
+			if (b < 2 || i >= cfg.keys)
+				continue;
+		} else
+			i = cfg.keys - 4 + (j - 4096 - 4 * cfg.colls);
+		for (int absent = 0; absent < 2; absent++) {
+			const struct bkey *k = key_at(&kb, i, absent);
+			size_t n = key_format(i, ref, sizeof(ref), absent);
+			if (k->full_len != n ||
+			    memcmp(k->full, ref, n + 1) != 0)
+				die("key_at(%" PRIu64 ") gave '%s', not '%s'",
+				    i, k->full, ref);
+		}
+	}
+}
+
 void build_keys(void)
 {
-	size_t stride = 5 + cfg.key_size + 1;
-	char *mem;
-
-	stride = (stride + 7) & ~(size_t)7;
-	keys = xmalloc(cfg.keys * sizeof(*keys));
-	mem = xmalloc(cfg.keys * stride);
-	for (uint64_t i = 0; i < cfg.keys; i++) {
-		char *p = mem + i * stride;
-		keys[i].full = p;
-		keys[i].full_len = key_format(i, p, stride, 0);
-		keys[i].coll_len = 4;
-	}
-	nmissing = cfg.keys < IDX_PER_THR ? cfg.keys : IDX_PER_THR;
-	missing = xmalloc(nmissing * sizeof(*missing));
-	mem = xmalloc(nmissing * stride);
 	uint64_t s = 42;
-	for (size_t i = 0; i < nmissing; i++) {
-		char *p = mem + i * stride;
-		uint64_t k = rng_next(&s) % cfg.keys;
-		missing[i].full = p;
-		missing[i].full_len = key_format(k, p, stride, 1);
-		missing[i].coll_len = 4;
+
+	key_coll_scale = (double)cfg.colls / (double)cfg.keys;
+	key_fast_below = UINT64_MAX;
+	if (cfg.key_size < 19) {
+		key_fast_below = 1;
+		for (unsigned int d = 0; d < cfg.key_size; d++)
+			key_fast_below *= 10;
 	}
+	check_key_at();
+	/* the values as before, when the absent keys were drawn from s first */
+	for (uint64_t i = 0;
+	     i < (cfg.keys < IDX_PER_THR ? cfg.keys : IDX_PER_THR); i++)
+		rng_next(&s);
 	val_pool = xmalloc(VAL_POOL + 65536 + 16384);
 	for (size_t i = 0; i < VAL_POOL + 65536 + 16384; i++)
 		val_pool[i] = (char)rng_next(&s);

@@ -34,7 +34,14 @@ static void *worker_main(void *arg)
 	void *tctx = e->thread_begin ? e->thread_begin(db) : NULL;
 
 	pthread_barrier_wait(&r->start);
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	w->t0 = now_s();
 	w->n = r->w->loop(w, tctx);
+	w->t1 = now_s();
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	w->cpu = (double)(c1.tv_sec - c0.tv_sec) +
+	         (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
 	if (e->thread_end)
 		e->thread_end(db, tctx);
 	atomic_fetch_add(&r->finished, 1);
@@ -105,7 +112,19 @@ struct measured run_once(const struct bench_engine *e, void *db,
 	for (int t = 0; t < nth; t++)
 		pthread_join(ws[t].th, NULL);
 	m.secs = now_s() - t0;
+	if (order) {
+		/* the workers' own span: a fast engine can be done before this
+		 * thread, on a busy core, even reads t0 */
+		double a = ws[0].t0, b = ws[0].t1;
+		for (int t = 1; t < threads; t++) {
+			a = ws[t].t0 < a ? ws[t].t0 : a;
+			b = ws[t].t1 > b ? ws[t].t1 : b;
+		}
+		m.secs = b - a;
+	}
+	double cpu = 0;
 	for (int t = 0; t < threads; t++) {
+		cpu += ws[t].cpu;
 		m.ops += ws[t].n;
 		m.errs += ws[t].errs;
 		m.items += ws[t].items;
@@ -116,6 +135,7 @@ struct measured run_once(const struct bench_engine *e, void *db,
 		free(ws[t].hist);
 		free(ws[t].buf);
 	}
+	m.cpu_ns_op = m.ops ? cpu * 1e9 / (double)m.ops : 0;
 	m.p50 = hpercentile(hist, 0.50);
 	m.p99 = hpercentile(hist, 0.99);
 	m.p999 = hpercentile(hist, 0.999);
@@ -136,6 +156,7 @@ void cell_add(struct cell *c, const struct measured *m)
 	c->p50[i] = m->p50;
 	c->p99[i] = m->p99;
 	c->p999[i] = m->p999;
+	c->cpu_ns_op[i] = m->cpu_ns_op;
 	c->secs[i] = m->secs;
 	c->ops[i] = m->ops;
 	c->items_s[i] = m->secs > 0 ? (double)m->items / m->secs : 0;
@@ -165,6 +186,7 @@ struct result *cell_result(struct cell *c, const struct bench_workload *w,
 	res->p50 = median(c->p50, c->n);
 	res->p99 = median(c->p99, c->n);
 	res->p999 = median(c->p999, c->n);
+	res->cpu_ns_op = median(c->cpu_ns_op, c->n);
 	res->rss = rss_bytes();
 	res->nrep = c->n;
 	memcpy(res->rep, c->ops_s, sizeof(double) * (size_t)c->n);

@@ -8,10 +8,12 @@
 uint64_t wl_loop_overwrite(struct worker *w, void *tctx)
 {
 	WL_LOOP_LOCALS(w);
+	struct keybuf kb;
 	int rc;
 
 	while (!stopped(r)) {
-		const struct bkey *k = &keys[w->idx[n & (IDX_PER_THR - 1)]];
+		const struct bkey *k =
+		    key_at(&kb, w->idx[n & (IDX_PER_THR - 1)], 0);
 		TIMED(rc = e->put(r->db, tctx, k, value_for(n + w->id),
 		                  r->vsize));
 		if (rc != 0)
@@ -24,20 +26,22 @@ uint64_t wl_loop_overwrite(struct worker *w, void *tctx)
 static uint64_t loop_read(struct worker *w, void *tctx)
 {
 	WL_LOOP_LOCALS(w);
+	struct keybuf kb;
 	size_t len;
 	int rc;
 
 	if (w->writer) {
 		while (!stopped(r)) {
 			const struct bkey *k =
-			    &keys[w->idx[n & (IDX_PER_THR - 1)]];
+			    key_at(&kb, w->idx[n & (IDX_PER_THR - 1)], 0);
 			rc = e->put(r->db, tctx, k, value_for(n), r->vsize);
 			n++;
 		}
 		return n;
 	}
 	while (!stopped(r)) {
-		const struct bkey *k = &keys[w->idx[n & (IDX_PER_THR - 1)]];
+		const struct bkey *k =
+		    key_at(&kb, w->idx[n & (IDX_PER_THR - 1)], 0);
 		TIMED(rc = e->get(r->db, tctx, k, w->buf, w->cap, &len));
 		if (rc != 0)
 			note_err(w, rc);
@@ -48,12 +52,13 @@ static uint64_t loop_read(struct worker *w, void *tctx)
 static uint64_t loop_readmissing(struct worker *w, void *tctx)
 {
 	WL_LOOP_LOCALS(w);
+	struct keybuf kb;
 	size_t len;
 	int rc;
 
 	while (!stopped(r)) {
 		const struct bkey *k =
-		    &missing[w->idx[n & (IDX_PER_THR - 1)] % nmissing];
+		    key_at(&kb, w->idx[n & (IDX_PER_THR - 1)], 1);
 		TIMED(rc = e->get(r->db, tctx, k, w->buf, w->cap, &len));
 		if (rc != BENCH_NOTFOUND)
 			note_err(w, rc);

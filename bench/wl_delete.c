@@ -7,10 +7,11 @@
 static uint64_t loop_delete(struct worker *w, void *tctx)
 {
 	WL_LOOP_LOCALS(w);
+	struct keybuf kb;
 	int rc;
 
 	for (uint64_t j = w->lo; j < w->hi && !stopped(r); j++) {
-		const struct bkey *k = &keys[r->order[j]];
+		const struct bkey *k = key_at(&kb, r->order[j], 0);
 		TIMED(rc = e->del(r->db, tctx, k));
 		if (rc != 0)
 			note_err(w, rc);

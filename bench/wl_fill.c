@@ -8,10 +8,11 @@
 uint64_t wl_loop_fill(struct worker *w, void *tctx)
 {
 	WL_LOOP_LOCALS(w);
+	struct keybuf kb;
 	int rc;
 
 	for (uint64_t j = w->lo; j < w->hi && !stopped(r); j++) {
-		const struct bkey *k = &keys[r->order[j]];
+		const struct bkey *k = key_at(&kb, r->order[j], 0);
 		TIMED(rc = e->put(r->db, tctx, k, value_for(j), r->vsize));
 		if (rc != 0)
 			note_err(w, rc);

@@ -66,6 +66,7 @@ static uint64_t loop_incr(struct worker *w, void *tctx)
 	const int hot = mode & 1, mutex = (mode & 2) != 0;
 	dskvs *s = r->db;
 	struct incr_arg a = { w->buf, w->cap };
+	struct keybuf kb;
 	int rc;
 
 	(void)e;
@@ -73,7 +74,7 @@ static uint64_t loop_incr(struct worker *w, void *tctx)
 	pthread_once(&stripe_once, stripe_init);
 	while (!stopped(r)) {
 		uint32_t i = hot ? 0 : w->idx[n & (IDX_PER_THR - 1)];
-		const char *key = keys[i].full;
+		const char *key = key_at(&kb, i, 0)->full;
 		if (!mutex) {
 			TIMED(rc = dskvs_update(s, key, incr_fn, &a, NULL));
 		} else {

@@ -31,11 +31,13 @@ static struct measured run_recovery(struct wl_round *r, struct eslot *s,
 		return m;
 	}
 	/* was everything there? */
+	struct keybuf kb;
 	size_t len;
 	char vb[65536];
 	uint64_t bad = 0;
 	for (uint64_t k = 0; k < cfg.keys; k += cfg.keys / 97 + 1)
-		if (e->get(s->db, NULL, &keys[k], vb, sizeof(vb), &len) != 0)
+		if (e->get(s->db, NULL, key_at(&kb, k, 0), vb, sizeof(vb),
+		           &len) != 0)
 			bad++;
 	dir_walk(s->dir, 0);
 	double tr = dir_walk(s->dir, 1);

@@ -70,14 +70,13 @@ static uint64_t loop_ycsb(struct worker *w, void *tctx)
 	void *db = r->db;
 	unsigned int lat_mask = r->lat_mask;
 	uint64_t n = 0;
+	struct keybuf kb;
 	size_t len;
 	int rc;
 
 	while (!stopped(r)) {
 		uint32_t j = n & (IDX_PER_THR - 1);
 		uint64_t ki = w->idx[j];
-		struct bkey tmp;
-		char kb[64];
 		const struct bkey *k;
 		int op = w->ops[j];
 
@@ -92,14 +91,7 @@ static uint64_t loop_ycsb(struct worker *w, void *tctx)
 			else
 				ki = ki > latest ? 0 : latest - ki;
 		}
-		if (ki < cfg.keys) {
-			k = &keys[ki];
-		} else {
-			tmp.full = kb;
-			tmp.full_len = key_format(ki, kb, sizeof(kb), 0);
-			tmp.coll_len = 4;
-			k = &tmp;
-		}
+		k = key_at(&kb, ki, 0);
 		switch (op) {
 		case OP_READ:
 			TIMED(rc = e->get(db, tctx, k, w->buf, w->cap, &len));

@@ -36,7 +36,9 @@ struct worker {
 	uint64_t n, errs;
 	uint64_t items; /* getall: members visited */
 	uint64_t *hist;
-	int writer; /* readwhilewriting's extra writer: not measured */
+	int writer;    /* readwhilewriting's extra writer: not measured */
+	double t0, t1; /* its loop's start and end (count-bounded runs) */
+	double cpu; /* the CPU time its loop used (CLOCK_THREAD_CPUTIME_ID) */
 	char *buf;
 	size_t cap;
 };
@@ -90,6 +92,7 @@ struct measured {
 	uint64_t items;
 	uint64_t errs;
 	int err_rc;
+	double cpu_ns_op; /* the measured workers' CPU time per op */
 };
 
 /* Run `threads` workers of w->loop on db; time-bounded for `secs` unless
@@ -106,6 +109,7 @@ struct cell {
 	int n;
 	double ops_s[MAXREPS], p50[MAXREPS], p99[MAXREPS], p999[MAXREPS];
 	double secs[MAXREPS], items_s[MAXREPS], aux[MAXREPS], aux2[MAXREPS];
+	double cpu_ns_op[MAXREPS];
 	uint64_t ops[MAXREPS];
 	uint64_t want; /* count-bounded: ops asked for */
 	uint64_t errs;
@@ -188,6 +192,7 @@ extern const struct bench_workload wl_fillrandom; /* the preload's too */
  * line only). */
 extern const struct bench_workload wl_incr_update, wl_incr_mutex,
     wl_incr_hot_update, wl_incr_hot_mutex;
+extern const struct bench_workload wl_lag;        /* wl_lag.c */
 
 /* ---- the registry (workloads.c) ------------------------------------------ */
 
