@@ -179,6 +179,9 @@ enum dskvs__hook_point {
 	 * once or at the end of its grace period (arg: the pointer ck_ht
 	 * was given). */
 	DSKVS__HOOK_MAP_FREE,
+	/* queue.c: a producer has just moved the ring's p_tail, publishing
+	 * its slots to the janitor (arg: the struct dskvs__queue). */
+	DSKVS__HOOK_PUBLISH,
 };
 extern void (*dskvs__hook)(int point, void *arg);
 #define DSKVS_HOOK(point, arg)                           \
