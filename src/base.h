@@ -182,6 +182,9 @@ enum dskvs__hook_point {
 	/* queue.c: a producer has just moved the ring's p_tail, publishing
 	 * its slots to the janitor (arg: the struct dskvs__queue). */
 	DSKVS__HOOK_PUBLISH,
+	/* table.c: a collection's members are about to be gathered (arg:
+	 * the struct dskvs__coll, whose lock the caller must hold). */
+	DSKVS__HOOK_MEMBERS_GATHER,
 };
 extern void (*dskvs__hook)(int point, void *arg);
 #define DSKVS_HOOK(point, arg)                           \

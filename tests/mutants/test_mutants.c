@@ -202,6 +202,10 @@ static struct {
 	bool check_publish;
 	unsigned published, publish_bad;
 
+	/* get_all_locked: each gather of a collection's members */
+	bool check_gather;
+	unsigned gathers, gather_unlocked;
+
 	/* backup_cut: a write made once the copy of the cut has begun */
 	bool late_write;
 
@@ -241,6 +245,19 @@ static void hook(int point, void *arg)
 		if (dskvs__tag_grp(last))
 			g.publish_bad++;
 		pthread_mutex_unlock(&g.mu);
+		return;
+	}
+	if (point == DSKVS__HOOK_MEMBERS_GATHER) {
+		/* Its caller must hold the lock (a default mutex: trylock
+		 * fails for its owner too). */
+		struct dskvs__coll *c = arg;
+		if (!g.check_gather)
+			return;
+		g.gathers++;
+		if (pthread_mutex_trylock(&c->lock) == 0) {
+			pthread_mutex_unlock(&c->lock);
+			g.gather_unlocked++;
+		}
 		return;
 	}
 	if (point == DSKVS__HOOK_GATHER) {
@@ -1104,48 +1121,28 @@ static void case_batch_limit(const char *dir)
 }
 
 /* dskvs_get_all gathers under the collection's lock (so it sees a batch,
- * applied under that lock, all or none): with the lock held here, it
- * waits. */
-static struct {
-	dskvs *s;
-	int n, done;
-} ga;
+ * applied under that lock, all or none): the gather hook checks it, in the
+ * gathering thread. */
 static int ga_visit(const char *m, size_t ml, const void *v, size_t vl,
                     void *arg)
 {
-	(void)m, (void)ml, (void)v, (void)vl, (void)arg;
-	ga.n++;
+	(void)m, (void)ml, (void)v, (void)vl;
+	(*(int *)arg)++;
 	return 0;
-}
-static void *do_get_all(void *arg)
-{
-	(void)arg;
-	DT_RC(dskvs_get_all(ga.s, "c", ga_visit, NULL), DSKVS_OK);
-	__atomic_store_n(&ga.done, 1, __ATOMIC_SEQ_CST);
-	return NULL;
 }
 
 static void case_get_all_locked(const char *dir)
 {
 	dskvs *s = open_store(dir, 0);
-	pthread_t t;
+	int n = 0;
 	DT_RC(dskvs_write_batch(s, "c", three, 3, NULL), DSKVS_OK);
-	dskvs__rcu_read_lock();
-	struct dskvs__coll *c = dskvs__coll_lookup(&s->t, "c", 1);
-	DT_CHECK(c != NULL, "no collection c");
-	pthread_mutex_lock(&c->lock);
-	ga.s = s;
-	DT_CHECK(pthread_create(&t, NULL, do_get_all, NULL) == 0, "thread");
-	while (!__atomic_load_n(&ga.done, __ATOMIC_SEQ_CST) &&
-	       !mutex_has_waiter(&c->lock))
-		yield();
-	bool early = __atomic_load_n(&ga.done, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&c->lock);
-	dskvs__rcu_read_unlock();
-	pthread_join(t, NULL);
-	DT_CHECK(!early, "dskvs_get_all gathered while a writer held the "
-	                 "collection's lock");
-	DT_CHECK(ga.n == 3, "get_all saw %d members", ga.n);
+	g.check_gather = true;
+	DT_RC(dskvs_get_all(s, "c", ga_visit, &n), DSKVS_OK);
+	g.check_gather = false;
+	DT_CHECK(n == 3, "get_all saw %d members", n);
+	DT_CHECK(g.gathers >= 1, "no gather seen");
+	DT_CHECK(g.gather_unlocked == 0,
+	         "dskvs_get_all gathered without the collection's lock");
 	DT_RC(dskvs_close(s), DSKVS_OK);
 }
 
