@@ -179,6 +179,12 @@ enum dskvs__hook_point {
 	 * once or at the end of its grace period (arg: the pointer ck_ht
 	 * was given). */
 	DSKVS__HOOK_MAP_FREE,
+	/* queue.c: a producer has just moved the ring's p_tail, publishing
+	 * its slots to the janitor (arg: the struct dskvs__queue). */
+	DSKVS__HOOK_PUBLISH,
+	/* table.c: a collection's members are about to be gathered (arg:
+	 * the struct dskvs__coll, whose lock the caller must hold). */
+	DSKVS__HOOK_MEMBERS_GATHER,
 };
 extern void (*dskvs__hook)(int point, void *arg);
 #define DSKVS_HOOK(point, arg)                           \

@@ -149,6 +149,7 @@ static inline void commit(struct dskvs__queue *q, unsigned int ticket)
 	}
 	ck_pr_fence_store();
 	ck_pr_store_uint(&q->ring.p_tail, ticket + 1);
+	DSKVS_HOOK(DSKVS__HOOK_PUBLISH, q);
 }
 
 uint64_t dskvs__queue_reserve(struct dskvs__queue *q, struct dskvs__slot *sl)
@@ -242,6 +243,7 @@ void dskvs__queue_commit_n(struct dskvs__queue *q,
 	}
 	ck_pr_fence_store();
 	ck_pr_store_uint(&q->ring.p_tail, sl->ticket + sl->n);
+	DSKVS_HOOK(DSKVS__HOOK_PUBLISH, q);
 	kick(q);
 }
 

@@ -485,6 +485,7 @@ int dskvs__coll_gather_locked(struct dskvs__coll *c, struct dskvs__blk ***out,
 	size_t i = 0;
 	struct dskvs__blk **v;
 
+	DSKVS_HOOK(DSKVS__HOOK_MEMBERS_GATHER, c);
 	*out = NULL;
 	*n = 0;
 	if (c->count == 0)

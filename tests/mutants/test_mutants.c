@@ -198,6 +198,17 @@ static struct {
 	bool check_room;
 	const void *room_map;
 
+	/* batch_publish: each move of the ring's p_tail */
+	bool check_publish;
+	unsigned published, publish_bad;
+
+	/* get_all_locked: each gather of a collection's members */
+	bool check_gather;
+	unsigned gathers, gather_unlocked;
+
+	/* backup_cut: a write made once the copy of the cut has begun */
+	bool late_write;
+
 	/* torn_cut_synced */
 	int cut_fd; /* the log fd truncated and not synced since, or -1 */
 	bool cut_seen;
@@ -218,6 +229,35 @@ static void hook(int point, void *arg)
 	if (point == DSKVS__HOOK_MAP_FREE) {
 		if (arg == g.watch_map)
 			__atomic_store_n(&g.map_freed, true, __ATOMIC_SEQ_CST);
+		return;
+	}
+	if (point == DSKVS__HOOK_PUBLISH) {
+		/* The producer that just moved p_tail (the case has one):
+		 * the last slot it published must not carry the group flag,
+		 * or the janitor could drain part of a batch of writes. */
+		if (!g.check_publish)
+			return;
+		struct dskvs__queue *q = arg;
+		unsigned tail = ck_pr_load_uint(&q->ring.p_tail);
+		void *last = q->ring_buf[(tail - 1) & q->ring.mask].value;
+		pthread_mutex_lock(&g.mu);
+		g.published++;
+		if (dskvs__tag_grp(last))
+			g.publish_bad++;
+		pthread_mutex_unlock(&g.mu);
+		return;
+	}
+	if (point == DSKVS__HOOK_MEMBERS_GATHER) {
+		/* Its caller must hold the lock (a default mutex: trylock
+		 * fails for its owner too). */
+		struct dskvs__coll *c = arg;
+		if (!g.check_gather)
+			return;
+		g.gathers++;
+		if (pthread_mutex_trylock(&c->lock) == 0) {
+			pthread_mutex_unlock(&c->lock);
+			g.gather_unlocked++;
+		}
 		return;
 	}
 	if (point == DSKVS__HOOK_GATHER) {
@@ -951,6 +991,281 @@ static void case_update_misuse(const char *dir)
 	DT_RC(dskvs_close(s), DSKVS_OK);
 }
 
+/* ---- batches of writes -------------------------------------------------- */
+
+/* A batch of three puts to "c" ("c/a", "c/b", "c/d", values of one byte:
+ * 36-byte records), after one synced put. */
+static const dskvs_batch_op three[3] = { { "a", "1", 1, 0 },
+	                                 { "b", "2", 1, 0 },
+	                                 { "d", "3", 1, 0 } };
+#define THREE_REC ((uint64_t)DSKVS_REC_HDR + 3 + 1)
+
+/* A log cut inside the last record of a batch: none of the batch is
+ * applied, and the tail moved aside starts at the batch's first record. */
+static void case_batch_torn(const char *dir)
+{
+	dskvs *s = open_store(dir, 0);
+	put(s, "c/x", "0");
+	DT_RC(dskvs_close(s), DSKVS_OK);
+	char *log = dt_fmt("%s/" DSKVS_LOG_NAME, dir);
+	uint64_t l0 = (uint64_t)dt_file_size(log);
+	s = open_store(dir, 0);
+	DT_RC(dskvs_write_batch(s, "c", three, 3, NULL), DSKVS_OK);
+	DT_RC(dskvs_close(s), DSKVS_OK);
+	size_t len;
+	unsigned char *img = dt_read_file(log, &len);
+	DT_CHECK(len >= l0 + 3 * THREE_REC, "log of %zu bytes", len);
+	/* The batch's records follow the first open's log. */
+	for (uint64_t cut = l0 + 2 * THREE_REC + 1; cut < l0 + 3 * THREE_REC;
+	     cut += 17) {
+		char *d = dt_fmt("%s.cut%llu", dir, (unsigned long long)cut);
+		char *dlog = dt_fmt("%s/" DSKVS_LOG_NAME, d);
+		mkdir(d, 0700);
+		dt_write_file(dlog, img, (size_t)cut);
+		dskvs *c = open_store(d, 0);
+		expect(c, "c/x", "0");
+		expect(c, "c/a", NULL);
+		expect(c, "c/b", NULL);
+		expect(c, "c/d", NULL);
+		DT_RC(dskvs_close(c), DSKVS_OK);
+		char *torn = dt_fmt("%s/" DSKVS_TORN_PREFIX "%llu", d,
+		                    (unsigned long long)l0);
+		struct stat st;
+		DT_CHECK(stat(torn, &st) == 0,
+		         "cut at %llu: no %s (the tail must start at the "
+		         "batch's first record)",
+		         (unsigned long long)cut, torn);
+		DT_CHECK((uint64_t)st.st_size == cut - l0,
+		         "cut at %llu: %lld bytes moved aside, want %llu",
+		         (unsigned long long)cut, (long long)st.st_size,
+		         (unsigned long long)(cut - l0));
+		free(torn);
+		free(dlog);
+		free(d);
+	}
+	free(img);
+	free(log);
+}
+
+/* The janitor held in a fdatasync while a record and a batch of
+ * batch_max_records writes queue behind it: its next drain passes its
+ * bound to take the batch whole, so the log reopens with all of it. */
+static void case_batch_drain(const char *dir)
+{
+	dskvs_options o;
+	dskvs *s = NULL;
+	dt_options(&o, DSKVS_SYNC_ASYNC);
+	o.auto_compact = 0;
+	o.batch_max_records = 4;
+	DT_RC(dskvs_open(dir, &o, &s), DSKVS_OK);
+	g.s = s;
+	g.sync_entered = 0;
+	g.gate_closed = true;
+	g.gate_armed = true;
+	put(s, "k/1", "v1");
+	wait_in_sync(1);
+	put(s, "k/2", "v2");
+	const dskvs_batch_op four[4] = { { "g0", "0", 1, 0 },
+		                         { "g1", "1", 1, 0 },
+		                         { "g2", "2", 1, 0 },
+		                         { "g3", "3", 1, 0 } };
+	DT_RC(dskvs_write_batch(s, "c", four, 4, NULL), DSKVS_OK);
+	gate_open();
+	DT_RC(dskvs_sync(s), DSKVS_OK);
+	g.gate_armed = false;
+	DT_RC(dskvs_close(s), DSKVS_OK);
+	g.s = NULL;
+	s = NULL;
+	int rc = dskvs_open(dir, &o, &s);
+	DT_CHECK(rc == DSKVS_OK,
+	         "reopen: %s: %s (a batch split across two "
+	         "of the janitor's batches)",
+	         dskvs_err_name(rc), dskvs_errmsg(NULL));
+	expect(s, "k/2", "v2");
+	expect(s, "c/g0", "0");
+	expect(s, "c/g3", "3");
+	DT_RC(dskvs_close(s), DSKVS_OK);
+}
+
+/* Every move of the ring's p_tail publishes whole batches of writes. */
+static void case_batch_publish(const char *dir)
+{
+	dskvs *s = open_store(dir, 0);
+	g.check_publish = true;
+	for (int i = 0; i < 20; i++) {
+		DT_RC(dskvs_write_batch(s, "c", three, 3, NULL), DSKVS_OK);
+		put(s, "k/1", "v");
+		DT_RC(dskvs_write_batch(s, "c", three, 1, NULL), DSKVS_OK);
+	}
+	g.check_publish = false;
+	DT_CHECK(g.published >= 60, "%u publications seen", g.published);
+	DT_CHECK(g.publish_bad == 0,
+	         "%u publications ended inside a batch of writes",
+	         g.publish_bad);
+	DT_RC(dskvs_close(s), DSKVS_OK);
+}
+
+/* The limit on the ops of one batch: batch_max_records. */
+static void case_batch_limit(const char *dir)
+{
+	dskvs_options o;
+	dskvs *s = NULL;
+	dt_options(&o, DSKVS_SYNC_ASYNC);
+	o.batch_max_records = 2;
+	DT_RC(dskvs_open(dir, &o, &s), DSKVS_OK);
+	DT_RC(dskvs_write_batch(s, "c", three, 3, NULL), DSKVS_EBATCH);
+	expect(s, "c/a", NULL);
+	DT_RC(dskvs_write_batch(s, "c", three, 2, NULL), DSKVS_OK);
+	expect(s, "c/b", "2");
+	DT_RC(dskvs_close(s), DSKVS_OK);
+}
+
+/* dskvs_get_all gathers under the collection's lock (so it sees a batch,
+ * applied under that lock, all or none): the gather hook checks it, in the
+ * gathering thread. */
+static int ga_visit(const char *m, size_t ml, const void *v, size_t vl,
+                    void *arg)
+{
+	(void)m, (void)ml, (void)v, (void)vl;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void case_get_all_locked(const char *dir)
+{
+	dskvs *s = open_store(dir, 0);
+	int n = 0;
+	DT_RC(dskvs_write_batch(s, "c", three, 3, NULL), DSKVS_OK);
+	g.check_gather = true;
+	DT_RC(dskvs_get_all(s, "c", ga_visit, &n), DSKVS_OK);
+	g.check_gather = false;
+	DT_CHECK(n == 3, "get_all saw %d members", n);
+	DT_CHECK(g.gathers >= 1, "no gather seen");
+	DT_CHECK(g.gather_unlocked == 0,
+	         "dskvs_get_all gathered without the collection's lock");
+	DT_RC(dskvs_close(s), DSKVS_OK);
+}
+
+/* ---- hot backup --------------------------------------------------------- */
+
+static struct {
+	dskvs *s;
+	const char *dest;
+	int rc, done;
+} bk;
+static void *do_backup(void *arg)
+{
+	(void)arg;
+	bk.rc = dskvs_backup(bk.s, bk.dest);
+	__atomic_store_n(&bk.done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* A write that returned before dskvs_backup is in the copy even when the
+ * janitor is inside the fdatasync of an earlier batch when it is called:
+ * the backup waits for it to be durable before it asks for the cut. */
+static void case_backup_wait(const char *dir)
+{
+	dskvs *s = open_store(dir, 0);
+	pthread_t t;
+	char *dest = dt_fmt("%s.copy", dir);
+	g.s = s;
+	g.sync_entered = 0;
+	g.gate_closed = true;
+	g.gate_armed = true;
+	put(s, "k/1", "v1");
+	wait_in_sync(1);
+	put(s, "k/2", "v2"); /* returned, queued behind the held batch */
+	bk.s = s;
+	bk.dest = dest;
+	DT_CHECK(pthread_create(&t, NULL, do_backup, NULL) == 0, "thread");
+	/* It waits for k/2 to be durable, or asked for its cut already. */
+	while (__atomic_load_n(&s->q.durable_waiters, __ATOMIC_SEQ_CST) == 0 &&
+	       !__atomic_load_n(&s->j.compact_req, __ATOMIC_SEQ_CST) &&
+	       !__atomic_load_n(&bk.done, __ATOMIC_SEQ_CST))
+		yield();
+	gate_open();
+	pthread_join(t, NULL);
+	g.gate_armed = false;
+	DT_RC(bk.rc, DSKVS_OK);
+	DT_RC(dskvs_close(s), DSKVS_OK);
+	g.s = NULL;
+	dskvs *b = open_store(dest, 0);
+	expect(b, "k/1", "v1");
+	expect(b, "k/2", "v2");
+	DT_RC(dskvs_close(b), DSKVS_OK);
+	free(dest);
+}
+
+/* The copy holds the cut, not the log as it is when the copy is made: a
+ * write synced once the copy's file exists is not in it. */
+static int late_openat(int dfd, const char *name, int flags, mode_t mode)
+{
+	int fd = dskvs__io_libc.openat(dfd, name, flags, mode);
+	if (g.late_write && strcmp(name, DSKVS_LOG_TMP) == 0) {
+		g.late_write = false;
+		put(g.s, "late/x", "after the cut");
+		DT_RC(dskvs_sync(g.s), DSKVS_OK);
+	}
+	return fd;
+}
+
+static void case_backup_cut(const char *dir)
+{
+	dskvs *s = open_store(dir, 0);
+	char *dest = dt_fmt("%s.copy", dir);
+	g.s = s;
+	put(s, "k/1", "v1");
+	DT_RC(dskvs_sync(s), DSKVS_OK);
+	g.late_write = true;
+	dskvs__io.openat = late_openat;
+	DT_RC(dskvs_backup(s, dest), DSKVS_OK);
+	dskvs__io.openat = dskvs__io_libc.openat;
+	DT_CHECK(!g.late_write, "the copy's file was never opened");
+	expect(s, "late/x", "after the cut");
+	DT_RC(dskvs_close(s), DSKVS_OK);
+	g.s = NULL;
+	dskvs *b = open_store(dest, 0);
+	expect(b, "k/1", "v1");
+	expect(b, "late/x", NULL);
+	DT_RC(dskvs_close(b), DSKVS_OK);
+	free(dest);
+}
+
+/* dskvs_backup_path on a store whose janitor is inside the fdatasync of a
+ * batch: that batch is in the file but not proven synced, so it is not
+ * copied. */
+static void case_backup_path_unproven(const char *dir)
+{
+	dskvs *s = open_store(dir, 0);
+	char *dest = dt_fmt("%s.copy", dir);
+	g.s = s;
+	put(s, "k/1", "v1");
+	DT_RC(dskvs_sync(s), DSKVS_OK);
+	g.sync_entered = 0;
+	g.gate_closed = true;
+	g.gate_armed = true;
+	put(s, "k/2", "v2");
+	wait_in_sync(1); /* k/2 is written, its fdatasync held */
+	dskvs_backup_report rep;
+	int rc = dskvs_backup_path(dir, dest, &rep);
+	gate_open();
+	g.gate_armed = false;
+	DT_CHECK(rc == DSKVS_OK, "dskvs_backup_path: %s: %s",
+	         dskvs_err_name(rc), dskvs_errmsg(NULL));
+	DT_CHECK(rep.bytes < rep.file_bytes,
+	         "copied %llu of %llu bytes: the unsynced batch too",
+	         (unsigned long long)rep.bytes,
+	         (unsigned long long)rep.file_bytes);
+	DT_RC(dskvs_close(s), DSKVS_OK);
+	g.s = NULL;
+	dskvs *b = open_store(dest, 0);
+	expect(b, "k/1", "v1");
+	expect(b, "k/2", NULL);
+	DT_RC(dskvs_close(b), DSKVS_OK);
+	free(dest);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const struct {
@@ -969,6 +1284,14 @@ static const struct {
 	{ "map_grace", case_map_grace },
 	{ "room", case_room },
 	{ "update_misuse", case_update_misuse },
+	{ "batch_torn", case_batch_torn },
+	{ "batch_drain", case_batch_drain },
+	{ "batch_publish", case_batch_publish },
+	{ "batch_limit", case_batch_limit },
+	{ "get_all_locked", case_get_all_locked },
+	{ "backup_wait", case_backup_wait },
+	{ "backup_cut", case_backup_cut },
+	{ "backup_path_unproven", case_backup_path_unproven },
 };
 
 int main(int argc, char **argv)
