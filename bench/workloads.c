@@ -22,6 +22,7 @@ const struct bench_workload *const bench_workloads[] = {
 	&wl_go_original,      &wl_recovery,     &wl_churn_members,
 	&wl_churn_colls, /* wl_churn.c: the two cases */
 	&wl_incr_update, &wl_incr_mutex, &wl_incr_hot_update, &wl_incr_hot_mutex,
+	&wl_batch10, &wl_batch10_single, &wl_batch100, &wl_batch100_single,
 };
 
 const size_t nworkloads = sizeof(bench_workloads) / sizeof(bench_workloads[0]);
