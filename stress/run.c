@@ -1942,15 +1942,23 @@ static void bat_check_owned(const char *who, const char *what, dskvs *s,
 	}
 }
 
-/* Check a walk of bs<j>: empty_ok says whether no member is allowed. */
+/* Check a walk of bs<j>: empty_ok says whether no member is allowed, hi
+ * is the last number handed out. live: s is the live store, so hi and
+ * "a batch that deletes every member had begun" are loaded after the
+ * walk (then hi is ignored). */
 static void bat_check_shared(const char *who, const char *what, dskvs *s,
                              unsigned int j, uint64_t hi, bool empty_ok,
-                             struct bat_seen *out)
+                             bool live, struct bat_seen *out)
 {
 	char coll[16];
 	bat_coll_name(coll, sizeof coll, true, j);
-	if (!bat_walk(R.o, s, who, what, coll, BAT_CI_SHARED + j,
-	              bat_k_shared(j), out))
+	bool ok = bat_walk(R.o, s, who, what, coll, BAT_CI_SHARED + j,
+	                   bat_k_shared(j), out);
+	if (live) {
+		hi = atomic_load(&BT.snext[j]);
+		empty_ok = empty_ok || atomic_load(&BT.sdel_begun[j]);
+	}
+	if (!ok)
 		return;
 	if (!out->b && !empty_ok)
 		violation(V_BATCH,
@@ -2124,10 +2132,8 @@ static void bat_shared(struct worker *w, dskvs *s)
 	pthread_mutex_unlock(&BT.mu);
 	atomic_fetch_add(&BT.sret[j], 1);
 	struct bat_seen out;
-	bat_check_shared(w->who, "get_all after own batch of", s, j,
-	                 atomic_load(&BT.snext[j]),
-	                 bat_all_del(b) || atomic_load(&BT.sdel_begun[j]),
-	                 &out);
+	bat_check_shared(w->who, "get_all after own batch of", s, j, 0,
+	                 bat_all_del(b), true, &out);
 }
 
 static void rm_cb_dir(const char *path)
@@ -2281,7 +2287,7 @@ static void backup_step(struct worker *w, dskvs *s)
 	for (unsigned int j = 0; j < BAT_SHARED; j++) {
 		struct bat_seen out;
 		bat_check_shared(w->who, what, b, j, h1[j],
-		                 r0[j] == 0 || del1[j], &out);
+		                 r0[j] == 0 || del1[j], false, &out);
 	}
 	rc = dskvs_close(b);
 	if (rc != DSKVS_OK)
@@ -2616,9 +2622,10 @@ static void verify_batches(struct worker *m, dskvs *s, const char *phase,
 			          what, x->name, out.b, b,
 			          sh ? "one with the highest *seq" : "last");
 		for (unsigned int i = 0; i < k; i++) {
-			char key[KEY_NAME_MAX];
+			char key[KEY_NAME_MAX + 16];
 			size_t len = 0;
-			snprintf(key, sizeof key, "%s/m%u", x->name, i);
+			snprintf(key, sizeof key, "%.20s/m%u", x->name,
+			         i % BAT_KMAX);
 			int rc =
 			    dskvs_get(s, key, m->rbuf, R.o->value_max, &len);
 			struct sv_info in;
