@@ -1879,6 +1879,7 @@ static struct {
 	_Atomic int sdel_begun[BAT_SHARED];
 	pthread_mutex_t mu; /* top_seq, top_b */
 	uint64_t top_seq[BAT_SHARED], top_b[BAT_SHARED];
+	pthread_mutex_t big_mu; /* big: one rejected batch at a time */
 	dskvs_batch_op *big;
 	_Atomic uint64_t next_backup_ms;
 	_Atomic unsigned int backup_no;
@@ -1893,6 +1894,7 @@ static int bt_init(void)
 	BT.ostarted = calloc(R.ks.writers, sizeof *BT.ostarted);
 	BT.big = calloc(EBATCH_OPS, sizeof *BT.big);
 	pthread_mutex_init(&BT.mu, NULL);
+	pthread_mutex_init(&BT.big_mu, NULL);
 	atomic_store(&BT.next_backup_ms,
 	             (uint64_t)((now_s() + BACKUP_EVERY) * 1000));
 	return BT.opub && BT.ostarted && BT.big ? 0 : -1;
@@ -1904,6 +1906,7 @@ static void bt_free(void)
 	free(BT.ostarted);
 	free(BT.big);
 	pthread_mutex_destroy(&BT.mu);
+	pthread_mutex_destroy(&BT.big_mu);
 }
 
 static bool any_all_del(uint64_t lo, uint64_t hi)
@@ -2058,13 +2061,14 @@ static int bat_write(struct worker *w, dskvs *s, const char *coll, uint32_t ci,
 /* Batches that must be rejected whole: too many ops, no ops. */
 static void bat_reject(struct worker *w, dskvs *s)
 {
-	char coll[16], m0[] = "m0";
+	char coll[16];
 	bat_coll_name(coll, sizeof coll, false, w->idx);
 	uint64_t v = BAT_REJECT | 1;
 	size_t len = sv_len(R.o, bat_kid(w->idx, 0), v);
 	sv_fill(w->wbuf, len, bat_kid(w->idx, 0), w->idx, v);
+	pthread_mutex_lock(&BT.big_mu);
 	for (unsigned int i = 0; i < EBATCH_OPS; i++)
-		BT.big[i] = (dskvs_batch_op){ m0, w->wbuf, len, 0 };
+		BT.big[i] = (dskvs_batch_op){ "m0", w->wbuf, len, 0 };
 	uint64_t seq = 7;
 	int rc = dskvs_write_batch(s, coll, BT.big, EBATCH_OPS, &seq);
 	if (rc != DSKVS_EBATCH)
@@ -2073,6 +2077,7 @@ static void bat_reject(struct worker *w, dskvs *s)
 		          "got %s",
 		          w->who, coll, EBATCH_OPS, rc_name(rc));
 	rc = dskvs_write_batch(s, coll, BT.big, 0, &seq);
+	pthread_mutex_unlock(&BT.big_mu);
 	if (rc != DSKVS_EINVAL)
 		violation(V_RC,
 		          "%s write_batch %s of 0 ops: expected DSKVS_EINVAL, "
