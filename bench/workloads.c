@@ -23,6 +23,7 @@ const struct bench_workload *const bench_workloads[] = {
 	&wl_churn_colls, /* wl_churn.c: the two cases */
 	&wl_incr_update, &wl_incr_mutex, &wl_incr_hot_update, &wl_incr_hot_mutex,
 	&wl_lag,         /* wl_lag.c: one row per rate */
+	&wl_batch10, &wl_batch10_single, &wl_batch100, &wl_batch100_single,
 };
 
 const size_t nworkloads = sizeof(bench_workloads) / sizeof(bench_workloads[0]);

@@ -98,7 +98,15 @@ _Static_assert(PIPE_BUF >= 4096, "a 4 KiB write to a pipe is atomic");
 #define CHILD_FD    100 /* the pipe's write end in the child */
 #define MSG_TEXT    480 /* child violation text, fits one atomic write */
 #define MODEL_MAGIC 0x4c444f4d5653444bull
-#define OP_CTR      OP_NKINDS /* INTENT kind: a counter increment */
+#define OP_CTR      OP_NKINDS       /* INTENT kind: a counter increment */
+#define OP_BATCH    (OP_NKINDS + 1) /* INTENT kind: a batch of bo<w> */
+
+/* The batch number of writer write number n of cycle `cycle`: unique,
+ * and growing with n and with the cycle. */
+static uint64_t crash_batch_no(unsigned int cycle, uint64_t n)
+{
+	return ((uint64_t)cycle << 32) + n + 1;
+}
 
 struct mkey {
 	uint64_t ver;     /* last version taken */
@@ -194,7 +202,7 @@ struct cwriter {
 	uint64_t acked; /* writes reported durable */
 	uint64_t *pend; /* seq of writes acked .. n-1 (0: changed nothing) */
 	size_t pend_cap;
-	unsigned char *wbuf, *rbuf;
+	unsigned char *wbuf, *rbuf, *bbuf;
 	unsigned char *seen;
 };
 
@@ -478,6 +486,21 @@ static void child_ctr(struct cwriter *w, unsigned int i)
 	note_write(w, seq);
 }
 
+/* Batch number crash_batch_no(cycle, w->n) of bo<w>, then note_write. */
+static void child_batch(struct cwriter *w)
+{
+	dskvs_batch_op ops[BAT_KMAX + 1];
+	char names[BAT_KMAX][8], coll[16];
+	uint64_t b = crash_batch_no(C.o->child_cycle, w->n), seq = 0;
+	bat_coll_name(coll, sizeof coll, false, w->idx);
+	size_t n = bat_ops(C.o, ops, names, w->bbuf, w->idx,
+	                   bat_k_owned(w->idx), b, w->idx);
+	int rc = dskvs_write_batch(C.s, coll, ops, n, &seq);
+	if (rc != DSKVS_OK)
+		write_failed(w, "write_batch", coll, rc);
+	note_write(w, seq);
+}
+
 static void child_ack_async(struct cwriter *w)
 {
 	if (w->acked == w->n)
@@ -530,13 +553,19 @@ static void *child_writer(void *arg)
 		for (unsigned int x = 0; x < b; x++) {
 			if (C.o->atomic_pct &&
 			    rng_below(&w->rng, 100) < C.o->atomic_pct) {
-				/* A counter increment ends its batch, so its
-				 * intent goes out right before its call. */
-				ops[x] = OP_CTR;
-				tgt[x] = (unsigned int)rng_below(&w->rng, NCTR);
-				intents[ni] = (struct rec){ R_INTENT, OP_CTR,
-					                    (uint16_t)w->idx,
-					                    tgt[x], w->n + ni };
+				/* A counter increment (or a batch of writes)
+				 * ends its batch, so its intent goes out
+				 * right before its call. */
+				ops[x] =
+				    rng_below(&w->rng, 2) ? OP_BATCH : OP_CTR;
+				tgt[x] = ops[x] == OP_BATCH
+				             ? w->idx
+				             : (unsigned int)rng_below(&w->rng,
+				                                       NCTR);
+				intents[ni] =
+				    (struct rec){ R_INTENT, (uint8_t)ops[x],
+					          (uint16_t)w->idx, tgt[x],
+					          w->n + ni };
 				ni++;
 				b = x + 1;
 				break;
@@ -572,6 +601,9 @@ static void *child_writer(void *arg)
 				break;
 			case OP_CTR:
 				child_ctr(w, tgt[x]);
+				break;
+			case OP_BATCH:
+				child_batch(w);
 				break;
 			case OP_GET:
 				child_get(w, w->idx * C.ks.keys + tgt[x],
@@ -655,8 +687,9 @@ int crash_child_main(struct stress_opts *o, const char *store_dir)
 		    mix64(o->seed ^ ((uint64_t)o->child_cycle << 32) ^ i);
 		w[i].wbuf = malloc(o->value_max);
 		w[i].rbuf = malloc(o->value_max);
+		w[i].bbuf = malloc(bat_buf_size(o));
 		w[i].seen = malloc(C.ks.per_coll_max + 1);
-		if (!w[i].wbuf || !w[i].rbuf || !w[i].seen)
+		if (!w[i].wbuf || !w[i].rbuf || !w[i].bbuf || !w[i].seen)
 			return 2;
 		pthread_create(&w[i].tid, NULL, child_writer, &w[i]);
 	}
@@ -708,6 +741,12 @@ static struct {
 	char ctr_key[NCTR][KEY_NAME_MAX];
 	uint64_t ctr_tot_intended, ctr_tot_acked, ctr_tot_applied;
 	uint64_t ctr_slack_max; /* most (intended - acked) of one cycle */
+	/* batches, per writer: the batch bo<w> held at the start of the
+	 * cycle (0: none), the last acknowledged one this cycle (h_a, or the
+	 * start's), and this cycle's announced numbers after it */
+	uint64_t *bat_b0, *bat_ha;
+	struct ivec *bat_later; /* .val: the batch number */
+	uint64_t bat_intended, bat_acked, bat_later_found, bat_checks;
 } P;
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem)
@@ -802,6 +841,10 @@ static void replay(struct cycle_info *ci)
 	}
 	for (uint32_t k = 0; k < P.ks.owned; k++)
 		P.hist[k].n = 0;
+	for (unsigned int t = 0; t < P.ks.writers; t++) {
+		P.bat_ha[t] = P.bat_b0[t];
+		P.bat_later[t].n = 0;
+	}
 	memset(P.ctr_intended, 0, sizeof P.ctr_intended);
 	memset(P.ctr_acked, 0, sizeof P.ctr_acked);
 	if (P.len % sizeof(struct rec))
@@ -868,7 +911,21 @@ static void replay(struct cycle_info *ci)
 		ci->acked += P.acked[t] < v->n ? P.acked[t] : v->n;
 		for (size_t n = 0; n < v->n; n++) {
 			struct rec x = v->r[n];
-			if (x.kind == OP_CTR) {
+			if (x.kind == OP_BATCH) {
+				uint64_t b = crash_batch_no(ci->cycle, n);
+				P.bat_intended++;
+				if (n < P.acked[t]) {
+					P.bat_acked++;
+					P.bat_ha[t] = b;
+					P.bat_later[t].n = 0;
+				} else {
+					struct ivec *v2 = &P.bat_later[t];
+					v2->r = grow(v2->r, &v2->cap, v2->n + 1,
+					             sizeof *v2->r);
+					v2->r[v2->n++] =
+					    (struct rec){ .val = b };
+				}
+			} else if (x.kind == OP_CTR) {
 				if (x.target >= NCTR) {
 					fprintf(stderr, "dskvs-stress: bad "
 					                "counter intent\n");
@@ -1149,6 +1206,45 @@ static int verify_cycle(const char *store_dir, struct cycle_info *ci)
 		          "not acknowledged with --sync always, more than one "
 		          "per writer (harness)",
 		          phase, slack);
+	/* Batches: bo<w> holds exactly one whole batch (bat_walk), h_a (the
+	 * last acknowledged one, or the start's) or one announced after it;
+	 * no member only if one of those deletes every member. */
+	for (unsigned int t = 0; t < P.ks.writers; t++) {
+		char coll[16];
+		struct bat_seen out;
+		bat_coll_name(coll, sizeof coll, false, t);
+		P.bat_checks++;
+		if (!bat_walk(P.o, s, "parent", phase, coll, t, bat_k_owned(t),
+		              &out))
+			continue;
+		entries += out.members;
+		struct ivec *v2 = &P.bat_later[t];
+		uint64_t ha = P.bat_ha[t], now = 0;
+		bool ok = false;
+		if (out.b == 0) {
+			if (bat_all_del(ha))
+				ok = true, now = ha;
+			for (size_t x = 0; !ok && x < v2->n; x++)
+				if (bat_all_del(v2->r[x].val))
+					ok = true, now = v2->r[x].val;
+		} else {
+			ok = out.b == ha;
+			for (size_t x = 0; !ok && x < v2->n; x++)
+				ok = out.b == v2->r[x].val;
+			now = out.b;
+		}
+		if (!ok) {
+			violation(out.b && out.b < ha ? V_STALE : V_BATCH,
+			          "%s get_all %s: batch %#" PRIx64
+			          " (0: no member), expected the last "
+			          "acknowledged %#" PRIx64 " or one of the %zu "
+			          "announced after it",
+			          phase, coll, out.b, ha, v2->n);
+			now = out.b;
+		}
+		P.bat_later_found += now != ha;
+		P.bat_b0[t] = now;
+	}
 	/* Walks must agree with the gets. */
 	for (unsigned int w = 0; w < P.ks.writers; w++) {
 		for (unsigned int c = 0; c < P.ks.colls; c++) {
@@ -1256,7 +1352,11 @@ int crash_main(struct stress_opts *o, const char *work_dir,
 	P.hist = calloc(P.ks.owned, sizeof *P.hist);
 	P.intent = calloc(o->writers, sizeof *P.intent);
 	P.acked = calloc(o->writers, sizeof *P.acked);
-	if (!P.m || !P.hist || !P.intent || !P.acked)
+	P.bat_b0 = calloc(o->writers, sizeof *P.bat_b0);
+	P.bat_ha = calloc(o->writers, sizeof *P.bat_ha);
+	P.bat_later = calloc(o->writers, sizeof *P.bat_later);
+	if (!P.m || !P.hist || !P.intent || !P.acked || !P.bat_b0 ||
+	    !P.bat_ha || !P.bat_later)
 		return 2;
 	char model[4096];
 	snprintf(model, sizeof model, "%s/model.bin", work_dir);
@@ -1383,11 +1483,23 @@ int crash_main(struct stress_opts *o, const char *work_dir,
 		       "%" PRIu64 "\n",
 		       o->atomic_pct, NCTR, P.ctr_tot_intended, P.ctr_tot_acked,
 		       P.ctr_tot_applied, P.ctr_slack_max);
+	if (o->atomic_pct)
+		printf("  batches (bo<w>, all or none): announced %" PRIu64
+		       ", acknowledged %" PRIu64 ", collections checked after "
+		       "kills %" PRIu64 ", holding an unacknowledged later "
+		       "batch %" PRIu64 "\n",
+		       P.bat_intended, P.bat_acked, P.bat_checks,
+		       P.bat_later_found);
 	report_summary(stdout);
 	for (uint32_t k = 0; k < P.ks.owned; k++)
 		free(P.hist[k].h);
-	for (unsigned int t = 0; t < o->writers; t++)
+	for (unsigned int t = 0; t < o->writers; t++) {
 		free(P.intent[t].r);
+		free(P.bat_later[t].r);
+	}
+	free(P.bat_b0);
+	free(P.bat_ha);
+	free(P.bat_later);
 	free(P.hist);
 	free(P.intent);
 	free(P.acked);

@@ -21,6 +21,7 @@ const char *const vkind_name[V_NKINDS] = {
 	[V_RC] = "rc",           [V_DURABILITY] = "durability",
 	[V_OPEN] = "open",       [V_CHILD] = "child",
 	[V_WINNERS] = "winners", [V_VERSION] = "version",
+	[V_BATCH] = "batch",     [V_BACKUP] = "backup",
 };
 
 #define MSG_MAX    512

@@ -57,7 +57,9 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stress.h"
 
@@ -97,6 +99,7 @@ struct worker {
 	_Atomic uint64_t ryw, members, compactions;
 	_Atomic uint64_t churn, churn_born, churn_died; /* --churn steps */
 	unsigned char *wbuf, *rbuf;
+	unsigned char *bbuf; /* values of a batch (bat_buf_size) */
 	uint64_t *snap;      /* per-member pub snapshot for a walk */
 	unsigned char *seen; /* members visited by a walk */
 	uint64_t last_seq;   /* sequence number of this thread's last write */
@@ -1834,9 +1837,506 @@ static void pia_read(struct worker *w, dskvs *s)
 	bump_at(&AT.reads);
 }
 
+/* ---- batches and hot backup (the atomic mix, continued) -------------------
+ *
+ * Batches (stress.h "batches"): owned collections "bo<w>" with an exact
+ * model (only writer w writes bo<w>, so its batches apply in number
+ * order: `ostarted` is stored before the call, `opub` after it returned)
+ * and BAT_SHARED collections "bs<j>" that every writer writes (numbers
+ * from one counter per collection, so they apply in any order).
+ *
+ * Every get_all of a batch collection (bat_walk) must see exactly one
+ * batch: one batch number on every member visited, and the member set of
+ * that batch's pattern. Sound because every batch writes every member of
+ * its collection (puts or deletes), nothing else writes them, and
+ * dskvs_get_all sees all of a batch or none of it: the state it sees is
+ * the state after some whole batch. Which batch: owned, a batch in
+ * [opub before the walk, ostarted after it] (the published-version rule
+ * for a whole collection); shared, a number handed out by the end of the
+ * walk. No member at all is allowed only where a batch that deletes every
+ * member may be the one seen (owned: one numbered in that window, or 0;
+ * shared: one begun by the end of the walk, or no batch returned before
+ * it began). The owner reads its own batch right after it returned: it
+ * must see exactly it. Rejected batches (DSKVS_EBATCH: more ops than the
+ * limit; DSKVS_EINVAL: no ops) must change nothing: the owner's next walk
+ * sees its last batch, and their values (version BAT_REJECT) never show.
+ *
+ * Parked (reopen checks, the end): each owned collection holds exactly
+ * its last batch (walk and gets), before the close and after the reopen;
+ * each shared one exactly the batch with the highest *seq among those
+ * that returned (`top`): batches of one collection get their numbers
+ * under its lock, so seq order is the order they were applied in, and
+ * the last applied wins whole.
+ *
+ * Hot backup: see backup_step().
+ */
+#define BACKUP_EVERY 1.0    /* seconds between backups */
+#define EBATCH_OPS   16385u /* over the default limit (16384) */
+
+static struct {
+	_Atomic uint64_t *opub, *ostarted; /* per writer */
+	_Atomic uint64_t snext[BAT_SHARED], sret[BAT_SHARED];
+	_Atomic int sdel_begun[BAT_SHARED];
+	pthread_mutex_t mu; /* top_seq, top_b */
+	uint64_t top_seq[BAT_SHARED], top_b[BAT_SHARED];
+	pthread_mutex_t big_mu; /* big: one rejected batch at a time */
+	dskvs_batch_op *big;
+	_Atomic uint64_t next_backup_ms;
+	_Atomic unsigned int backup_no;
+	/* totals, relaxed */
+	_Atomic uint64_t batches, batch_ops, rejected, walks, mixed_seen;
+	_Atomic uint64_t backups, backup_keys;
+} BT;
+
+static int bt_init(void)
+{
+	BT.opub = calloc(R.ks.writers, sizeof *BT.opub);
+	BT.ostarted = calloc(R.ks.writers, sizeof *BT.ostarted);
+	BT.big = calloc(EBATCH_OPS, sizeof *BT.big);
+	pthread_mutex_init(&BT.mu, NULL);
+	pthread_mutex_init(&BT.big_mu, NULL);
+	atomic_store(&BT.next_backup_ms,
+	             (uint64_t)((now_s() + BACKUP_EVERY) * 1000));
+	return BT.opub && BT.ostarted && BT.big ? 0 : -1;
+}
+
+static void bt_free(void)
+{
+	free(BT.opub);
+	free(BT.ostarted);
+	free(BT.big);
+	pthread_mutex_destroy(&BT.mu);
+	pthread_mutex_destroy(&BT.big_mu);
+}
+
+static bool any_all_del(uint64_t lo, uint64_t hi)
+{
+	for (uint64_t b = lo; b <= hi; b++)
+		if (bat_all_del(b))
+			return true;
+	return false;
+}
+
+/* Check a walk of bo<ow> against the window [lo, hi]. */
+static void bat_check_owned(const char *who, const char *what, dskvs *s,
+                            unsigned int ow, uint64_t lo, uint64_t hi,
+                            struct bat_seen *out)
+{
+	char coll[16];
+	bat_coll_name(coll, sizeof coll, false, ow);
+	if (!bat_walk(R.o, s, who, what, coll, ow, bat_k_owned(ow), out))
+		return;
+	if (!out->b) {
+		if (!any_all_del(lo, hi))
+			violation(V_BATCH,
+			          "%s %s %s: no member, but every batch from "
+			          "%" PRIu64 " to %" PRIu64 " puts some",
+			          who, what, coll, lo, hi);
+	} else if (out->b < lo) {
+		violation(V_STALE,
+		          "%s %s %s: batch %" PRIu64 ", but batch %" PRIu64
+		          " had returned before",
+		          who, what, coll, out->b, lo);
+	} else if (out->b > hi) {
+		violation(V_PHANTOM,
+		          "%s %s %s: batch %" PRIu64 ", only %" PRIu64
+		          " begun by the end",
+		          who, what, coll, out->b, hi);
+	}
+}
+
+/* Check a walk of bs<j>: empty_ok says whether no member is allowed, hi
+ * is the last number handed out. live: s is the live store, so hi and
+ * "a batch that deletes every member had begun" are loaded after the
+ * walk (then hi is ignored). */
+static void bat_check_shared(const char *who, const char *what, dskvs *s,
+                             unsigned int j, uint64_t hi, bool empty_ok,
+                             bool live, struct bat_seen *out)
+{
+	char coll[16];
+	bat_coll_name(coll, sizeof coll, true, j);
+	bool ok = bat_walk(R.o, s, who, what, coll, BAT_CI_SHARED + j,
+	                   bat_k_shared(j), out);
+	if (live) {
+		hi = atomic_load(&BT.snext[j]);
+		empty_ok = empty_ok || atomic_load(&BT.sdel_begun[j]);
+	}
+	if (!ok)
+		return;
+	if (!out->b && !empty_ok)
+		violation(V_BATCH,
+		          "%s %s %s: no member, but a batch had returned and "
+		          "none that deletes every member had begun",
+		          who, what, coll);
+	else if (out->b > hi)
+		violation(V_PHANTOM,
+		          "%s %s %s: batch %" PRIu64 ", only %" PRIu64
+		          " handed out by the end",
+		          who, what, coll, out->b, hi);
+}
+
+static void bat_read(struct worker *w, dskvs *s)
+{
+	struct bat_seen out;
+	unsigned int j =
+	    (unsigned int)rng_below(&w->rng, R.ks.writers + BAT_SHARED);
+	if (j < R.ks.writers) {
+		uint64_t lo = atomic_load(&BT.opub[j]);
+		/* bat_walk runs before hi is loaded: the walk's window. */
+		char coll[16];
+		bat_coll_name(coll, sizeof coll, false, j);
+		struct bat_seen tmp;
+		bool ok = bat_walk(R.o, s, w->who, "get_all", coll, j,
+		                   bat_k_owned(j), &tmp);
+		uint64_t hi = atomic_load(&BT.ostarted[j]);
+		out = tmp;
+		if (ok) {
+			if (!out.b && !any_all_del(lo, hi))
+				violation(V_BATCH,
+				          "%s get_all %s: no member, but every "
+				          "batch from %" PRIu64 " to %" PRIu64
+				          " puts some",
+				          w->who, coll, lo, hi);
+			else if (out.b && out.b < lo)
+				violation(V_STALE,
+				          "%s get_all %s: batch %" PRIu64
+				          ", but batch %" PRIu64
+				          " had returned before",
+				          w->who, coll, out.b, lo);
+			else if (out.b > hi)
+				violation(V_PHANTOM,
+				          "%s get_all %s: batch %" PRIu64
+				          ", only %" PRIu64 " begun by the end",
+				          w->who, coll, out.b, hi);
+		}
+	} else {
+		j -= R.ks.writers;
+		uint64_t r0 = atomic_load(&BT.sret[j]);
+		char coll[16];
+		bat_coll_name(coll, sizeof coll, true, j);
+		bool ok = bat_walk(R.o, s, w->who, "get_all", coll,
+		                   BAT_CI_SHARED + j, bat_k_shared(j), &out);
+		uint64_t hi = atomic_load(&BT.snext[j]);
+		bool del = atomic_load(&BT.sdel_begun[j]);
+		if (ok && !out.b && r0 && !del)
+			violation(V_BATCH,
+			          "%s get_all %s: no member, but a batch had "
+			          "returned and none that deletes every member "
+			          "had begun",
+			          w->who, coll);
+		else if (ok && out.b > hi)
+			violation(V_PHANTOM,
+			          "%s get_all %s: batch %" PRIu64
+			          ", only %" PRIu64 " handed out by the end",
+			          w->who, coll, out.b, hi);
+	}
+	bump_at(&BT.walks);
+}
+
+static int bat_write(struct worker *w, dskvs *s, const char *coll, uint32_t ci,
+                     unsigned int k, uint64_t b, uint64_t *seq)
+{
+	dskvs_batch_op ops[BAT_KMAX + 1];
+	char names[BAT_KMAX][8];
+	size_t n = bat_ops(R.o, ops, names, w->bbuf, ci, k, b, w->idx);
+	*seq = 0;
+	int rc = dskvs_write_batch(s, coll, ops, n, seq);
+	if (rc != DSKVS_OK) {
+		violation(V_RC,
+		          "%s write_batch %s (batch %" PRIu64 "): got %s (%s)",
+		          w->who, coll, b, rc_name(rc), dskvs_errmsg(s));
+		return rc;
+	}
+	bump_at(&BT.batches);
+	atomic_fetch_add_explicit(&BT.batch_ops, n, memory_order_relaxed);
+	if (*seq == 0)
+		violation(V_VERSION, "%s write_batch %s: DSKVS_OK, *seq 0",
+		          w->who, coll);
+	w->last_seq = *seq;
+	if (R.sync_mode == DSKVS_SYNC_ALWAYS && *seq)
+		check_durable(w, s, *seq, "write_batch (sync always)", coll);
+	return rc;
+}
+
+/* Batches that must be rejected whole: too many ops, no ops. */
+static void bat_reject(struct worker *w, dskvs *s)
+{
+	char coll[16];
+	bat_coll_name(coll, sizeof coll, false, w->idx);
+	uint64_t v = BAT_REJECT | 1;
+	size_t len = sv_len(R.o, bat_kid(w->idx, 0), v);
+	sv_fill(w->wbuf, len, bat_kid(w->idx, 0), w->idx, v);
+	pthread_mutex_lock(&BT.big_mu);
+	for (unsigned int i = 0; i < EBATCH_OPS; i++)
+		BT.big[i] = (dskvs_batch_op){ "m0", w->wbuf, len, 0 };
+	uint64_t seq = 7;
+	int rc = dskvs_write_batch(s, coll, BT.big, EBATCH_OPS, &seq);
+	if (rc != DSKVS_EBATCH)
+		violation(V_RC,
+		          "%s write_batch %s of %u ops: expected DSKVS_EBATCH, "
+		          "got %s",
+		          w->who, coll, EBATCH_OPS, rc_name(rc));
+	rc = dskvs_write_batch(s, coll, BT.big, 0, &seq);
+	pthread_mutex_unlock(&BT.big_mu);
+	if (rc != DSKVS_EINVAL)
+		violation(V_RC,
+		          "%s write_batch %s of 0 ops: expected DSKVS_EINVAL, "
+		          "got %s",
+		          w->who, coll, rc_name(rc));
+	if (seq != 7)
+		violation(
+		    V_VERSION,
+		    "%s write_batch %s: rejected, but *seq set to %" PRIu64,
+		    w->who, coll, seq);
+	bump_at(&BT.rejected);
+	uint64_t b = atomic_load(&BT.opub[w->idx]);
+	struct bat_seen out;
+	bat_check_owned(w->who, "get_all after rejected batches of", s, w->idx,
+	                b, b, &out);
+}
+
+static void bat_own(struct worker *w, dskvs *s)
+{
+	if (rng_below(&w->rng, 500) == 0) {
+		bat_reject(w, s);
+		return;
+	}
+	char coll[16];
+	bat_coll_name(coll, sizeof coll, false, w->idx);
+	uint64_t b = atomic_load(&BT.ostarted[w->idx]) + 1;
+	atomic_store(&BT.ostarted[w->idx], b);
+	uint64_t seq;
+	if (bat_write(w, s, coll, w->idx, bat_k_owned(w->idx), b, &seq) !=
+	    DSKVS_OK) {
+		atomic_store(&BT.ostarted[w->idx], b - 1); /* no change */
+		return;
+	}
+	atomic_store(&BT.opub[w->idx], b);
+	struct bat_seen out;
+	bat_check_owned(w->who, "get_all after own batch of", s, w->idx, b, b,
+	                &out);
+}
+
+static void bat_shared(struct worker *w, dskvs *s)
+{
+	unsigned int j = (unsigned int)rng_below(&w->rng, BAT_SHARED);
+	char coll[16];
+	bat_coll_name(coll, sizeof coll, true, j);
+	uint64_t b = atomic_fetch_add(&BT.snext[j], 1) + 1;
+	if (bat_all_del(b))
+		atomic_store(&BT.sdel_begun[j], 1);
+	uint64_t seq;
+	if (bat_write(w, s, coll, BAT_CI_SHARED + j, bat_k_shared(j), b,
+	              &seq) != DSKVS_OK)
+		return; /* reported; the parked check will say more */
+	pthread_mutex_lock(&BT.mu);
+	if (seq > BT.top_seq[j]) {
+		BT.top_seq[j] = seq;
+		BT.top_b[j] = b;
+	}
+	pthread_mutex_unlock(&BT.mu);
+	atomic_fetch_add(&BT.sret[j], 1);
+	struct bat_seen out;
+	bat_check_shared(w->who, "get_all after own batch of", s, j, 0,
+	                 bat_all_del(b), true, &out);
+}
+
+static void rm_cb_dir(const char *path)
+{
+	/* A backup directory: its files, then itself (no subdirectories). */
+	DIR *d = opendir(path);
+	if (d) {
+		struct dirent *e;
+		char p[4500];
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+			if (unlink(p) != 0)
+				fprintf(stderr,
+				        "dskvs-stress: cannot remove %s\n", p);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+/*
+ * Hot backup, taken by a writer (one every BACKUP_EVERY s) while every
+ * other thread goes on. Before the call it loads, for every owned key,
+ * `pub`; for the counters `done`; for the owned batch collections
+ * `opub`; for the shared ones `sret`. After it returns it loads
+ * `started`, `del_started`, `begun`, `ostarted`, `snext`, `sdel_begun`.
+ * The backup is the state of the store at one moment M during the call,
+ * so each thing in it is in the state some operation begun before M left
+ * it, and no older than what the last operation that returned before
+ * the call left: the window rules of the readers, with the whole call as
+ * the read. So, opened: every owned key's version in [pub, started], and
+ * absent only if pub says absent or a delete began after it; every
+ * counter in [done, begun]; every batch collection exactly one whole
+ * batch, owned in [opub, ostarted]; shared keys whole values of their key.
+ * The writer's own keys (nothing in flight) and counters when no
+ * increment ran are exact. Not checked: churn and put_if_absent keys.
+ */
+static void backup_step(struct worker *w, dskvs *s)
+{
+	uint32_t n = R.ks.owned;
+	uint64_t *p0 = malloc(n * sizeof *p0), *s1 = malloc(n * sizeof *s1),
+	         *d1 = malloc(n * sizeof *d1);
+	uint64_t *olo = malloc(R.ks.writers * sizeof *olo),
+	         *ohi = malloc(R.ks.writers * sizeof *ohi);
+	uint64_t c0[NCTR], c1[NCTR], r0[BAT_SHARED], h1[BAT_SHARED];
+	int del1[BAT_SHARED];
+	char path[4200], what[64];
+	if (!p0 || !s1 || !d1 || !olo || !ohi) {
+		fprintf(stderr, "dskvs-stress: out of memory\n");
+		exit(2);
+	}
+	unsigned int no = atomic_fetch_add(&BT.backup_no, 1);
+	snprintf(path, sizeof path, "%s.bk%u", R.dir, no);
+	snprintf(what, sizeof what, "backup %u: get", no);
+	for (uint32_t k = 0; k < n; k++)
+		p0[k] =
+		    atomic_load_explicit(&R.st[k].pub, memory_order_acquire);
+	for (unsigned int i = 0; i < NCTR; i++)
+		c0[i] = atomic_load(&AT.done[i]);
+	for (unsigned int j = 0; j < R.ks.writers; j++)
+		olo[j] = atomic_load(&BT.opub[j]);
+	for (unsigned int j = 0; j < BAT_SHARED; j++)
+		r0[j] = atomic_load(&BT.sret[j]);
+	int rc = dskvs_backup(s, path);
+	for (uint32_t k = 0; k < n; k++) {
+		s1[k] = atomic_load_explicit(&R.st[k].started,
+		                             memory_order_acquire);
+		d1[k] = atomic_load_explicit(&R.st[k].del_started,
+		                             memory_order_acquire);
+	}
+	for (unsigned int i = 0; i < NCTR; i++)
+		c1[i] = atomic_load(&AT.begun[i]);
+	for (unsigned int j = 0; j < R.ks.writers; j++)
+		ohi[j] = atomic_load(&BT.ostarted[j]);
+	for (unsigned int j = 0; j < BAT_SHARED; j++) {
+		h1[j] = atomic_load(&BT.snext[j]);
+		del1[j] = atomic_load(&BT.sdel_begun[j]);
+	}
+	dskvs *b = NULL;
+	if (rc != DSKVS_OK) {
+		violation(V_BACKUP, "%s dskvs_backup(%s): got %s (%s)", w->who,
+		          path, rc_name(rc), dskvs_errmsg(s));
+		goto out;
+	}
+	dskvs_options opts;
+	store_options(R.o, DSKVS_SYNC_ASYNC, &opts);
+	rc = dskvs_open(path, &opts, &b);
+	if (rc != DSKVS_OK) {
+		violation(V_BACKUP, "%s dskvs_open of backup %s: got %s (%s)",
+		          w->who, path, rc_name(rc), dskvs_errmsg(NULL));
+		goto out;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		size_t len = 0;
+		rc = dskvs_get(b, R.ks.key[k], w->rbuf, R.o->value_max, &len);
+		if (rc == DSKVS_NOTFOUND) {
+			if (PUB_PRESENT(p0[k]) && d1[k] <= PUB_VER(p0[k]))
+				violation(
+				    V_BACKUP,
+				    "%s %s: not found, but version %" PRIu64
+				    " was written before the backup began "
+				    "and no delete began by its end",
+				    what, R.ks.key[k], PUB_VER(p0[k]));
+			continue;
+		}
+		struct sv_info in;
+		if (rc != DSKVS_OK) {
+			violation(V_RC, "%s %s: got %s", what, R.ks.key[k],
+			          rc_name(rc));
+		} else if (value_ok(w->who, what, k, w->rbuf, len, &in)) {
+			if (in.version < PUB_VER(p0[k]))
+				violation(V_BACKUP,
+				          "%s %s: version %" PRIu64
+				          ", but version %" PRIu64
+				          " had returned before the backup "
+				          "began",
+				          what, R.ks.key[k], in.version,
+				          PUB_VER(p0[k]));
+			else if (in.version > s1[k])
+				violation(V_BACKUP,
+				          "%s %s: version %" PRIu64
+				          ", but only %" PRIu64
+				          " had begun by its end",
+				          what, R.ks.key[k], in.version, s1[k]);
+		}
+	}
+	for (uint32_t j = 0; j < R.ks.shared; j++) {
+		uint32_t k = R.ks.owned + j;
+		size_t len = 0;
+		struct sv_info in;
+		rc = dskvs_get(b, R.ks.key[k], w->rbuf, R.o->value_max, &len);
+		if (rc == DSKVS_OK)
+			value_ok(w->who, what, k, w->rbuf, len, &in);
+		else if (rc != DSKVS_NOTFOUND)
+			violation(V_RC, "%s %s: got %s", what, R.ks.key[k],
+			          rc_name(rc));
+	}
+	for (unsigned int i = 0; i < NCTR; i++) {
+		unsigned char buf[CTR_LEN + 8];
+		size_t len = 0;
+		uint64_t q = 0, c;
+		rc = dskvs_get_seq(b, AT.key[i], buf, sizeof buf, &len, &q);
+		ctr_read_ok(w->who, what, i, rc, buf, len, q, c0[i], c1[i], &c);
+	}
+	for (unsigned int j = 0; j < R.ks.writers; j++) {
+		struct bat_seen out;
+		bat_check_owned(w->who, what, b, j, olo[j], ohi[j], &out);
+	}
+	for (unsigned int j = 0; j < BAT_SHARED; j++) {
+		struct bat_seen out;
+		bat_check_shared(w->who, what, b, j, h1[j],
+		                 r0[j] == 0 || del1[j], false, &out);
+	}
+	rc = dskvs_close(b);
+	if (rc != DSKVS_OK)
+		violation(V_BACKUP, "%s dskvs_close of backup %s: got %s",
+		          w->who, path, rc_name(rc));
+	bump_at(&BT.backups);
+	atomic_fetch_add_explicit(&BT.backup_keys, n + R.ks.shared + NCTR,
+	                          memory_order_relaxed);
+out:
+	rm_cb_dir(path);
+	free(p0);
+	free(s1);
+	free(d1);
+	free(olo);
+	free(ohi);
+}
+
+/* One writer at a time takes the backup that is due. */
+static bool backup_due(void)
+{
+	uint64_t t = (uint64_t)(now_s() * 1000);
+	uint64_t due = atomic_load(&BT.next_backup_ms);
+	return t >= due && atomic_compare_exchange_strong(
+	                       &BT.next_backup_ms, &due,
+	                       t + (uint64_t)(BACKUP_EVERY * 1000));
+}
+
 static void atomic_step(struct worker *w, dskvs *s)
 {
 	unsigned int r = (unsigned int)rng_below(&w->rng, 10);
+	if (w->role == ROLE_WRITER && backup_due()) {
+		backup_step(w, s);
+		return;
+	}
+	if (rng_below(&w->rng, 3) == 0) {
+		/* Batches: a third of the atomic mix. */
+		if (w->role != ROLE_WRITER || r < 3)
+			bat_read(w, s);
+		else if (r < 7)
+			bat_own(w, s);
+		else
+			bat_shared(w, s);
+		return;
+	}
 	if (w->role != ROLE_WRITER) {
 		if (r < 7)
 			ctr_read(w, s, (unsigned int)rng_below(&w->rng, NCTR),
@@ -2085,6 +2585,89 @@ static void verify_atomic(struct worker *m, dskvs *s, const char *phase,
 	R.keys_compared += NCTR + hi;
 }
 
+/*
+ * Parked: every batch collection holds exactly its last batch (owned: the
+ * last number; shared: the highest seq that returned). Walks and gets;
+ * adds the non-empty collections to ce[] and their members to *entries.
+ */
+static void verify_batches(struct worker *m, dskvs *s, const char *phase,
+                           uint64_t *entries, struct churn_coll_expect *ce,
+                           size_t *nce)
+{
+	char what[64];
+	snprintf(what, sizeof what, "%s get_all", phase);
+	for (unsigned int j = 0; j < R.ks.writers + BAT_SHARED; j++) {
+		bool sh = j >= R.ks.writers;
+		unsigned int ix = sh ? j - R.ks.writers : j;
+		uint32_t ci = sh ? BAT_CI_SHARED + ix : ix;
+		unsigned int k = sh ? bat_k_shared(ix) : bat_k_owned(ix);
+		uint64_t b;
+		struct bat_seen out;
+		if (sh) {
+			b = BT.top_b[ix];
+			if (atomic_load(&BT.sret[ix]) !=
+			    atomic_load(&BT.snext[ix]))
+				violation(V_COUNT,
+				          "%s bs%u: %" PRIu64
+				          " batches handed out, "
+				          "%" PRIu64 " returned, all parked "
+				          "(harness, or a failed batch)",
+				          what, ix, atomic_load(&BT.snext[ix]),
+				          atomic_load(&BT.sret[ix]));
+		} else {
+			b = atomic_load(&BT.opub[ix]);
+		}
+		struct churn_coll_expect *x = &ce[(*nce)++];
+		bat_coll_name(x->name, sizeof x->name, sh, ix);
+		if (bat_walk(R.o, s, m->who, what, x->name, ci, k, &out) &&
+		    out.b != (bat_all_del(b) ? 0 : b))
+			violation(out.b < b ? V_STALE : V_BATCH,
+			          "%s %s: batch %#" PRIx64 " (0: no member), "
+			          "expected exactly batch %" PRIu64 ", the %s",
+			          what, x->name, out.b, b,
+			          sh ? "one with the highest *seq" : "last");
+		for (unsigned int i = 0; i < k; i++) {
+			char key[KEY_NAME_MAX + 16];
+			size_t len = 0;
+			snprintf(key, sizeof key, "%.20s/m%u", x->name,
+			         i % BAT_KMAX);
+			int rc =
+			    dskvs_get(s, key, m->rbuf, R.o->value_max, &len);
+			struct sv_info in;
+			char why[256];
+			if (!bat_present(b, i)) {
+				if (rc != DSKVS_NOTFOUND)
+					violation(V_RESURRECTED,
+					          "%s get %s: got %s, batch "
+					          "%" PRIu64 " deleted it",
+					          phase, key, rc_name(rc), b);
+				continue;
+			}
+			if (rc != DSKVS_OK)
+				violation(V_LOST,
+				          "%s get %s: got %s, batch %" PRIu64
+				          " put it",
+				          phase, key, rc_name(rc), b);
+			else if (!sv_check(R.o, m->rbuf, len, &in, why,
+			                   sizeof why))
+				violation(V_TORN, "%s get %s: %s", phase, key,
+				          why);
+			else if (in.key != bat_kid(ci, i) || in.version != b)
+				violation(V_BATCH,
+				          "%s get %s: key id %" PRIu32
+				          " version %#" PRIx64
+				          ", expected batch %" PRIu64,
+				          phase, key, in.key, in.version, b);
+			else {
+				x->e.members++;
+				x->e.bytes += len;
+				(*entries)++;
+			}
+		}
+	}
+	R.keys_compared += (uint64_t)R.ks.writers + BAT_SHARED;
+}
+
 /* After the post-reopen check: end the put_if_absent epoch. Parked. */
 static void atomic_new_epoch(dskvs *s)
 {
@@ -2255,7 +2838,8 @@ static void verify_all(struct worker *m, dskvs *s, const char *phase,
 	/* Churn keys: every live one exactly, the last dead name of each
 	 * absent; their walks exact; their collections counted. */
 	struct churn_coll_expect *ce =
-	    calloc((size_t)R.ks.writers * (1 + CHURN_COLLS) + 3, sizeof *ce);
+	    calloc((size_t)R.ks.writers * (2 + CHURN_COLLS) + 3 + BAT_SHARED,
+	           sizeof *ce);
 	size_t nce = 0;
 	if (!ce) {
 		fprintf(stderr, "dskvs-stress: out of memory\n");
@@ -2305,6 +2889,7 @@ static void verify_all(struct worker *m, dskvs *s, const char *phase,
 		churn_walk_of(m, s, w, 0, wwhat); /* the key units' "q" */
 	}
 	verify_atomic(m, s, phase, use_snap, &entries, ce, &nce);
+	verify_batches(m, s, phase, &entries, ce, &nce);
 	for (size_t j = 0; j < nce; j++)
 		nonempty += ce[j].e.members != 0;
 	for (size_t i = 0; i <= ncoll; i++)
@@ -2483,15 +3068,17 @@ static int alloc_worker(struct worker *w, enum role role, unsigned int idx)
 	    R.ks.per_coll_max > R.ks.shared ? R.ks.per_coll_max : R.ks.shared;
 	w->wbuf = malloc(R.o->value_max);
 	w->rbuf = malloc(R.o->value_max);
+	w->bbuf = malloc(bat_buf_size(R.o));
 	w->snap = calloc(R.ks.per_coll_max + 1, sizeof *w->snap);
 	w->seen = calloc(nseen + 1, 1);
-	return w->wbuf && w->rbuf && w->snap && w->seen ? 0 : -1;
+	return w->wbuf && w->rbuf && w->bbuf && w->snap && w->seen ? 0 : -1;
 }
 
 static void free_worker(struct worker *w)
 {
 	free(w->wbuf);
 	free(w->rbuf);
+	free(w->bbuf);
 	free(w->snap);
 	free(w->seen);
 }
@@ -2508,7 +3095,7 @@ int run_main(struct stress_opts *o, const char *store_dir)
 		return 2;
 	R.st = calloc(R.ks.owned ? R.ks.owned : 1, sizeof *R.st);
 	R.shared_snap = calloc(R.ks.shared + 1, sizeof *R.shared_snap);
-	if (churn_init() != 0 || amix_init() != 0)
+	if (churn_init() != 0 || amix_init() != 0 || bt_init() != 0)
 		return 2;
 	R.nthreads = o->writers + o->readers + (o->compact_every > 0);
 	R.w = calloc(R.nthreads + 1, sizeof *R.w);
@@ -2641,6 +3228,15 @@ int run_main(struct stress_opts *o, const char *store_dir)
 		       atomic_load(&AT.pia_keys),
 		       atomic_load(&AT.pia_contested), atomic_load(&AT.pia_won),
 		       atomic_load(&AT.pia_lost));
+	if (o->atomic_pct)
+		printf("  batches: %" PRIu64 " written (%" PRIu64
+		       " ops), %" PRIu64 " rejected pairs (DSKVS_EBATCH + "
+		       "DSKVS_EINVAL), %" PRIu64 " batch walks by others; "
+		       "hot backups: %" PRIu64 " taken and checked (%" PRIu64
+		       " key states)\n",
+		       atomic_load(&BT.batches), atomic_load(&BT.batch_ops),
+		       atomic_load(&BT.rejected), atomic_load(&BT.walks),
+		       atomic_load(&BT.backups), atomic_load(&BT.backup_keys));
 	printf("  reopen checks: %" PRIu64
 	       " (close + reopen + compare, %" PRIu64
 	       " key states compared), crash cycles: 0\n",
@@ -2660,6 +3256,7 @@ int run_main(struct stress_opts *o, const char *store_dir)
 	free(R.shared_snap);
 	churn_free();
 	amix_free();
+	bt_free();
 	keyspace_free(&R.ks);
 	return violations_total() ? 1 : 0;
 }

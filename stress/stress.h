@@ -164,6 +164,56 @@ struct ctr_incr {
 int ctr_incr_fn(const void *old, size_t old_len, int exists,
                 const void **new_val, size_t *new_len, void *arg);
 
+/* ---- batches (the atomic mix) -----------------------------------------------
+ *
+ * Batch collections: "bo<w>" (owned: only writer w writes it, so its
+ * batches apply in number order) and "bs<j>" (BAT_SHARED of them, written
+ * by every writer). Collection ci (owned: w; shared: BAT_CI_SHARED + j)
+ * has a fixed member set m0 .. m(k-1), and every batch writes all of it:
+ * batch number b puts member i with the value (key id bat_kid(ci, i),
+ * version b) when bat_present(b, i), else deletes it. So the collection
+ * always holds exactly one batch's pattern, and a get_all that sees
+ * members of two batch numbers, or a member set other than the pattern of
+ * the batch it sees, saw part of a batch. Batches with b % 3 == 0 put m0
+ * twice: first a decoy (version b | BAT_DECOY), m0 last: the last op
+ * wins, so a decoy value is never visible. b % 11 == 0: every member
+ * deleted (b == 0, a collection never written, is the same state); b % 5
+ * == 0: the odd members deleted.
+ */
+#define BAT_KID       0x60000000u
+#define BAT_KMAX      40u
+#define BAT_SHARED    2u
+#define BAT_CI_SHARED 4096u
+#define BAT_DECOY     (1ull << 62)
+#define BAT_REJECT    (1ull << 61) /* values of batches that must fail */
+
+unsigned int bat_k_owned(unsigned int w);
+unsigned int bat_k_shared(unsigned int j);
+void bat_coll_name(char *buf, size_t cap, bool shared, unsigned int i);
+uint32_t bat_kid(uint32_t ci, unsigned int i);
+bool bat_all_del(uint64_t b);
+bool bat_present(uint64_t b, unsigned int i);
+/* Bytes of vbuf bat_ops() needs. */
+size_t bat_buf_size(const struct stress_opts *o);
+/* Fill ops[] (room for BAT_KMAX + 1) with batch b of collection ci (k
+ * members); names[] (k of them) and vbuf hold what the ops point to.
+ * Returns the number of ops. */
+size_t bat_ops(const struct stress_opts *o, dskvs_batch_op *ops,
+               char (*names)[8], unsigned char *vbuf, uint32_t ci,
+               unsigned int k, uint64_t b, uint32_t writer);
+struct bat_seen {
+	uint64_t b;       /* the batch seen; 0: no member visited */
+	uint64_t members; /* members visited */
+	uint64_t bytes;   /* their value bytes */
+	bool mixed, bad;  /* two batch numbers; any violation */
+};
+/* get_all of coll: every member a whole value of one batch, the member
+ * set exactly that batch's (violations reported, kind `batch`). Returns
+ * false when anything was wrong. The caller checks *out->b. */
+bool bat_walk(const struct stress_opts *o, dskvs *s, const char *who,
+              const char *what, const char *coll, uint32_t ci, unsigned int k,
+              struct bat_seen *out);
+
 /* ---- violations and notes ------------------------------------------------ */
 
 enum vkind {
@@ -183,6 +233,8 @@ enum vkind {
 	V_CHILD,       /* crash child died in an unplanned way */
 	V_WINNERS,     /* put_if_absent: not exactly one winner per key */
 	V_VERSION,     /* a version (seq) that breaks the rules */
+	V_BATCH,       /* part of a batch, or two batches mixed */
+	V_BACKUP,      /* dskvs_backup failed, or its copy is not a cut */
 	V_NKINDS
 };
 extern const char *const vkind_name[V_NKINDS];
