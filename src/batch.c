@@ -116,8 +116,9 @@ static int ensure_scratch(struct dskvs__janitor *j, size_t bytes, size_t iovs)
 /*
  * Write n records (tagged pointers) at `off` of `fd` with as few pwritev
  * calls as IOV_MAX allows. Record i gets sequence number seqs[i] if seqs is
- * given, else first_seq + i; headers are checksummed with the target file's
- * salt. Returns 0 or -errno; *bytes receives the bytes written.
+ * given, else first_seq + i, or (first_seq 0) its block's own; headers are
+ * checksummed with the target file's salt. Returns 0 or -errno; *bytes receives
+ * the bytes written.
  */
 int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd, uint64_t off,
                                  void **recs, size_t n, uint64_t first_seq,
@@ -155,7 +156,9 @@ int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd, uint64_t off,
 			continue;
 		size_t klen = dskvs__blk_klen(b), vlen = dskvs__op_vlen(b, op);
 		const char *val = dskvs__blk_val(b);
-		uint64_t seq = seqs ? seqs[i] : first_seq + i;
+		uint64_t seq = seqs        ? seqs[i]
+		               : first_seq ? first_seq + i
+		                           : b->seq; /* a snapshot's block */
 		unsigned flags = (end && i == last) ? DSKVS_REC_END : 0;
 		/* A batch of writes: every record but its last. Never with
 		 * DSKVS_REC_END: the drain keeps such a batch whole. */

@@ -241,7 +241,6 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 	uint64_t t0 = dskvs__now_ns(), snap_bytes = 0, tail, off, w, t_pos;
 	uint64_t prev_off = 0, prev_len = 0;
 	struct dskvs__blk **v = NULL;
-	uint64_t *seqs = NULL;
 	size_t n = 0, i = 0;
 	int fd, e = 0;
 	const char *what = "";
@@ -255,8 +254,7 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 		return DSKVS_EIO;
 
 	struct held h = { .healthy = healthy, .j = j };
-	if (dskvs__snapshot(j->t, &v, &seqs, &n, snapshot_progress, &h) !=
-	    DSKVS_OK) {
+	if (dskvs__snapshot(j->t, &v, &n, snapshot_progress, &h) != DSKVS_OK) {
 		e = -ENOMEM;
 		what = "gathering the snapshot";
 		goto abandon_held;
@@ -297,7 +295,7 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 	for (off = DSKVS_FILE_HDR; i < n;) {
 		size_t end = chunk_end(j, (void **)v, i, n);
 		e = dskvs__janitor_write_records(j, fd, off, (void **)(v + i),
-		                                 end - i, 0, seqs + i, salt, 0,
+		                                 end - i, 0, NULL, salt, 0,
 		                                 false, &w)
 		        ? -j->io_errno
 		        : 0;
@@ -319,9 +317,7 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 		}
 	}
 	free(v);
-	free(seqs);
 	v = NULL;
-	seqs = NULL;
 	/* The records before T go into the sealed part too: the snapshot may
 	 * hold the block of any of them, so a record after the sealed part
 	 * must come after T (format.c: sequence numbers rise after it). At
@@ -415,7 +411,6 @@ abandon_snap:
 		dskvs__blk_unref(dskvs__untag((void *)v[i], &(unsigned){ 0 }));
 abandon_held:
 	free(v);
-	free(seqs);
 	dskvs__records_release(h.recs, h.n);
 abandon:
 	free(h.recs);

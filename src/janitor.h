@@ -147,10 +147,12 @@ DSKVS_LOCAL size_t dskvs__janitor_drain(struct dskvs__janitor *j,
                                         uint64_t limit);
 /* Write n records (tagged pointers) at `off` of fd, with as few pwritev
  * calls as IOV_MAX allows; record i gets seqs[i] if seqs is given, else
- * first_seq + i; headers checksummed with `salt`; the last gets the
- * end-of-batch flag if `end`. Returns DSKVS_OK, DSKVS_EIO or DSKVS_ENOMEM,
- * with the errno in j->io_errno for the caller's message; *bytes gets the
- * bytes written. Scratch stays within the batch limits plus one record. */
+ * first_seq + i, or with first_seq 0 its block's own seq (the puts of a
+ * compaction snapshot, which keep their versions); headers checksummed with
+ * `salt`; the last gets the end-of-batch flag if `end`. Returns DSKVS_OK,
+ * DSKVS_EIO or DSKVS_ENOMEM, with the errno in j->io_errno for the caller's
+ * message; *bytes gets the bytes written. Scratch stays within the batch limits
+ * plus one record. */
 DSKVS_LOCAL int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd,
                                              uint64_t off, void **recs,
                                              size_t n, uint64_t first_seq,

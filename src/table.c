@@ -576,11 +576,9 @@ static int colls_names(struct dskvs__tables *t, char **out, size_t *bytes,
  * the snapshot (compact.c).
  */
 int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
-                    uint64_t **seqs, size_t *nout,
-                    int (*progress)(void *, bool), void *arg)
+                    size_t *nout, int (*progress)(void *, bool), void *arg)
 {
 	struct dskvs__blk **all = NULL;
-	uint64_t *sq = NULL;
 	char *names = NULL;
 	size_t nbytes = 0, nc = 0, n = 0, cap = 0;
 	int rc;
@@ -626,25 +624,18 @@ int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
 		if (rc == DSKVS_OK && n + m > cap) {
 			size_t ncap = (n + m) * 2;
 			void *p = realloc(all, ncap * sizeof(*all));
-			if (p)
-				all = p;
-			void *q = p ? realloc(sq, ncap * sizeof(*sq)) : NULL;
-			if (q)
-				sq = q;
-			if (p == NULL || q == NULL) {
+			if (p == NULL) {
 				for (size_t j = 0; j < m; j++)
 					dskvs__blk_unref(v[j]);
 				free(v);
 				rc = DSKVS_ENOMEM;
 			} else {
+				all = p;
 				cap = ncap;
 			}
 		}
 		if (rc == DSKVS_OK) {
-			for (size_t j = 0; j < m; j++) {
-				all[n + j] = v[j];
-				sq[n + j] = v[j]->seq; /* still published */
-			}
+			memcpy(all + n, v, m * sizeof(*v));
 			n += m;
 			free(v);
 		}
@@ -659,11 +650,9 @@ int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
 		for (size_t j = 0; j < n; j++)
 			dskvs__blk_unref(all[j]);
 		free(all);
-		free(sq);
 		return rc;
 	}
 	*out = all;
-	*seqs = sq;
 	*nout = n;
 	return DSKVS_OK;
 }

@@ -136,9 +136,9 @@ DSKVS_LOCAL int dskvs__colls_gather(struct dskvs__tables *t,
                                     struct dskvs__coll ***out, size_t *n);
 
 /* Snapshot of the live set for compaction: every published block with a
- * reference taken, and its sequence number (its version, written once
- * before it was published) copied beside it. *out and *seqs are malloc'd;
- * the caller unrefs each block.
+ * reference taken (its seq, the version, was written once before it was
+ * published, so it needs no copy). *out is malloc'd; the caller unrefs
+ * each block.
  * Collection locks are only tried: while one is busy, progress(arg, true)
  * is called (the janitor drains its queue there, since the lock holder may
  * be a writer waiting for queue space), and after each collection
@@ -147,8 +147,7 @@ DSKVS_LOCAL int dskvs__colls_gather(struct dskvs__tables *t,
  * read-side section: it opens one per collection and calls progress
  * outside them (progress may fsync). */
 DSKVS_LOCAL int dskvs__snapshot(struct dskvs__tables *t,
-                                struct dskvs__blk ***out, uint64_t **seqs,
-                                size_t *n,
+                                struct dskvs__blk ***out, size_t *n,
                                 int (*progress)(void *arg, bool busy),
                                 void *arg);
 /* Sum of the log bytes of live records; racy (monitoring and the
