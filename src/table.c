@@ -635,7 +635,8 @@ int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
 			}
 		}
 		if (rc == DSKVS_OK) {
-			memcpy(all + n, v, m * sizeof(*v));
+			if (m) /* v is NULL for an empty collection */
+				memcpy(all + n, v, m * sizeof(*v));
 			n += m;
 			free(v);
 		}
