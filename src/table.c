@@ -738,7 +738,11 @@ int dskvs__member_set_locked(struct dskvs__coll *c, struct dskvs__blk *b,
 {
 	ck_ht_hash_t h;
 	ck_ht_entry_t e;
+	int fail = DSKVS_OK;
 	CHECK_WRITER(c);
+	DSKVS_HOOK(DSKVS__HOOK_MEMBER_SET, &fail);
+	if (DSKVS_UNLIKELY(fail != DSKVS_OK))
+		return fail;
 	ck_ht_hash(&h, &c->members, dskvs__blk_member(b), b->mlen);
 	ck_ht_entry_set(&e, h, dskvs__blk_member(b), b->mlen, b);
 	if (!ck_ht_set_spmc(&c->members, h, &e))
