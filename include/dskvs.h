@@ -69,11 +69,16 @@ extern "C" {
 
 /* Library version. DSKVS_VERSION_HEX is 0xMMmmpp. 1.1: log format 2 (1.0
  * cannot open its logs; 1.1 opens and upgrades 1.0 logs) and a larger
- * dskvs_verify_report: rebuild programs built against the 1.0 header. */
+ * dskvs_verify_report: rebuild programs built against the 1.0 header.
+ * 1.2: versions, conditional puts, dskvs_update, batches of writes, hot
+ * backup and the binary-safe _bin forms (§3b); the log format stays 2.0,
+ * but a 1.1 library refuses a log that holds a batch of writes or a NUL
+ * byte or empty member name (DSKVS_ECORRUPT, nothing applied), so a store
+ * written by 1.2 with those is for 1.2 on. */
 #define DSKVS_VERSION_MAJOR  1
-#define DSKVS_VERSION_MINOR  1
+#define DSKVS_VERSION_MINOR  2
 #define DSKVS_VERSION_PATCH  0
-#define DSKVS_VERSION_STRING "1.1.0"
+#define DSKVS_VERSION_STRING "1.2.0"
 #define DSKVS_VERSION_HEX                                           \
 	((DSKVS_VERSION_MAJOR << 16) | (DSKVS_VERSION_MINOR << 8) | \
 	 DSKVS_VERSION_PATCH)

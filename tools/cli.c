@@ -634,7 +634,7 @@ static const struct command commands[] = {
 	  "Write the whole store to standard output as JSON Lines, a backup\n"
 	  "that 'dskvs load' restores exactly:\n"
 	  "\n"
-	  "  {\"dskvs_dump\":1,\"library\":\"1.1.0\"}\n"
+	  "  {\"dskvs_dump\":1,\"library\":\"1.2.0\"}\n"
 	  "  {\"key\":\"artist/daft punk\",\"value\":\"Discovery\"}\n"
 	  "  {\"key\":\"img/logo\",\"value_b64\":\"iVBORw0KGgo=\"}\n"
 	  "  {\"dskvs_dump_end\":2}\n"
