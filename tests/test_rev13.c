@@ -1,0 +1,167 @@
+/*
+ * Adversarial review of issue 13 (rev13): each test here shows a broken
+ * promise of the §3b contract or of include/dskvs.h. They fail on the
+ * code as reviewed; they are not fixes.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+TestSuite(rev13, .init = tu_setup, .fini = tu_teardown, .timeout = 60);
+
+/* ---- an update callback that reads its own collection with get_all ----
+ *
+ * dskvs.h, dskvs_update: "It may read the store (any key)." dskvs_get_all
+ * is a read function, but since batches (get_all gathers the members under
+ * the collection's writer lock to see a batch whole) it takes the very
+ * lock dskvs_update holds while fn runs: the thread deadlocks on itself.
+ */
+static int count_visit(const char *m, size_t ml, const void *v, size_t vl,
+                       void *arg)
+{
+	(void)m, (void)ml, (void)v, (void)vl;
+	++*(int *)arg;
+	return 0;
+}
+
+struct upd_getall {
+	dskvs *s;
+	int members;
+	int rc_getall;
+	int rc;
+	volatile int done;
+};
+
+static int upd_reads_collection(const void *old, size_t old_len, int exists,
+                                const void **nv, size_t *nl, void *arg)
+{
+	struct upd_getall *u = arg;
+	(void)old, (void)old_len, (void)exists;
+	u->rc_getall = dskvs_get_all(u->s, "c", count_visit, &u->members);
+	*nv = "n";
+	*nl = 1;
+	return DSKVS_UPDATE_SET;
+}
+
+static void *upd_thread(void *arg)
+{
+	struct upd_getall *u = arg;
+	u->rc = dskvs_update(u->s, "c/count", upd_reads_collection, u, NULL);
+	__atomic_store_n(&u->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+Test(rev13, update_callback_may_get_all_its_own_collection)
+{
+	dskvs *s = tu_open(tu_dir);
+	tu_put_str(s, "c/a", "1");
+	tu_put_str(s, "c/b", "2");
+	struct upd_getall u = { .s = s };
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, upd_thread, &u), 0);
+	for (int i = 0; i < 500 && !__atomic_load_n(&u.done, __ATOMIC_ACQUIRE);
+	     i++)
+		usleep(10000);
+	if (!__atomic_load_n(&u.done, __ATOMIC_ACQUIRE)) {
+		/* The thread is stuck for good on c's lock; the store cannot
+		 * be closed. Leave without teardown's close. */
+		fprintf(stderr, "dskvs_update whose callback calls "
+		                "dskvs_get_all on the same collection has not "
+		                "returned after 5 s: self-deadlock\n");
+		fflush(stderr);
+		_exit(1);
+	}
+	pthread_join(th, NULL);
+	cr_assert_eq(u.rc, DSKVS_OK);
+	cr_assert_eq(u.rc_getall, DSKVS_OK);
+	cr_assert_eq(u.members, 2);
+	tu_close(s);
+}
+
+/* ---- versions never reused after the deletes were compacted away ------
+ *
+ * dskvs.h: "two values of one member never share a version, and a member
+ * that is deleted and put again gets a new, larger one". If the highest
+ * sequence numbers were deletes and a compaction dropped them, a reopen
+ * must still number the next write above them.
+ */
+static uint64_t ver(dskvs *s, const char *key)
+{
+	uint64_t v = 0;
+	size_t len;
+	int rc = dskvs_get_seq(s, key, NULL, 0, &len, &v);
+	cr_assert(rc == DSKVS_OK || rc == DSKVS_ERANGE || rc == DSKVS_NOTFOUND,
+	          "%d", rc);
+	return v;
+}
+
+Test(rev13, version_not_reused_after_compacted_deletes)
+{
+	dskvs *s = tu_open(tu_dir);
+	uint64_t va, vy, vdel;
+	cr_assert_eq(dskvs_put_seq(s, "c/a", "1", 1, NULL, NULL, &va), 0);
+	cr_assert_eq(dskvs_put_seq(s, "c/y", "old", 3, NULL, NULL, &vy), 0);
+	cr_assert_eq(dskvs_delete_seq(s, "c/y", &vdel), 0);
+	cr_assert_eq(dskvs_compact(s), DSKVS_OK);
+	tu_close(s);
+	s = tu_open(tu_dir);
+	uint64_t nv;
+	cr_assert_eq(dskvs_put_seq(s, "c/y", "new", 3, NULL, NULL, &nv), 0);
+	/* A client that read c/y = "old" at version vy before the delete
+	 * must not be able to CAS over the new value (ABA). */
+	int rc = dskvs_put_if_seq(s, "c/y", "cas", 3, vy, NULL);
+	cr_assert_eq(rc, DSKVS_ECONFLICT,
+	             "CAS with the deleted value's version %llu succeeded "
+	             "over the new value (rc %d): the new put got version "
+	             "%llu, the delete had %llu",
+	             (unsigned long long)vy, rc, (unsigned long long)nv,
+	             (unsigned long long)vdel);
+	cr_assert_gt(nv, vdel);
+	tu_close(s);
+}
+
+/* The same after kill -9 right after the compaction (no clean close). */
+Test(rev13, version_not_reused_after_compaction_and_kill)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		dskvs *s;
+		uint64_t v[3] = { 0 };
+		if (dskvs_open(tu_dir, NULL, &s))
+			_exit(2);
+		dskvs_put_seq(s, "c/a", "1", 1, NULL, NULL, &v[0]);
+		dskvs_put_seq(s, "c/y", "old", 3, NULL, NULL, &v[1]);
+		dskvs_delete_seq(s, "c/y", &v[2]);
+		if (dskvs_compact(s) || dskvs_sync(s))
+			_exit(3);
+		if (write(p[1], v, sizeof(v)) != sizeof(v))
+			_exit(4);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	uint64_t v[3];
+	cr_assert_eq(read(p[0], v, sizeof(v)), (ssize_t)sizeof(v));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	dskvs *s = tu_open(tu_dir);
+	cr_assert_eq(ver(s, "c/a"), v[0]);
+	uint64_t nv;
+	cr_assert_eq(dskvs_put_seq(s, "c/y", "new", 3, NULL, NULL, &nv), 0);
+	cr_assert_gt(nv, v[2], "after kill -9: new version %llu not above "
+	                       "the delete %llu (old value had %llu)",
+	             (unsigned long long)nv, (unsigned long long)v[2],
+	             (unsigned long long)v[1]);
+	tu_close(s);
+}
