@@ -250,3 +250,68 @@ Test(rev13, full_ring_batch_is_not_starved_by_single_writers,
 	cr_assert_eq(b.rc, DSKVS_OK);
 	tu_close(s);
 }
+
+/* ---- a reader waits for an update callback --------------------------------
+ *
+ * dskvs.h, dskvs_update: "while it runs, every writer of that collection
+ * waits (...); readers of the store never wait." (DESIGN §4.1: readers
+ * take no lock.) dskvs_get_all of the collection takes its writer lock
+ * to gather the members, so it waits for the whole callback.
+ */
+struct slow_upd {
+	dskvs *s;
+	volatile int in_fn;
+};
+static int slow_fn(const void *old, size_t old_len, int exists,
+                   const void **nv, size_t *nl, void *arg)
+{
+	struct slow_upd *u = arg;
+	(void)old, (void)old_len, (void)exists, (void)nv, (void)nl;
+	__atomic_store_n(&u->in_fn, 1, __ATOMIC_RELEASE);
+	usleep(1000000); /* a slow callback: 1 s */
+	return DSKVS_UPDATE_KEEP;
+}
+static void *slow_thread(void *arg)
+{
+	struct slow_upd *u = arg;
+	(void)dskvs_update(u->s, "c/a", slow_fn, u, NULL);
+	return NULL;
+}
+static double mono(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+Test(rev13, get_all_does_not_wait_for_an_update_callback)
+{
+	dskvs *s = tu_open(tu_dir);
+	tu_put_str(s, "c/a", "1");
+	tu_put_str(s, "c/b", "2");
+	struct slow_upd u = { s, 0 };
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, slow_thread, &u), 0);
+	while (!__atomic_load_n(&u.in_fn, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	/* A plain get does not wait (lock-free)... */
+	double t0 = mono();
+	char buf[4];
+	size_t len;
+	cr_assert_eq(dskvs_get(s, "c/b", buf, sizeof(buf), &len), DSKVS_OK);
+	double t_get = mono() - t0;
+	/* ...but get_all of the same collection does. */
+	int members = 0;
+	t0 = mono();
+	cr_assert_eq(dskvs_get_all(s, "c", count_visit, &members), DSKVS_OK);
+	double t_all = mono() - t0;
+	pthread_join(th, NULL);
+	cr_assert_eq(members, 2);
+	cr_assert_lt(t_get, 0.5);
+	cr_assert_lt(t_all, 0.5,
+	             "dskvs_get_all waited %.3f s for an update callback on "
+	             "its collection (dskvs_get waited %.6f s): readers are "
+	             "documented never to wait for it",
+	             t_all, t_get);
+	tu_close(s);
+}
