@@ -315,3 +315,67 @@ Test(rev13, get_all_does_not_wait_for_an_update_callback)
 	             t_all, t_get);
 	tu_close(s);
 }
+
+/* ---- two update callbacks that get_all each other's collection -----------
+ *
+ * The same root cause with no self-reference: an update of a/x whose fn
+ * walks collection b, and an update of b/y whose fn walks collection a.
+ * Each holds its collection's lock and waits for the other's (AB-BA).
+ * The header allows fn to "read the store (any key)".
+ */
+struct cross {
+	dskvs *s;
+	const char *key, *walk;
+	pthread_barrier_t *bar;
+	int members, rc;
+	volatile int done;
+};
+static int cross_fn(const void *old, size_t old_len, int exists,
+                    const void **nv, size_t *nl, void *arg)
+{
+	struct cross *x = arg;
+	(void)old, (void)old_len, (void)exists, (void)nv, (void)nl;
+	pthread_barrier_wait(x->bar); /* both callbacks are running */
+	(void)dskvs_get_all(x->s, x->walk, count_visit, &x->members);
+	return DSKVS_UPDATE_KEEP;
+}
+static void *cross_thread(void *arg)
+{
+	struct cross *x = arg;
+	x->rc = dskvs_update(x->s, x->key, cross_fn, x, NULL);
+	__atomic_store_n(&x->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+Test(rev13, update_callbacks_may_get_all_other_collections)
+{
+	dskvs *s = tu_open(tu_dir);
+	tu_put_str(s, "a/x", "1");
+	tu_put_str(s, "b/y", "2");
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, 2);
+	struct cross x1 = { s, "a/x", "b", &bar, 0, -1, 0 };
+	struct cross x2 = { s, "b/y", "a", &bar, 0, -1, 0 };
+	pthread_t t1, t2;
+	cr_assert_eq(pthread_create(&t1, NULL, cross_thread, &x1), 0);
+	cr_assert_eq(pthread_create(&t2, NULL, cross_thread, &x2), 0);
+	for (int i = 0; i < 500 && !(__atomic_load_n(&x1.done, __ATOMIC_ACQUIRE) &&
+	                             __atomic_load_n(&x2.done, __ATOMIC_ACQUIRE));
+	     i++)
+		usleep(10000);
+	if (!x1.done || !x2.done) {
+		fprintf(stderr, "two dskvs_update callbacks, each walking the "
+		                "other's collection with dskvs_get_all, have "
+		                "not returned after 5 s: deadlock\n");
+		fflush(stderr);
+		_exit(1);
+	}
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	cr_assert_eq(x1.rc, DSKVS_OK);
+	cr_assert_eq(x2.rc, DSKVS_OK);
+	cr_assert_eq(x1.members, 1);
+	cr_assert_eq(x2.members, 1);
+	pthread_barrier_destroy(&bar);
+	tu_close(s);
+}
