@@ -291,3 +291,75 @@ Test(rev13_wb, get_all_does_not_wait_for_fdatasync, .timeout = 60)
 	             "lock while it waits for the janitor's fdatasync",
 	             worst_all, worst_get);
 }
+
+/* ---- a version seen before a crash names another value after it ----------
+ *
+ * dskvs.h: "two values of one member never share a version". A put that
+ * returned (DSKVS_SYNC_ASYNC) and whose value a reader saw with
+ * dskvs_get_seq, but whose record never reached the disk, is lost by a
+ * crash -- allowed. But the next open numbers from the last record on
+ * disk, so the next put of that member gets the very version the lost
+ * value had, and a CAS client that read the lost value (the header's
+ * "across a network round trip" use) succeeds over a value it never saw.
+ * Here the janitor's pwritev is held so the second put's record never
+ * reaches the log, then the process is killed.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+static ssize_t stuck_pwritev(int fd, const struct iovec *iov, int cnt,
+                             off_t off)
+{
+	(void)fd, (void)iov, (void)cnt, (void)off;
+	for (;;)
+		pause();
+	return -1;
+}
+
+Test(rev13_wb, version_of_a_lost_value_is_not_given_again, .timeout = 60)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		dskvs *s;
+		uint64_t v[2] = { 0, 0 };
+		size_t len;
+		if (dskvs_open(tu_dir, NULL, &s))
+			_exit(2);
+		dskvs_put_seq(s, "c/y", "durable", 7, NULL, NULL, &v[0]);
+		if (dskvs_sync(s))
+			_exit(3);
+		dskvs__io.pwritev = stuck_pwritev; /* nothing more is logged */
+		dskvs_put(s, "c/y", "lost", 4, NULL, NULL);
+		/* A client reads the value and its version. */
+		if (dskvs_get_seq(s, "c/y", NULL, 0, &len, &v[1]) !=
+		    DSKVS_ERANGE)
+			_exit(4);
+		if (write(p[1], v, sizeof(v)) != sizeof(v))
+			_exit(5);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	uint64_t v[2];
+	cr_assert_eq(read(p[0], v, sizeof(v)), (ssize_t)sizeof(v));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(p[0]);
+
+	dskvs *s = tu_open(tu_dir);
+	tu_check_str(s, "c/y", "durable"); /* the lost put is gone: fine */
+	uint64_t nv;
+	cr_assert_eq(dskvs_put_seq(s, "c/y", "other", 5, NULL, NULL, &nv), 0);
+	/* The client that read "lost" at version v[1] tries its CAS. */
+	int rc = dskvs_put_if_seq(s, "c/y", "cas", 3, v[1], NULL);
+	tu_close(s);
+	cr_assert_neq(nv, v[1],
+	              "after the crash, c/y = \"other\" got version %llu, the "
+	              "version \"lost\" had before it (CAS expecting it: rc "
+	              "%d)",
+	              (unsigned long long)nv, rc);
+	cr_assert_eq(rc, DSKVS_ECONFLICT);
+}
