@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -650,4 +651,58 @@ Test(rev13, backup_path_while_batches_and_compactions_run, .timeout = 120)
 	cr_assert_eq(r.err, 0, "%s", dskvs_strerror(r.err));
 	tu_close(r.s);
 	free(store);
+}
+
+/* ---- dskvs_backup after the program changed its working directory -------
+ *
+ * dskvs_open takes a relative path; the store keeps working after a
+ * chdir (it holds a directory descriptor). dskvs_backup, though, checks
+ * "inside the store's directory" with realpath(s->path), the relative
+ * path as given to open, resolved against the *current* directory:
+ *  - if the new directory has no such path, every backup fails with
+ *    DSKVS_EPATH ("st: No such file or directory"), e.g. a daemon that
+ *    opens "data/store" and then chdir("/");
+ *  - if it has one, the check compares against the wrong directory and a
+ *    backup into the store's own directory is written there.
+ */
+Test(rev13, backup_after_chdir_still_works)
+{
+	char *parent = tu_subdir("p");
+	char *elsewhere = tu_subdir("elsewhere");
+	cr_assert_eq(chdir(parent), 0);
+	dskvs *s = tu_open("st");
+	tu_put_str(s, "a/b", "1");
+	cr_assert_eq(chdir(elsewhere), 0); /* as a daemon would */
+	char *dest = tu_fmt("%s/bk", tu_dir);
+	int rc = dskvs_backup(s, dest);
+	cr_assert_eq(rc, DSKVS_OK, "%s", dskvs_errmsg(NULL));
+	tu_close(s);
+	free(dest);
+	free(parent);
+	free(elsewhere);
+}
+
+Test(rev13, backup_after_chdir_refuses_the_store_itself)
+{
+	char *parent = tu_subdir("p");
+	char *elsewhere = tu_subdir("elsewhere");
+	char *decoy = tu_fmt("%s/st", elsewhere); /* same relative name */
+	cr_assert_eq(mkdir(decoy, 0700), 0);
+	cr_assert_eq(chdir(parent), 0);
+	dskvs *s = tu_open("st");
+	tu_put_str(s, "a/b", "1");
+	cr_assert_eq(chdir(elsewhere), 0);
+	char *inside = tu_fmt("%s/st/inside", parent);
+	int rc = dskvs_backup(s, inside);
+	struct stat st;
+	bool made = stat(inside, &st) == 0;
+	tu_close(s);
+	cr_assert_eq(rc, DSKVS_EINVAL,
+	             "a backup into the store's own directory %s returned %s%s",
+	             inside, dskvs_err_name(rc),
+	             made ? " and was written there" : "");
+	free(inside);
+	free(decoy);
+	free(parent);
+	free(elsewhere);
 }
