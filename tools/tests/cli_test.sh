@@ -476,8 +476,14 @@ group_compact() {
 	after=$(awk '{ print $(NF - 1) }' out)
 	[ "$after" -lt "$before" ] || fail "compact did not shrink the log"
 	expect 0 $S stats
-	[ "$(stat_of log_bytes)" = "$after" ] || fail "log_bytes after compact"
-	[ "$(stat_of garbage_ratio)" = 0.000 ] || fail "garbage after compact"
+	# The compact command's close appended its closing mark (32 bytes);
+	# it and the sealed part's mark are the only bytes not of live
+	# records.
+	[ "$(stat_of log_bytes)" = $((after + 32)) ] ||
+		fail "log_bytes after compact"
+	awk -v g="$(stat_of garbage_ratio)" -v b="$after" \
+		'BEGIN { exit !(g * (b + 32) <= 64.5) }' ||
+		fail "garbage after compact"
 	expect 0 $S get c/k
 	out_is 'value number 15'
 	expect 0 $S get c/other
