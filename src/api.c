@@ -1154,6 +1154,8 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 	if (puts && (rc = dskvs__member_room_n_locked(c, puts)) != DSKVS_OK)
 		goto fail_locked;
 
+	/* No rebuild of the map while the slots are reserved (table.h). */
+	dskvs__members_hold(c, true);
 	first = dskvs__queue_reserve_n(&s->q, &sl, (unsigned)n);
 	for (size_t i = 0; i < n; i++) {
 		if (w[i].del) {
@@ -1174,6 +1176,7 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 				dskvs__queue_slot_set(&s->q, &sl, k, NULL,
 				                      DSKVS_OP_NOP);
 			dskvs__queue_commit_n(&s->q, &sl);
+			dskvs__members_hold(c, false);
 			goto fail_locked;
 		}
 		w[i].op = DSKVS_OP_PUT;
@@ -1194,6 +1197,7 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 	/* Committed before the lock is released: log order is memory
 	 * order. */
 	dskvs__queue_commit_n(&s->q, &sl);
+	dskvs__members_hold(c, false);
 	dropped = drop_if_empty_locked(s, c);
 	dskvs__coll_release(c);
 	for (size_t i = 0; i < n; i++)
