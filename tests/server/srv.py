@@ -371,3 +371,27 @@ class ServerTest(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+def exec_with_server(argv):
+    """srv.py exec CMD...: start a server, run CMD with SRV_HOST and
+    SRV_PORT set, stop the server; fail if CMD fails or the server does
+    not exit 0."""
+    s = Server().start()
+    try:
+        env = dict(os.environ, SRV_HOST=s.host, SRV_PORT=str(s.port))
+        rc = subprocess.call(argv, env=env)
+        src = s.stop()
+        if src != 0:
+            print("server exit status %s: %s" % (src, s.logtext()))
+            return 1
+        return rc
+    finally:
+        s.cleanup()
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) > 2 and sys.argv[1] == "exec":
+        sys.exit(exec_with_server(sys.argv[2:]))
+    raise SystemExit("usage: srv.py exec CMD [ARGS...]")

@@ -178,7 +178,7 @@ class Bind(srv.ServerTest):
                 s.host = addr
                 s.port = srv.free_port()
                 p = subprocess.run(s.argv(), capture_output=True,
-                                   timeout=srv.STOP_WAIT)
+                                   timeout=20)
                 self.assertNotEqual(p.returncode, 0)
                 self.assertIn(b"password", p.stderr)
             finally:

@@ -1,10 +1,8 @@
 """What is acknowledged is on disk. A restart keeps everything; SIGTERM
 with writes in flight loses no acknowledged write and exits 0; kill -9
-with --sync always loses no acknowledged write. Marked dskvs-only, as the
-issue lists them; against redis (SRV_PERSIST_ORACLE=1) they run with
-appendonly yes and appendfsync always for the kill -9 test, which checks
-the test itself."""
-import os
+with --sync always loses no acknowledged write. The issue lists them as
+dskvs-only; against redis they run with appendonly yes (appendfsync
+always for the kill -9 test), which checks the tests themselves."""
 import signal
 import threading
 import unittest
@@ -58,8 +56,6 @@ def total(ws):
     return sum(len(w.acked) for w in ws)
 
 
-@unittest.skipIf(srv.MODE != "dskvs" and
-                 not os.environ.get("SRV_PERSIST_ORACLE"), "dskvs-only")
 class Persist(unittest.TestCase):
     def setUp(self):
         self.s = srv.Server(persist=True)
