@@ -400,6 +400,7 @@ enum {
 	OPT_JSON,
 	OPT_IF_ABSENT,
 	OPT_RESP,
+	OPT_STRINGS,
 };
 
 struct opt {
@@ -479,6 +480,12 @@ static int apply_opt(const struct opt *o, const char *val, struct cmd_args *a)
 		break;
 	case OPT_RESP:
 		a->resp = 1;
+		break;
+	case OPT_STRINGS:
+		if (!val[0] || strchr(val, '/'))
+			return usagef("--strings needs a collection name "
+			              "(not empty, no '/')");
+		a->strings = val;
 		break;
 	}
 	return -1;
@@ -600,6 +607,7 @@ static const struct opt load_opts[] = {
 };
 static const struct opt export_opts[] = {
 	{ "resp", 0, 0, OPT_RESP },
+	{ "strings", 0, 1, OPT_STRINGS },
 	{ NULL, 0, 0, 0 },
 };
 static const struct opt getall_opts[] = {
@@ -679,7 +687,8 @@ static const struct command commands[] = {
 	  "            replace existing values; on failure, the records "
 	  "before\n"
 	  "            the failing line stay\n" },
-	{ "export", cmd_export, export_opts, 0, 0, "export --resp",
+	{ "export", cmd_export, export_opts, 0, 0,
+	  "export --resp [--strings COLLECTION]",
 	  "Write the whole store to standard output as Redis commands (RESP\n"
 	  "multibulk requests, binary-safe): one HSET COLLECTION MEMBER VALUE\n"
 	  "... per collection, split into several HSETs of at most 1000\n"
@@ -690,7 +699,11 @@ static const struct command commands[] = {
 	  "the part of the log proven synced, from a copy in $TMPDIR, and\n"
 	  "says up to which write on stderr.\n"
 	  "\n"
-	  "  --resp   the format (the only one, and required)\n" },
+	  "  --resp                 the format (the only one, and required)\n"
+	  "  --strings COLLECTION   write the members of COLLECTION as string\n"
+	  "                         keys instead, one SET MEMBER VALUE each:\n"
+	  "                         the collection where dskvs-server keeps\n"
+	  "                         bare string keys (see dskvs-server(1))\n" },
 	{ "stats", cmd_stats, NULL, 0, 0, "stats",
 	  "Print the store's statistics, one 'name value' per line:\n"
 	  "\n"

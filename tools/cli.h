@@ -172,11 +172,12 @@ int walk_collection(const char *coll, member_fn fn, void *arg, uint64_t *seen);
 
 /* What a command's options set. */
 struct cmd_args {
-	const char *file; /* put --file */
-	int merge;        /* load --merge */
-	int json;         /* getall --json */
-	int if_absent;    /* put --if-absent */
-	int resp;         /* export --resp */
+	const char *file;    /* put --file */
+	int merge;           /* load --merge */
+	int json;            /* getall --json */
+	int if_absent;       /* put --if-absent */
+	int resp;            /* export --resp */
+	const char *strings; /* export --strings COLLECTION */
 	int help;
 	char **pos; /* positional arguments */
 	int npos;

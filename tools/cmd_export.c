@@ -4,6 +4,10 @@
  * speaks the Redis protocol (redis-server, a Redis or Valkey cluster,
  * dskvs-server). A collection is a Redis hash, a member one of its fields.
  *
+ * With --strings COLLECTION, the members of that collection (where
+ * dskvs-server keeps the string keys that have no '/') go as SET MEMBER
+ * VALUE instead, so that they come back as the string keys they were.
+ *
  * The stream is RESP multibulk requests only, "*N\r\n" then N bulk strings
  * "$LEN\r\nBYTES\r\n", which carry any bytes (NUL included) and empty
  * strings: nothing is escaped, nothing is lost.
@@ -33,6 +37,7 @@
 
 struct export_ctx {
 	const char *coll;  /* the collection being written */
+	int as_strings;    /* its members go as SET MEMBER VALUE */
 	size_t clen;       /* its length */
 	struct cbuf args;  /* the pending chunk's field and value bulks */
 	size_t nfields;    /* members in args */
@@ -81,6 +86,16 @@ static int export_one(const char *key, size_t klen, const char *member,
 
 	(void)key;
 	(void)klen;
+	if (e->as_strings) {
+		e->head.len = 0;
+		cbuf_puts(&e->head, "*3\r\n");
+		put_bulk(&e->head, "SET", 3);
+		put_bulk(&e->head, member, mlen);
+		put_bulk(&e->head, val, vlen);
+		e->commands++;
+		progress_set(++e->done);
+		return out_write(e->head.p, e->head.len) ? ST_STORE : ST_OK;
+	}
 	put_bulk(&e->args, member, mlen);
 	put_bulk(&e->args, val, vlen);
 	e->nfields++;
@@ -186,6 +201,7 @@ int cmd_export(struct cmd_args *a)
 	for (size_t i = 0; st == ST_OK && i < c.n && !interrupted; i++) {
 		e.coll = c.v[i].name;
 		e.clen = strlen(c.v[i].name);
+		e.as_strings = a->strings && strcmp(a->strings, e.coll) == 0;
 		st = walk_collection(c.v[i].name, export_one, &e, &seen);
 		if (st == ST_OK && !interrupted)
 			st = export_flush(&e);
@@ -193,7 +209,7 @@ int cmd_export(struct cmd_args *a)
 		e.nfields = 0;
 		e.bytes = 0;
 	}
-	snprintf(final, sizeof(final), "export: %llu entries in %llu HSETs",
+	snprintf(final, sizeof(final), "export: %llu entries in %llu commands",
 	         (unsigned long long)e.done, (unsigned long long)e.commands);
 	progress_end(final);
 	if (interrupted && !cli.epipe) {

@@ -6,7 +6,8 @@ every hash compared with the store's content (dskvs dump).
 
 DSKVS is the dskvs tool. The store holds many hashes: binary member names
 and values (NUL bytes, every byte value), empty members and values, large
-values, and one collection big enough to be split over several HSETs.
+values, one collection big enough to be split over several HSETs, and one
+exported with --strings, whose members must come back as string keys.
 """
 import base64
 import json
@@ -24,6 +25,9 @@ import srv  # noqa: E402
 
 def b64(b):
     return base64.b64encode(b).decode()
+
+
+STRINGS = b"strs"
 
 
 def make_data(rng):
@@ -44,6 +48,10 @@ def make_data(rng):
     data[b"large"][b"8MiB"] = os.urandom(8 << 20)
     data[b"many"] = {b"m%06d" % k: b"%d" % k for k in range(25000)}
     data["utf8 ☃".encode()] = {"clé".encode(): "valeur ✓".encode()}
+    # Exported with --strings: string keys, as dskvs-server's bare keys.
+    data[STRINGS] = {b"str:%d" % k: b"v%d" % k for k in range(500)}
+    data[STRINGS][b"str:\x00bin"] = b"\x00"
+    data[STRINGS][b"str:empty"] = b""
     return data
 
 
@@ -84,8 +92,8 @@ def main():
 
         server = srv.Server().start()
         pipe = ("set -o pipefail; '%s' --no-progress -s '%s' export --resp "
-                "| redis-cli -h %s -p %d --pipe" %
-                (dskvs, store, server.host, server.port))
+                "--strings %s | redis-cli -h %s -p %d --pipe" %
+                (dskvs, store, STRINGS.decode(), server.host, server.port))
         p = subprocess.run(["bash", "-c", pipe], capture_output=True)
         print(p.stdout.decode(), p.stderr.decode())
         assert p.returncode == 0, "export | redis-cli --pipe failed"
@@ -93,8 +101,14 @@ def main():
 
         r = server.redis()
         keys = set(r.keys("*"))
-        assert keys == set(content), (sorted(keys ^ set(content))[:10])
+        want = (set(content) - {STRINGS}) | set(content[STRINGS])
+        assert keys == want, (sorted(keys ^ want)[:10])
+        for k, v in content[STRINGS].items():
+            assert r.type(k) == b"string", k
+            assert r.get(k) == v, k
         for coll, h in content.items():
+            if coll == STRINGS:
+                continue
             assert r.type(coll) == b"hash", coll
             got = r.hgetall(coll)
             assert got == h, "hash %r differs" % coll

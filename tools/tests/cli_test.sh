@@ -807,6 +807,11 @@ group_export() {
 	expect 0 -s st export --resp
 	out_is '*6\r\n$4\r\nHSET\r\n$1\r\na\r\n$4\r\nb\001in\r\n$3\r\nv\0z\r\n$1\r\nx\r\n$5\r\nhello\r\n*6\r\n$4\r\nHSET\r\n$1\r\nc\r\n$1\r\ne\r\n$0\r\n\r\n$6\r\nsl/ash\r\n$10\r\nwith slash\r\n'
 	cp out small.resp
+	# --strings: that collection's members go as string keys.
+	expect 0 -s st export --resp --strings c
+	out_is '*6\r\n$4\r\nHSET\r\n$1\r\na\r\n$4\r\nb\001in\r\n$3\r\nv\0z\r\n$1\r\nx\r\n$5\r\nhello\r\n*3\r\n$3\r\nSET\r\n$1\r\ne\r\n$0\r\n\r\n*3\r\n$3\r\nSET\r\n$6\r\nsl/ash\r\n$10\r\nwith slash\r\n'
+	expect 2 -s st export --resp --strings a/b
+	expect 2 -s st export --resp --strings ''
 
 	# A big collection is split: 2500 members go as 1000 + 1000 + 500.
 	for i in $(seq 2500); do
