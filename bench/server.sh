@@ -99,6 +99,8 @@ stop_server() {
 	PID=""
 }
 trap 'stop_server; rm -rf "$DIR"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 free_port() {
 	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
