@@ -26,11 +26,11 @@ static redisContext *connect_srv(void)
 
 /* Run a command (printf-like, as redisCommand) and return its reply;
  * fails the test on a connection error. */
-#define CMD(c, ...)                                                         \
-	({                                                                  \
-		redisReply *r_ = redisCommand((c), __VA_ARGS__);            \
-		cr_assert(r_, "connection error: %s", (c)->errstr);         \
-		r_;                                                         \
+#define CMD(c, ...)                                                 \
+	({                                                          \
+		redisReply *r_ = redisCommand((c), __VA_ARGS__);    \
+		cr_assert(r_, "connection error: %s", (c)->errstr); \
+		r_;                                                 \
 	})
 
 static void expect_int(redisReply *r, long long v)
@@ -78,14 +78,13 @@ Test(hiredis, hash_commands_binary_safe)
 	const char val[] = { '\0', '\1', '\0' };
 	redisReply *r;
 
-	CMD(c, "DEL hr:h1");
-	expect_int(CMD(c, "HSET hr:h1 %b %b", field, sizeof(field), val,
-	               sizeof(val)),
-	           1);
+	freeReplyObject(CMD(c, "DEL hr:h1"));
+	expect_int(
+	    CMD(c, "HSET hr:h1 %b %b", field, sizeof(field), val, sizeof(val)),
+	    1);
 	expect_str(CMD(c, "HGET hr:h1 %b", field, sizeof(field)), val,
 	           sizeof(val));
-	expect_int(CMD(c, "HSET hr:h1 %b %b", "", (size_t)0, "", (size_t)0),
-	           1);
+	expect_int(CMD(c, "HSET hr:h1 %b %b", "", (size_t)0, "", (size_t)0), 1);
 	expect_str(CMD(c, "HGET hr:h1 %b", "", (size_t)0), "", 0);
 	expect_int(CMD(c, "HLEN hr:h1"), 2);
 	expect_int(CMD(c, "HSTRLEN hr:h1 %b", field, sizeof(field)), 3);
@@ -141,7 +140,7 @@ Test(hiredis, pipeline)
 	enum { N = 20000 };
 	redisReply *r;
 
-	CMD(c, "DEL hr:p hr:pc");
+	freeReplyObject(CMD(c, "DEL hr:p hr:pc"));
 	for (int i = 0; i < N; i++) {
 		cr_assert_eq(redisAppendCommand(c, "HSET hr:p f%d v%d", i, i),
 		             REDIS_OK);
@@ -176,7 +175,7 @@ Test(hiredis, error_strings)
 {
 	redisContext *c = connect_srv();
 
-	CMD(c, "DEL hr:e hr:es hr:max");
+	freeReplyObject(CMD(c, "DEL hr:e hr:es hr:max"));
 	expect_err(CMD(c, "HSET hr:e f"),
 	           "ERR wrong number of arguments for 'hset' command");
 	expect_err(CMD(c, "HGETALL"),
@@ -203,7 +202,7 @@ Test(hiredis, strings_and_keys)
 	redisContext *c = connect_srv();
 	redisReply *r;
 
-	CMD(c, "DEL hr:s1 hr:s2 hr:n");
+	freeReplyObject(CMD(c, "DEL hr:s1 hr:s2 hr:n"));
 	expect_status(CMD(c, "MSET hr:s1 a hr:s2 b"), "OK");
 	r = CMD(c, "MGET hr:s1 hr:s2 hr:none");
 	cr_assert_eq(r->elements, 3);
