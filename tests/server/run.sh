@@ -63,6 +63,7 @@ for g in "${groups[@]}"; do
 		if [ -z "$hiredis" ]; then
 			tmp=${tmp:-$(mktemp -d)}
 			hiredis=$tmp/hiredis_test
+			# shellcheck disable=SC2046 # the flags are words
 			cc -std=gnu11 -O1 "$here/hiredis_test.c" -o "$hiredis" \
 				$(pkg-config --cflags --libs hiredis criterion)
 		fi

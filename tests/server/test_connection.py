@@ -1,6 +1,6 @@
 """Connection and server commands, AUTH/NOAUTH, SHUTDOWN, WAITAOF."""
 import srv
-from srv import Err, Map, NULL
+from srv import Map, NULL
 
 
 class Connection(srv.ServerTest):

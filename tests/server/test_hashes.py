@@ -1,7 +1,6 @@
 """Hash commands through redis-py, with exact replies checked on the raw
 protocol where the client would hide them (errors, reply types)."""
 import srv
-from srv import Err
 
 
 class Hashes(srv.ServerTest):

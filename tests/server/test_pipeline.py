@@ -1,6 +1,5 @@
 """Pipelining: redis-py pipelines, raw pipelines split at every byte,
 and redis-cli --pipe."""
-import os
 import subprocess
 
 import srv
