@@ -28,6 +28,12 @@
 #                                     200000; x4 at pipeline 16; /5 for
 #                                     writes in the "always" mode)
 #   bench/server.sh --threads N       dskvs-server --threads N
+#   bench/server.sh --scaling "1 2 4 8 16" [--client-threads 4]
+#                                     instead: dskvs-server (async) at each
+#                                     --threads value, SET/GET/HSET/HGET at
+#                                     pipeline 1 and 16, driven by
+#                                     redis-benchmark --threads N (default:
+#                                     its own, one); server-scaling.csv/.md
 #   NO_README=1 bench/server.sh ...   leave bench/README.md alone
 #
 # Writes bench/results/server.csv, server.md, server.png (gnuplot, if
@@ -43,6 +49,8 @@ SKIP_DSKVS=0
 SERVER=""
 THREADS=""
 CONNS=50
+SCALING=""
+CLIENT_THREADS=0 # 0: redis-benchmark's default, one thread, no --threads
 KEYSPACE=1000000
 ARGS="$*"
 
@@ -53,6 +61,8 @@ while [ $# -gt 0 ]; do
 	--server) SERVER=$2; shift ;;
 	--requests) REQUESTS=$2; shift ;;
 	--threads) THREADS=$2; shift ;;
+	--scaling) SCALING=$2; shift ;;
+	--client-threads) CLIENT_THREADS=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "server.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -142,10 +152,12 @@ start() {
 
 # bench NAME MODE PIPELINE TEST N ARGS...: one redis-benchmark run.
 bench() {
-	local name=$1 mode=$2 pipe=$3 test=$4 n=$5 before after line
+	local name=$1 mode=$2 pipe=$3 test=$4 n=$5 before after line ct=()
 	shift 5
+	[ "$CLIENT_THREADS" = 0 ] || ct=(--threads "$CLIENT_THREADS")
 	before=$(cpu_ticks "$PID")
 	line=$(redis-benchmark -p "$PORT" -c "$CONNS" -P "$pipe" \
+		"${ct[@]}" \
 		-r "$KEYSPACE" -n "$n" --csv "$@" | tail -1)
 	after=$(cpu_ticks "$PID")
 	# "test","rps","avg","min","p50","p95","p99","max"
@@ -160,6 +172,63 @@ bench() {
 		    n, $2, $5, $7, cpu, per
 	}' | tee -a "$CSV"
 }
+
+# ---- scaling: dskvs-server alone at each thread count ------------------
+if [ -n "$SCALING" ]; then
+	[ "$SKIP_DSKVS" = 0 ] || { echo "server.sh: --scaling needs" \
+		"dskvs-server" >&2; exit 2; }
+	# bench() appends its rows to $CSV and prints them: keep the printed
+	# ones, with the thread count added, in the real file.
+	SCSV=$OUT/server-scaling.csv
+	CSV=$DIR/scratch.csv
+	echo "server,mode,pipeline,test,requests,ops_per_s,p50_ms,p99_ms,server_cpu_s,ops_per_cpu_s,threads" >"$SCSV"
+	for t in $SCALING; do
+		THREADS=$t
+		start dskvs everysec
+		for pipe in 1 16; do
+			n=$REQUESTS
+			[ "$pipe" = 16 ] && n=$((n * 4))
+			{
+				bench dskvs async "$pipe" SET "$n" -t set
+				bench dskvs async "$pipe" GET "$n" -t get
+				bench dskvs async "$pipe" HSET "$n" \
+					HSET bench element:__rand_int__ xxx
+				bench dskvs async "$pipe" HGET "$n" \
+					HGET bench element:__rand_int__
+			} | sed "s/\$/,$t/" >>"$SCSV"
+		done
+		stop_server
+	done
+	/usr/bin/python3 - "$SCSV" "$OUT/server-scaling.md" "$CLIENT_THREADS" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+threads = []
+for r in rows:
+    if r["threads"] not in threads:
+        threads.append(r["threads"])
+cols = []
+for r in rows:
+    c = (r["pipeline"], r["test"])
+    if c not in cols:
+        cols.append(c)
+v = {(r["threads"], r["pipeline"], r["test"]): r for r in rows}
+ct = sys.argv[3] if sys.argv[3] != "0" else "1 (default)"
+out = ["dskvs-server --sync async, redis-benchmark -c 50, client threads "
+       "%s; ops/s (ops per server CPU-second)" % ct, "",
+       "| threads | " + " | ".join("%s P%s" % (t, p) for p, t in cols) + " |",
+       "|---:|" + "---:|" * len(cols)]
+for th in threads:
+    cells = []
+    for p, t in cols:
+        r = v.get((th, p, t))
+        cells.append("%s (%s)" % ("{:,}".format(int(float(r["ops_per_s"]))),
+                                  r["ops_per_cpu_s"]) if r else "-")
+    out.append("| %s | %s |" % (th, " | ".join(cells)))
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+PY
+	cat "$OUT/server-scaling.md"
+	exit 0
+fi
 
 servers=(redis)
 [ "$SKIP_DSKVS" = 1 ] || servers+=(dskvs)
