@@ -51,7 +51,8 @@ class Server:
     across restarts so persistence can be tested), else a fresh one."""
 
     def __init__(self, store=None, password=None, timeout=None, sync=None,
-                 maxclients=None, threads=None, persist=False, extra=()):
+                 maxclients=None, threads=None, persist=False,
+                 unixsocket=None, extra=()):
         self.tmp = tempfile.mkdtemp(prefix="dskvs-srvtest-")
         self.store = store or os.path.join(self.tmp, "store")
         self.password = password
@@ -63,6 +64,7 @@ class Server:
         # appendonly yes (appendfsync always for sync="always", else
         # everysec). dskvs always persists.
         self.persist = persist
+        self.unixsocket = unixsocket
         self.extra = list(extra)
         self.proc = None
         self.port = None
@@ -90,6 +92,8 @@ class Server:
                 a += ["--timeout", str(self.timeout)]
             if self.maxclients is not None:
                 a += ["--maxclients", str(self.maxclients)]
+            if self.unixsocket is not None:
+                a += ["--unixsocket", self.unixsocket]
             return a + self.extra
         a = [DSKVS_SERVER, "--store", self.store, "--bind", self.host,
              "--port", str(self.port)]
@@ -103,6 +107,8 @@ class Server:
             a += ["--maxclients", str(self.maxclients)]
         if self.threads is not None:
             a += ["--threads", str(self.threads)]
+        if self.unixsocket is not None:
+            a += ["--unixsocket", self.unixsocket]
         return a + self.extra
 
     def start(self):

@@ -291,6 +291,74 @@ class WaitAof(srv.ServerTest):
                            "command")
 
 
+class UnixSocket(srv.ServerTest):
+    """--unixsocket PATH: the same protocol on a Unix-domain socket, next
+    to the TCP port."""
+
+    @classmethod
+    def setUpClass(cls):
+        s = srv.Server()
+        s.unixsocket = s.tmp + "/srv.sock"
+        cls.srv = s.start()
+
+    def test_unix_socket(self):
+        import socket
+        import subprocess
+        u = socket.socket(socket.AF_UNIX)
+        u.settimeout(srv.STOP_WAIT)
+        u.connect(self.srv.unixsocket)
+        c = srv.Raw.__new__(srv.Raw)
+        c.sock, c.buf = u, b""
+        with c:
+            self.assertEqual(c.cmd("PING"), "PONG")
+            self.assertEqual(c.cmd("HSET", "uh", "f", "v"), 1)
+        self.assertEqual(self.r.hget("uh", "f"), b"v")
+        out = subprocess.run(["redis-cli", "-s", self.srv.unixsocket,
+                              "HGET", "uh", "f"], capture_output=True,
+                             check=True)
+        self.assertEqual(out.stdout, b"v\n")
+
+
+class Threads(srv.ServerTest):
+    """--threads 3 (dskvs; redis has one loop): connections spread over
+    event loops still see one store, and each its own replies in order."""
+    server_kw = {"threads": 3}
+
+    def test_many_clients_over_loops(self):
+        import threading
+        errors = []
+
+        def client(k):
+            try:
+                with self.raw() as c:
+                    reqs = b"".join(srv.Raw.encode("HSET", "t%d" % k,
+                                                   "f%d" % i, i)
+                                    for i in range(500))
+                    c.send(reqs + srv.Raw.encode("HLEN", "t%d" % k))
+                    for _ in range(500):
+                        if c.reply() != 1:
+                            errors.append(k)
+                    if c.reply() != 500:
+                        errors.append(k)
+            except Exception as e:  # recorded for the test thread
+                errors.append((k, e))
+
+        ts = [threading.Thread(target=client, args=(k,)) for k in range(12)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual(errors, [])
+        with self.raw() as c:
+            self.assertEqual(c.cmd("DBSIZE"), 12)
+            for k in range(12):
+                self.assertEqual(c.cmd("HLEN", "t%d" % k), 500)
+            ids = {int(l.split(" ")[0][3:])
+                   for l in c.cmd("CLIENT", "LIST").decode().split("\n")
+                   if l}
+            self.assertIn(c.cmd("CLIENT", "ID"), ids)
+
+
 class Shutdown(srv.ServerTest):
     def test_shutdown(self):
         self.r.set("k", "v")
