@@ -65,14 +65,23 @@ class Mapping(srv.ServerTest):
             over = b"k" * (NAME_MAX + 1)
             self.assertEqual(c.cmd("HSET", "h", ok, "v"), 1)
             self.assertEqual(c.cmd("HGET", "h", ok), b"v")
-            self.assertEqual(c.cmd("HSET", ok, "f", "v"), 1)
-            self.assertEqual(c.cmd("SET", ok, "v"), "OK")
+            self.assertEqual(c.cmd("HSET", b"H" * NAME_MAX, "f", "v"), 1)
+            self.assertEqual(c.cmd("SET", b"S" * NAME_MAX, "v"), "OK")
             for cmd in (("HSET", "h", over, "v"), ("HSET", over, "f", "v"),
-                        ("SET", over, "v"), ("HGET", "h", over),
-                        ("HINCRBY", "h", over, 1)):
+                        ("SET", over, "v"), ("HINCRBY", "h", over, 1),
+                        ("HSETNX", "h", over, "v"), ("APPEND", over, "x")):
                 r = c.cmd(*cmd)
                 self.assertIsInstance(r, Err, cmd[0])
                 self.assertTrue(str(r).startswith("ERR "), r)
+            # A read of a name that cannot exist finds nothing (or is
+            # refused), and above all is not cut to the limit, which would
+            # find the 65535-byte name.
+            for cmd in (("HGET", "h", over), ("GET", over),
+                        ("HEXISTS", "h", over)):
+                r = c.cmd(*cmd)
+                self.assertTrue(r in (None, 0) or
+                                (isinstance(r, Err) and
+                                 str(r).startswith("ERR ")), (cmd[0], r))
             self.assertEqual(c.cmd("HLEN", "h"), 1)
             self.assertEqual(c.cmd("DBSIZE"), 3)
 
