@@ -594,9 +594,10 @@ DSKVS_EXTERN int dskvs_update_bin(dskvs *s, const char *coll, size_t clen,
  * counts as one write for dskvs_sync() and DSKVS_SYNC_ALWAYS (one wait).
  *
  * Limits (DSKVS_EBATCH): at most min(batch_max_records, queue capacity - 1)
- * ops (defaults: 16384), and at most DSKVS_BATCH_BYTES_MAX bytes of member
- * names and values together (the janitor writes a batch inside one of its
- * own, one pwritev and one fdatasync, and the queue must hold it whole).
+ * ops (defaults: 16384), and at most DSKVS_BATCH_BYTES_MAX bytes of log
+ * records: for each op its member name and value, the collection's name
+ * and 33 bytes (the janitor writes a batch inside one of its own, one
+ * pwritev and one fdatasync, and the queue must hold it whole).
  *
  * Returns DSKVS_OK; nothing is applied when it returns anything else but
  * DSKVS_EIO in DSKVS_SYNC_ALWAYS mode (applied in memory, not durable):

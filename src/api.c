@@ -1067,7 +1067,8 @@ static int batch_prepare(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 			return dskvs__fail(DSKVS_ETOOBIG,
 			                   "op %zu: member name over %u bytes",
 			                   i, DSKVS_NAME_MAX);
-		bytes += w[i].mlen;
+		/* Its log record: header, "coll/member", value. */
+		bytes += DSKVS_REC_HDR + ck->clen + 1 + w[i].mlen;
 		if (w[i].del)
 			continue;
 		if ((rc = value_ok(w[i].val, w[i].len, "dskvs_write_batch")) !=
@@ -1078,8 +1079,8 @@ static int batch_prepare(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 	}
 	if (bytes > DSKVS_BATCH_BYTES_MAX)
 		return dskvs__fail(DSKVS_EBATCH,
-		                   "dskvs_write_batch: %llu bytes of names and "
-		                   "values, over the limit of %u",
+		                   "dskvs_write_batch: %llu bytes of log "
+		                   "records, over the limit of %u",
 		                   (unsigned long long)bytes,
 		                   DSKVS_BATCH_BYTES_MAX);
 	for (size_t i = 0; i < n; i++) {
