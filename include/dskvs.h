@@ -837,9 +837,12 @@ typedef struct dskvs_backup_report {
  * that is provably synced when it is read (the part a compaction sealed,
  * every batch followed by a mark or by a later batch: the rules open
  * applies, see dskvs_verify), then check the copy with dskvs_verify. What
- * a process writes meanwhile, and a last batch not yet proven (it gets its
- * mark a moment after its fdatasync), are left out: rep->seq says up to
- * which write the copy is complete. When nobody has the store open it
+ * a process writes meanwhile, and a last batch not yet proven, are left
+ * out: a batch is proven by the next one, or by the mark written after its
+ * fdatasync when nothing else is queued, so under a steady load the copy
+ * trails what the source reported durable by up to one batch (at most
+ * batch_max_records writes); rep->seq says up to which write the copy is
+ * complete. When nobody has the store open it
  * holds the store's lock shared meanwhile, so an open of that store
  * fails with DSKVS_EBUSY. Changes nothing in the store.
  *
