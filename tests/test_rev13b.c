@@ -128,3 +128,92 @@ Test(rev13b, torn_close_after_idle_mark_keeps_the_store)
 	tu_check_str(s, "c/a", "1");
 	tu_close(s);
 }
+
+/* ---- get_all from update callbacks on two stores ----------------------- */
+
+#include <pthread.h>
+#include <time.h>
+
+static struct {
+	dskvs *s1, *s2;
+	pthread_barrier_t bar;
+	int rc1, rc2;
+} x;
+
+static int count_visit(const char *m, size_t ml, const void *v, size_t vl,
+                       void *arg)
+{
+	(void)m, (void)ml, (void)v, (void)vl;
+	++*(int *)arg;
+	return 0;
+}
+
+static int cb1(const void *old, size_t old_len, int exists,
+               const void **new_val, size_t *new_len, void *arg)
+{
+	(void)old, (void)old_len, (void)exists, (void)new_val, (void)new_len;
+	int n = 0;
+	pthread_barrier_wait(&x.bar);
+	*(int *)arg = dskvs_get_all(x.s2, "X", count_visit, &n);
+	return DSKVS_UPDATE_KEEP;
+}
+
+static int cb2(const void *old, size_t old_len, int exists,
+               const void **new_val, size_t *new_len, void *arg)
+{
+	(void)old, (void)old_len, (void)exists, (void)new_val, (void)new_len;
+	int n = 0;
+	pthread_barrier_wait(&x.bar);
+	*(int *)arg = dskvs_get_all(x.s1, "A", count_visit, &n);
+	return DSKVS_UPDATE_KEEP;
+}
+
+static void *t1(void *arg)
+{
+	(void)arg;
+	dskvs_update(x.s1, "A/k", cb1, &x.rc1, NULL);
+	return NULL;
+}
+
+static void *t2(void *arg)
+{
+	(void)arg;
+	dskvs_update(x.s2, "X/k", cb2, &x.rc2, NULL);
+	return NULL;
+}
+
+/*
+ * The fix made a callback's dskvs_get_all of its own collection skip the
+ * lock and refused other collections of the same store, because "two
+ * callbacks walking each other's collection deadlocked". The same two
+ * callbacks on two stores (DESIGN §4.10: several stores in one process;
+ * the header: a callback "may read the store", and nothing forbids reading
+ * another) still deadlock: each holds its collection's lock and waits in
+ * dskvs_get_all for the other's. Either refuse (EINVAL) or complete; never
+ * hang.
+ */
+Test(rev13b, get_all_across_two_stores_from_update_callbacks_does_not_hang)
+{
+	x.s1 = tu_open(tu_subdir("one"));
+	x.s2 = tu_open(tu_subdir("two"));
+	tu_put_str(x.s1, "A/k", "1");
+	tu_put_str(x.s2, "X/k", "2");
+	x.rc1 = x.rc2 = 12345;
+	pthread_barrier_init(&x.bar, NULL, 2);
+	pthread_t a, b;
+	cr_assert_eq(pthread_create(&a, NULL, t1, NULL), 0);
+	cr_assert_eq(pthread_create(&b, NULL, t2, NULL), 0);
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 5;
+	int ja = pthread_timedjoin_np(a, NULL, &dl);
+	int jb = ja ? ja : pthread_timedjoin_np(b, NULL, &dl);
+	cr_assert_eq(ja | jb, 0,
+	             "two update callbacks, each walking the other store's "
+	             "collection with dskvs_get_all, still hang after 5 s "
+	             "(rc1 %d rc2 %d)",
+	             x.rc1, x.rc2);
+	cr_log_info("rc1 %d rc2 %d", x.rc1, x.rc2);
+	tu_close(x.s1);
+	tu_close(x.s2);
+}
