@@ -217,3 +217,120 @@ Test(rev13b, get_all_across_two_stores_from_update_callbacks_does_not_hang)
 	tu_close(x.s1);
 	tu_close(x.s2);
 }
+
+/* ---- versions after a crash of a session that opened a closed log ------ */
+
+/* The child's pwritev on the log: never returns (the janitor's write is
+ * stuck, say on a slow disk), so what is queued never reaches the file. */
+static ssize_t stuck_pwritev(int fd, const struct iovec *iov, int cnt,
+                             off_t off)
+{
+	(void)fd, (void)iov, (void)cnt, (void)off;
+	for (;;)
+		pause();
+	return -1;
+}
+
+/* The child's pwritev: fails (a full disk), a sticky error. */
+static ssize_t enospc_pwritev(int fd, const struct iovec *iov, int cnt,
+                              off_t off)
+{
+	(void)fd, (void)iov, (void)cnt, (void)off;
+	errno = ENOSPC;
+	return -1;
+}
+
+/* A clean store: c/a written, closed (the log ends with a closing mark). */
+static uint64_t closed_store(void)
+{
+	dskvs *s = tu_open(tu_dir);
+	uint64_t v;
+	cr_assert_eq(dskvs_put_seq(s, "c/a", "1", 1, NULL, NULL, &v), 0);
+	tu_close(s);
+	return v;
+}
+
+/*
+ * recover.c, next_seq_base: "A log that ends with its closing mark was
+ * closed: no sequence number above that mark's was ever handed out." Not
+ * so once a later session has opened it: open writes nothing when the log
+ * ends with a closing mark (tail_proven), so until that session's first
+ * batch reaches the file the log still ends with the old closing mark. A
+ * session killed in that window (its puts returned, their versions shown
+ * by dskvs_put_seq / dskvs_get_seq, the janitor's write not yet on disk)
+ * leaves a log that the next open takes for a closed one: it numbers from
+ * the old mark and hands out the lost write's version again, so a
+ * compare-and-swap holding it succeeds against another value -- the very
+ * ABA the 2^32 gap was added for.
+ */
+Test(rev13b, version_not_reused_after_kill_of_a_session_on_a_closed_log)
+{
+	closed_store();
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		dskvs *s;
+		uint64_t v = 0;
+		if (dskvs_open(tu_dir, NULL, &s))
+			_exit(2);
+		dskvs__io.pwritev = stuck_pwritev;
+		if (dskvs_put_seq(s, "c/y", "lost", 4, NULL, NULL, &v))
+			_exit(3);
+		if (write(p[1], &v, sizeof(v)) != sizeof(v))
+			_exit(4);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	uint64_t lost;
+	cr_assert_eq(read(p[0], &lost, sizeof(lost)), (ssize_t)sizeof(lost));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+
+	dskvs *s = tu_open(tu_dir);
+	tu_check_absent(s, "c/y"); /* never synced: fine to lose */
+	uint64_t nv;
+	cr_assert_eq(dskvs_put_seq(s, "c/y", "new", 3, NULL, NULL, &nv), 0);
+	int rc = dskvs_put_if_seq(s, "c/y", "cas", 3, lost, NULL);
+	cr_assert_gt(nv, lost,
+	             "the killed session showed version %llu for a write "
+	             "that never reached the log; the reopen gave %llu to "
+	             "another value (CAS holding the lost version: rc %d)",
+	             (unsigned long long)lost, (unsigned long long)nv, rc);
+	tu_close(s);
+}
+
+/*
+ * The same through a sticky error instead of a kill: the session's puts
+ * returned with their versions, the janitor's first write failed (ENOSPC,
+ * nothing reached the file), close reports DSKVS_EIO and, with the error
+ * sticky, writes no closing mark -- so the log still ends with the old
+ * one, and the next open numbers from it.
+ */
+Test(rev13b, version_not_reused_after_close_with_sticky_error_on_a_closed_log)
+{
+	closed_store();
+	dskvs *s = tu_open(tu_dir);
+	dskvs__io.pwritev = enospc_pwritev;
+	uint64_t lost;
+	cr_assert_eq(dskvs_put_seq(s, "c/y", "lost", 4, NULL, NULL, &lost), 0);
+	int rc = dskvs_sync(s);
+	cr_assert_eq(rc, DSKVS_EIO, "sync %d", rc);
+	rc = dskvs_close(s);
+	dskvs__io = dskvs__io_libc;
+	cr_assert_eq(rc, DSKVS_EIO, "close %d", rc);
+
+	s = tu_open(tu_dir);
+	tu_check_absent(s, "c/y");
+	uint64_t nv;
+	cr_assert_eq(dskvs_put_seq(s, "c/y", "new", 3, NULL, NULL, &nv), 0);
+	rc = dskvs_put_if_seq(s, "c/y", "cas", 3, lost, NULL);
+	cr_assert_gt(nv, lost,
+	             "version %llu (a put that returned, then failed to "
+	             "persist) was given again to another value: %llu "
+	             "(CAS holding it: rc %d)",
+	             (unsigned long long)lost, (unsigned long long)nv, rc);
+	tu_close(s);
+}
