@@ -372,3 +372,90 @@ Test(rev13b, torn_close_of_a_backup_taken_after_compaction_keeps_the_copy)
 	tu_close(b);
 	tu_rmtree(copy);
 }
+
+/* The child's pwritev: once `torn_go` is set, half of the first write
+ * reaches the disk, then the process dies (a torn batch). */
+static int torn_go;
+static ssize_t torn_batch_pwritev(int fd, const struct iovec *iov, int cnt,
+                                  off_t off)
+{
+	(void)cnt;
+	while (!__atomic_load_n(&torn_go, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	size_t half = iov[0].iov_len / 2 ? iov[0].iov_len / 2 : 1;
+	ssize_t w = pwrite(fd, iov[0].iov_base, half, off);
+	(void)w;
+	fdatasync(fd);
+	_exit(9);
+}
+
+/*
+ * Worse: the session that leaves the log ending with the old closing mark
+ * need not hand out anything. Session 1 opens a closed log, shows version
+ * v for a put and dies with that batch torn. Session 2 opens: the torn
+ * tail is cut (so the log ends with the old closing mark again), and since
+ * the log did not end with its closing mark, numbering goes on 2^32 above
+ * -- but only in memory: session 2 is killed before it writes anything
+ * (a tool run, a process that crashed early). Session 3 finds a log that
+ * ends with a closing mark and numbers from it: session 1's version v is
+ * given to another value.
+ */
+Test(rev13b, version_not_reused_after_torn_tail_cut_then_kill_before_writing)
+{
+	closed_store();
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) { /* session 1 */
+		dskvs *s;
+		uint64_t v = 0;
+		size_t len;
+		if (dskvs_open(tu_dir, NULL, &s))
+			_exit(2);
+		dskvs__io.pwritev = torn_batch_pwritev;
+		if (dskvs_put_seq(s, "c/y", "lost", 4, NULL, NULL, &v))
+			_exit(3);
+		if (dskvs_get_seq(s, "c/y", NULL, 0, &len, &v) != DSKVS_ERANGE)
+			_exit(4);
+		if (write(p[1], &v, sizeof(v)) != sizeof(v))
+			_exit(5);
+		__atomic_store_n(&torn_go, 1, __ATOMIC_RELEASE);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	uint64_t lost;
+	cr_assert_eq(read(p[0], &lost, sizeof(lost)), (ssize_t)sizeof(lost));
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 9, "%d", st);
+	char *log = tu_log_path(tu_dir);
+	uint64_t torn_size = tu_file_size(log);
+
+	/* Session 2: opens (cutting the torn tail), dies before any write. */
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		dskvs *s;
+		_exit(dskvs_open(tu_dir, NULL, &s) ? 2 : 0);
+	}
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_log_info("log %llu bytes torn, %llu after session 2",
+	            (unsigned long long)torn_size,
+	            (unsigned long long)tu_file_size(log));
+
+	/* Session 3. */
+	dskvs *s = tu_open(tu_dir);
+	uint64_t nv;
+	cr_assert_eq(dskvs_put_seq(s, "c/y", "new", 3, NULL, NULL, &nv), 0);
+	int rc = dskvs_put_if_seq(s, "c/y", "cas", 3, lost, NULL);
+	cr_assert_gt(nv, lost,
+	             "session 1 showed version %llu for a lost write; after "
+	             "session 2 cut its torn tail and died, session 3 gave "
+	             "%llu to another value (CAS holding %llu: rc %d)",
+	             (unsigned long long)lost, (unsigned long long)nv,
+	             (unsigned long long)lost, rc);
+	tu_close(s);
+}
