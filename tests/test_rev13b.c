@@ -459,3 +459,79 @@ Test(rev13b, version_not_reused_after_torn_tail_cut_then_kill_before_writing)
 	             (unsigned long long)lost, rc);
 	tu_close(s);
 }
+
+/* A session that writes c/a, syncs and is killed (no close): the log ends
+ * with the idle mark written after the sync. */
+static void killed_session_with_synced_write(void)
+{
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		dskvs *s;
+		if (dskvs_open(tu_dir, NULL, &s))
+			_exit(2);
+		if (dskvs_put(s, "c/a", "1", 1, NULL, NULL) || dskvs_sync(s))
+			_exit(3);
+		_exit(0);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A session that shows a version for a put that never reaches the log,
+ * then is killed. Returns the version. */
+static uint64_t killed_session_with_lost_write(void)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		dskvs *s;
+		uint64_t v = 0;
+		if (dskvs_open(tu_dir, NULL, &s))
+			_exit(2);
+		dskvs__io.pwritev = stuck_pwritev;
+		if (dskvs_put_seq(s, "c/y", "lost", 4, NULL, NULL, &v))
+			_exit(3);
+		if (write(p[1], &v, sizeof(v)) != sizeof(v))
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	uint64_t v;
+	cr_assert_eq(read(p[0], &v, sizeof(v)), (ssize_t)sizeof(v));
+	close(p[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return v;
+}
+
+/*
+ * No closed log needed: two crashes in a row. After the first, open
+ * numbers 2^32 above the log's highest number -- in memory only: the log
+ * ends with a mark (tail_proven), so open writes nothing that records the
+ * jump. A session that then shows a version and is killed before its
+ * first batch reaches the file leaves the log exactly as the first crash
+ * left it, and the next open jumps to the very same base: the lost
+ * version is handed out again.
+ */
+Test(rev13b, version_not_reused_after_two_crashes_in_a_row)
+{
+	killed_session_with_synced_write();
+	uint64_t lost = killed_session_with_lost_write();
+
+	dskvs *s = tu_open(tu_dir);
+	tu_check_absent(s, "c/y");
+	uint64_t nv;
+	cr_assert_eq(dskvs_put_seq(s, "c/y", "new", 3, NULL, NULL, &nv), 0);
+	int rc = dskvs_put_if_seq(s, "c/y", "cas", 3, lost, NULL);
+	cr_assert_gt(nv, lost,
+	             "the second crashed session showed version %llu for a "
+	             "lost write; the next open gave %llu to another value "
+	             "(CAS holding it: rc %d)",
+	             (unsigned long long)lost, (unsigned long long)nv, rc);
+	tu_close(s);
+}
