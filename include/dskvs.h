@@ -300,11 +300,11 @@ DSKVS_EXTERN int dskvs_get_with(dskvs *s, const char *key, dskvs_read_fn fn,
  * writer that holds the lock while it waits for room in the janitor's queue
  * (when writes outrun the disk). Other collections' writers never delay it.
  *
- * From inside a dskvs_update callback on the same store: the callback's
- * own collection is walked as it was before the update (its lock is the
- * one the callback holds); any other collection gets DSKVS_EINVAL (waiting
- * for its lock while holding one could deadlock with a callback doing the
- * same the other way round).
+ * From inside a dskvs_update callback (on this store or another): the
+ * callback's own collection is walked as it was before the update (its
+ * lock is the one the callback holds); any other collection, of any
+ * store, gets DSKVS_EINVAL (waiting for its lock while holding one could
+ * deadlock with a callback doing the same the other way round).
  *
  * Errors: DSKVS_EBADKEY (NULL, empty, leading '/', or a member key),
  * DSKVS_ETOOBIG, DSKVS_EINVAL (s or fn NULL; another collection from
@@ -477,8 +477,8 @@ DSKVS_EXTERN int dskvs_put_if_seq(dskvs *s, const char *key, const void *val,
  * of that collection (memory reclamation of the whole store is delayed
  * too); readers of single keys (dskvs_get and friends) never wait. So fn
  * must be quick. It may read any key, and dskvs_get_all() its own
- * collection (as it was before this update); dskvs_get_all() of another
- * collection returns DSKVS_EINVAL from inside fn. It must not write to,
+ * collection (as it was before this update); dskvs_get_all() of any other
+ * collection, of any store, returns DSKVS_EINVAL from inside fn. It must not write to,
  * sync, wait on, compact or close that store: those calls, made from
  * inside fn on the same store, return DSKVS_EINVAL without doing anything
  * (checked in every build: a thread-local flag; dskvs_close too, which

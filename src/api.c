@@ -69,9 +69,9 @@ static int after_write(dskvs *s, uint64_t seq, uint64_t *seq_out)
  *
  * dskvs_get_all gathers under the collection's lock: from inside a
  * callback it walks the callback's own collection without taking the lock
- * its thread already holds, and refuses another collection of the same
- * store (waiting for that lock while holding one would deadlock against a
- * callback doing the same the other way round).
+ * its thread already holds, and refuses any other collection, of this
+ * store or another (waiting for that lock while holding one would deadlock
+ * against a callback doing the same the other way round).
  */
 struct upd_frame {
 	const dskvs *s;
@@ -313,14 +313,14 @@ static int get_all_k(dskvs *s, const struct dskvs__key *k, dskvs_visit_fn fn,
 	size_t n;
 	int rc;
 
-	const struct upd_frame *f = upd_frame_of(s);
 	dskvs__rcu_read_lock();
-	if (DSKVS_UNLIKELY(f != NULL)) {
-		/* Inside a dskvs_update callback on s (see "update
-		 * callbacks"): its own collection, whose lock this thread
-		 * holds, or nothing. */
-		c = (struct dskvs__coll *)f->c;
-		if (k->clen != c->nlen ||
+	if (DSKVS_UNLIKELY(upd_top != NULL)) {
+		/* Inside a dskvs_update callback, on this store or another
+		 * (see "update callbacks"): only a collection whose lock this
+		 * thread holds, walked without taking it again. */
+		const struct upd_frame *f = upd_frame_of(s);
+		c = f ? (struct dskvs__coll *)f->c : NULL;
+		if (c == NULL || k->clen != c->nlen ||
 		    memcmp(k->coll, c->name, k->clen) != 0) {
 			dskvs__rcu_read_unlock();
 			return dskvs__fail(

@@ -235,18 +235,19 @@ static void record_fsync(struct dskvs__janitor *j, uint64_t ns, size_t n,
  * log, and never to a format-1 log. Its sequence number is the highest one
  * handed out so far (every write dequeued; nothing is queued when a mark
  * is written). flags: 0, or DSKVS_REC_END for the closing mark, which also
- * ends its batch. It is appended, or, for the closing mark when the log
- * ends with a mark (tail_mark_off), written over that mark: the same batch
- * opened, the same claim, so close leaves the log's size alone. A crash
- * that tears that write leaves damage in an unproven last batch of a
- * mark only, a torn tail that open cuts: nothing synced depends on it.
- * Janitor only. Returns DSKVS_OK or DSKVS_EIO (errno in j->io_errno).
+ * ends its batch. It is appended, or, if `over` and the log ends with a
+ * mark past its sealed part (tail_mark_off), written over that mark: a
+ * mark with the same claim or a higher number, so that open and close
+ * leave the log's size alone. A crash that tears that write leaves damage
+ * in an unproven last batch of a mark only, a torn tail that open cuts:
+ * nothing synced depends on it. Janitor only (or recovery before it
+ * starts). Returns DSKVS_OK or DSKVS_EIO (errno in j->io_errno).
  */
-static int mark_write(struct dskvs__janitor *j, unsigned flags)
+static int mark_write(struct dskvs__janitor *j, unsigned flags, bool over)
 {
 	unsigned char hdr[DSKVS_REC_HDR];
 	struct iovec iov = { hdr, sizeof(hdr) };
-	bool over = (flags & DSKVS_REC_END) && j->tail_mark_off;
+	over = over && j->tail_mark_off;
 	uint64_t at = over ? j->tail_mark_off : j->log_size;
 	j->tail_closed = false;
 	dskvs__rec_hdr_encode(hdr, j->log_salt, DSKVS_REC_MARK, flags,
@@ -273,7 +274,12 @@ static int mark_write(struct dskvs__janitor *j, unsigned flags)
 
 int dskvs__janitor_write_mark(struct dskvs__janitor *j)
 {
-	return mark_write(j, 0);
+	return mark_write(j, 0, false);
+}
+
+int dskvs__janitor_open_mark(struct dskvs__janitor *j)
+{
+	return mark_write(j, 0, true);
 }
 
 /* Write and sync one batch of n records dequeued by dskvs__janitor_drain(). The
@@ -383,7 +389,7 @@ void dskvs__janitor_seal_tail(struct dskvs__janitor *j)
 	if (!j->tail_proven && dskvs__io.fdatasync(j->logfd) != 0) {
 		e = errno;
 		what = "fdatasync";
-	} else if (mark_write(j, DSKVS_REC_END) != DSKVS_OK) {
+	} else if (mark_write(j, DSKVS_REC_END, true) != DSKVS_OK) {
 		e = j->io_errno;
 		what = "write of the closing mark";
 	}

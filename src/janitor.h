@@ -144,6 +144,9 @@ DSKVS_LOCAL void dskvs__janitor_stats(struct dskvs__janitor *j,
  * thread, or recovery before it starts. Returns DSKVS_OK or DSKVS_EIO
  * (errno in j->io_errno). */
 DSKVS_LOCAL int dskvs__janitor_write_mark(struct dskvs__janitor *j);
+/* The same, written over the mark the log ends with (tail_mark_off) when
+ * there is one: recovery's mark of where the numbering goes on. */
+DSKVS_LOCAL int dskvs__janitor_open_mark(struct dskvs__janitor *j);
 
 /* ---- batch.c: the janitor's batch machinery, used by janitor.c and
  * compact.c (and by recovery for the mark and the log file) ------------

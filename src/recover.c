@@ -510,9 +510,11 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 	j->log_size = sc.off;
 	/* Before the mark below, which uses it. */
 	j->tail_closed = k == DSKVS__SCAN_END && last_closing;
-	/* The last record returned ends where the log now ends. */
-	j->tail_mark_off =
-	    last_mark && !last_closing ? j->log_size - DSKVS_REC_HDR : 0;
+	/* The last record returned ends where the log now ends; a mark of
+	 * the sealed part is never written over. */
+	j->tail_mark_off = last_mark && j->log_size - DSKVS_REC_HDR >= sc.sealed
+	                       ? j->log_size - DSKVS_REC_HDR
+	                       : 0;
 	*seq_base = next_seq_base(sc.max_seq, j->tail_closed);
 	j->log_major = sc.major;
 	j->log_salt = sc.salt;
@@ -521,17 +523,26 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 	j->batch_no = sc.last_ended ? sc.last_batch + 1 : sc.last_batch;
 	j->tail_proven = last_mark || sc.off == sc.sealed;
 	j->mark_unsynced = false; /* synced above */
-	if (!j->tail_proven && j->log_major >= 2) {
-		/* Everything in the log is synced now and reported durable:
-		 * say so in the log at once, so that a process killed before
-		 * its first write or close still leaves the proof (a mark
-		 * claims only what the fdatasync above made true; losing it
-		 * costs nothing). A failure here is no error: the next batch
-		 * or close proves it instead. */
-		if (dskvs__janitor_write_mark(j) != DSKVS_OK)
-			dskvs__diag(j->diag, DSKVS_LOG_WARN,
-			            "%s: writing a mark after replay: %s", file,
-			            strerror(j->io_errno));
+	if (j->log_major >= 2) {
+		/* Everything in the log is synced now and reported durable.
+		 * Before open returns, the log says so and says where the
+		 * numbering goes on: a mark carrying the new base (written
+		 * over the mark the log ends with, if any, else appended),
+		 * synced. Without it, a process killed before its first batch
+		 * reached the log would leave the log as it found it, and the
+		 * next open would start from the same base and give again the
+		 * versions this process showed. */
+		if (dskvs__janitor_open_mark(j) != DSKVS_OK ||
+		    dskvs__io.fdatasync(fd) != 0) {
+			int e = j->io_errno ? j->io_errno : errno;
+			rc = dskvs__fail(DSKVS_EIO,
+			                 "%s: writing the mark of where the "
+			                 "numbering goes on: %s",
+			                 file, strerror(e));
+			j->logfd = -1;
+			goto out;
+		}
+		j->mark_unsynced = false;
 	}
 done:
 	dskvs__diag(
