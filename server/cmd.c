@@ -829,8 +829,10 @@ static void c_hincrbyfloat(ctx *x)
 		return;
 	}
 	in->is_float = 1;
-	if (!resp_str2ld(A(3).p, A(3).n, &in->byf) || isinf(in->byf)) {
+	if (!resp_str2ld(A(3).p, A(3).n, &in->byf)) {
 		resp_error(x->o, "ERR value is not a valid float");
+	} else if (isinf(in->byf)) {
+		resp_error(x->o, "ERR value is NaN or Infinity");
 	} else if (hkey_ok(x, k) == 0 && field_ok(x, A(2)) == 0 &&
 	           hash_write_ok(x, k) == 0) {
 		incr_run(x, k.p, k.n, A(2).p, A(2).n, in, 1);
@@ -1683,10 +1685,13 @@ static void c_incrbyfloat(ctx *x)
 		return;
 	}
 	in->is_float = 1;
-	if (!resp_str2ld(A(2).p, A(2).n, &in->byf) || isinf(in->byf))
-		resp_error(x->o, "ERR value is not a valid float");
-	else if (skey_get(x, A(1), &sk) == 0)
-		incr_run(x, sk.coll, sk.clen, sk.mem, sk.mlen, in, 0);
+	/* As Redis: the type first, then the increment. */
+	if (skey_get(x, A(1), &sk) == 0) {
+		if (!resp_str2ld(A(2).p, A(2).n, &in->byf))
+			resp_error(x->o, "ERR value is not a valid float");
+		else
+			incr_run(x, sk.coll, sk.clen, sk.mem, sk.mlen, in, 0);
+	}
 	free(in);
 }
 
