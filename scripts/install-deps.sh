@@ -10,6 +10,7 @@ pkgs=(
   libck-dev liburcu-dev libcriterion-dev
   clang libclang-rt-14-dev   # libFuzzer target and sanitizer runtimes
   valgrind
+  redis-tools                # redis-cli: dskvs-server's smoke test
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(gnuplot-nox)

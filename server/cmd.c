@@ -2700,84 +2700,151 @@ static void cmd_info(ctx *x, const struct cmd *c)
 	resp_array(x->o, 0);
 }
 
-/* COMMAND DOCS arguments from the hint: a word is an argument ("key" the
- * key type, "count"/"increment"/... integers, UPPER a token, a|b a
- * oneof), [..] optional, "..." after a word or group makes it multiple. */
-static void docs_args(ctx *x, const char *h)
+/* COMMAND DOCS arguments from a hint such as "key [field value ...]": a
+ * lower-case word is an argument ("key" of type key, a few names integers,
+ * the rest strings), an UPPER word a token, "A|B" a oneof of tokens,
+ * "[...]" an optional argument (a block when it holds several), and "..."
+ * makes the argument before it (or the group it ends) multiple. Writes the
+ * arguments to o and returns how many. */
+static const char *arg_type(const char *w)
 {
-	resp_out tmp = { .proto = x->o->proto };
-	size_t n = 0;
+	static const char *ints[] = { "count",       "increment", "decrement",
+		                      "index",       "cursor",    "numlocal",
+		                      "numreplicas", "timeout",   NULL };
+	if (!strcmp(w, "key"))
+		return "key";
+	for (size_t i = 0; ints[i]; i++)
+		if (!strcmp(w, ints[i]))
+			return "integer";
+	return "string";
+}
+
+static void put_lower(resp_out *o, const char *p, size_t n)
+{
 	char w[64];
-	const char *p = h;
-	while (*p) {
-		while (*p == ' ')
+	if (n >= sizeof(w))
+		n = sizeof(w) - 1;
+	for (size_t i = 0; i < n; i++)
+		w[i] = (char)tolower((unsigned char)p[i]);
+	resp_bulk(o, w, n);
+}
+
+static size_t docs_args(resp_out *o, const char *p, const char *end)
+{
+	size_t n = 0;
+	while (p < end) {
+		while (p < end && *p == ' ')
 			p++;
-		if (!*p)
+		if (p >= end)
 			break;
-		int opt = 0;
+		if (!strncmp(p, "...", 3)) {
+			p += 3;
+			continue;
+		}
+		int opt = 0, multi = 0;
+		const char *ws, *we;
 		if (*p == '[') {
 			opt = 1;
-			p++;
+			int depth = 1;
+			ws = ++p;
+			while (p < end && depth) {
+				if (*p == '[')
+					depth++;
+				else if (*p == ']')
+					depth--;
+				p++;
+			}
+			we = depth ? p : p - 1;
+			const char *e = we;
+			while (e > ws && e[-1] == ' ')
+				e--;
+			if (e - ws >= 3 && !strncmp(e - 3, "...", 3)) {
+				multi = 1;
+				we = e - 3;
+			}
+		} else {
+			ws = p;
+			while (p < end && *p != ' ')
+				p++;
+			we = p;
 		}
-		size_t l = 0;
-		while (*p && *p != ' ' && *p != ']' && *p != '[' &&
-		       l < sizeof(w) - 1)
-			w[l++] = *p++;
-		w[l] = '\0';
-		/* Skip the rest of an optional group: it is one argument. */
-		int depth = opt;
-		while (depth > 0 && *p) {
-			if (*p == '[')
-				depth++;
-			else if (*p == ']')
-				depth--;
-			p++;
-		}
-		int multi = 0;
-		while (*p == ' ' && strncmp(p, " [", 2) && p[1] == '.')
-			p++;
-		if (!strncmp(p, "...", 3)) {
+		const char *q = p;
+		while (q < end && *q == ' ')
+			q++;
+		if (end - q >= 3 && !strncmp(q, "...", 3)) {
 			multi = 1;
-			p += 3;
+			p = q + 3;
 		}
-		if (l == 0 || !strcmp(w, "..."))
+		while (we > ws && we[-1] == ' ')
+			we--;
+		if (we <= ws)
 			continue;
-		int token = isupper((unsigned char)w[0]);
-		const char *type =
-		    token               ? "pure-token"
-		    : !strcmp(w, "key") ? "key"
-		    : !strcmp(w, "count") || !strcmp(w, "increment") ||
-		            !strcmp(w, "decrement") || !strcmp(w, "index") ||
-		            !strcmp(w, "cursor") || !strcmp(w, "numlocal") ||
-		            !strcmp(w, "numreplicas") || !strcmp(w, "timeout")
-		        ? "integer"
-		        : "string";
-		size_t fields = 2 + (token ? 1 : 0) + (opt || multi ? 1 : 0);
-		resp_map(&tmp, fields);
-		resp_bulk_cstr(&tmp, "name");
-		char lw[64];
-		for (size_t i = 0; i <= l; i++)
-			lw[i] = (char)tolower((unsigned char)w[i]);
-		resp_bulk_cstr(&tmp, lw);
-		resp_bulk_cstr(&tmp, "type");
-		resp_bulk_cstr(&tmp, type);
+		const char *sp = memchr(ws, ' ', (size_t)(we - ws));
+		const char *bar = memchr(ws, '|', (size_t)(we - ws));
+		int token =
+		    isupper((unsigned char)ws[0]) && sp == NULL && bar == NULL;
+		const char *type = sp      ? "block"
+		                   : bar   ? "oneof"
+		                   : token ? "pure-token"
+		                           : NULL;
+		size_t wl = (size_t)((sp ? sp : we) - ws);
+		char w[64];
+		if (wl >= sizeof(w))
+			wl = sizeof(w) - 1;
+		memcpy(w, ws, wl);
+		w[wl] = '\0';
+		if (type == NULL)
+			type = arg_type(w);
+		size_t fields =
+		    2 + (size_t)token + (opt || multi) + (sp || bar ? 1 : 0);
+		resp_map(o, fields);
+		resp_bulk_cstr(o, "name");
+		put_lower(o, ws, bar ? (size_t)(we - ws) : wl);
+		resp_bulk_cstr(o, "type");
+		resp_bulk_cstr(o, type);
 		if (token) {
-			resp_bulk_cstr(&tmp, "token");
-			resp_bulk_cstr(&tmp, w);
+			resp_bulk_cstr(o, "token");
+			resp_bulk(o, ws, wl);
 		}
 		if (opt || multi) {
-			resp_bulk_cstr(&tmp, "flags");
-			resp_set(&tmp, (size_t)opt + (size_t)multi);
+			resp_bulk_cstr(o, "flags");
+			resp_set(o, (size_t)opt + (size_t)multi);
 			if (opt)
-				resp_simple(&tmp, "optional");
+				resp_simple(o, "optional");
 			if (multi)
-				resp_simple(&tmp, "multiple");
+				resp_simple(o, "multiple");
+		}
+		if (sp) {
+			resp_bulk_cstr(o, "arguments");
+			resp_out sub = { .proto = o->proto };
+			size_t k = docs_args(&sub, ws, we);
+			resp_array(o, k);
+			resp_raw(o, sub.buf, sub.len);
+			resp_out_free(&sub);
+		} else if (bar) {
+			resp_bulk_cstr(o, "arguments");
+			size_t k = 1;
+			for (const char *t = ws; t < we; t++)
+				k += *t == '|';
+			resp_array(o, k);
+			for (const char *t = ws; t < we;) {
+				const char *te =
+				    memchr(t, '|', (size_t)(we - t));
+				if (te == NULL)
+					te = we;
+				resp_map(o, 3);
+				resp_bulk_cstr(o, "name");
+				put_lower(o, t, (size_t)(te - t));
+				resp_bulk_cstr(o, "type");
+				resp_bulk_cstr(o, "pure-token");
+				resp_bulk_cstr(o, "token");
+				resp_bulk(o, t, (size_t)(te - t));
+				t = te + 1;
+			}
 		}
 		n++;
 	}
-	resp_array(x->o, n);
-	resp_raw(x->o, tmp.buf, tmp.len);
-	resp_out_free(&tmp);
+	return n;
 }
 
 static void cmd_docs(ctx *x, const struct cmd *c)
@@ -2793,7 +2860,11 @@ static void cmd_docs(ctx *x, const struct cmd *c)
 	resp_bulk_cstr(x->o, "complexity");
 	resp_bulk_cstr(x->o, "see the dskvs-server README");
 	resp_bulk_cstr(x->o, "arguments");
-	docs_args(x, c->args);
+	resp_out tmp = { .proto = x->o->proto };
+	size_t n = docs_args(&tmp, c->args, c->args + strlen(c->args));
+	resp_array(x->o, n);
+	resp_raw(x->o, tmp.buf, tmp.len);
+	resp_out_free(&tmp);
 }
 
 static void c_command(ctx *x)

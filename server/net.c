@@ -13,11 +13,16 @@
  * to the same address with SO_REUSEPORT, and the kernel hashes each new
  * connection to one of them. The alternative, one accepting loop handing
  * the descriptors to the others through a queue and an eventfd, costs one
- * wakeup and a lock per connection and puts every accept on one thread;
- * measured with redis-benchmark -c 50 on this 2-core machine the two are
- * within noise of each other for long-lived connections (README.md,
- * "dskvs-server", has the figures), and SO_REUSEPORT wins clearly for
- * short connections (-k 0), so it is the default. The hand-off path is
+ * wakeup and a lock per connection and puts every accept on one thread.
+ * Measured side by side with redis-benchmark (-c 50, 2 loops, on the
+ * shared 2-core development machine: server/README.md has the figures),
+ * the two were within the run-to-run noise, for long-lived connections
+ * and for a new connection per request (-k 0) alike. SO_REUSEPORT is the
+ * default because it has no cross-thread step at all: accepting scales
+ * with the loops, and a loop that is busy does not delay the connections
+ * of the others (with a hand-off, a busy loop 0 delays every accept). Its
+ * cost is that the kernel's hash may spread few connections unevenly. The
+ * hand-off path is
  * kept: the Unix socket uses it (SO_REUSEPORT does not spread AF_UNIX
  * stream connections), and DSKVS_SERVER_ACCEPT=handoff selects it for TCP
  * to repeat the measurement.
