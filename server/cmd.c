@@ -2664,11 +2664,19 @@ static const struct cmd cmds[] = {
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
+/* The table is small; comparing the length and the first letter first
+ * makes a miss cost a byte compare. */
 static const struct cmd *lookup(str name)
 {
-	for (size_t i = 0; i < NCMDS; i++)
-		if (IS(name, cmds[i].name))
+	if (name.n == 0 || name.n > 16)
+		return NULL;
+	int c0 = tolower((unsigned char)name.p[0]);
+	for (size_t i = 0; i < NCMDS; i++) {
+		const char *nm = cmds[i].name;
+		if (nm[0] == c0 && strlen(nm) == name.n &&
+		    !strncasecmp(name.p, nm, name.n))
 			return &cmds[i];
+	}
 	return NULL;
 }
 

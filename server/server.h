@@ -95,8 +95,8 @@ struct server {
 	int sync_mode;
 	char *password; /* NULL: no AUTH */
 	size_t password_len;
-	long maxclients;
-	long timeout;
+	_Atomic long maxclients; /* CONFIG SET may change them */
+	_Atomic long timeout;
 	int threads;
 	const char *bind;
 	int port;
