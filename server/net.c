@@ -292,9 +292,16 @@ static void conn_readable(conn *c)
 		conn_flush(c);
 		return;
 	}
+	/* Room for what a large bulk announced, but never more than twice
+	 * what has arrived (plus 1 MiB): a "$<len>" line alone must not make
+	 * the server allocate the whole value. */
 	size_t need = READ_CHUNK;
-	if (c->parser.want > used && c->parser.want - used > need)
+	if (c->parser.want > used && c->parser.want - used > need) {
 		need = c->parser.want - used;
+		size_t cap = used > (1u << 20) ? used : (1u << 20);
+		if (need > cap)
+			need = cap;
+	}
 	if (c->in_cap - c->in_len < need) {
 		size_t ncap = c->in_cap ? c->in_cap : READ_CHUNK;
 		while (ncap - c->in_len < need)
