@@ -516,12 +516,10 @@ static void c_hget(ctx *x)
 		return;
 	size_t mark = x->o->len;
 	if (hget_one(x, k, A(2))) {
-		atomic_fetch_add_explicit(&srv.keyspace_hits, 1,
-		                          memory_order_relaxed);
+		stat_add(&x->c->stats->hits, 1);
 		return;
 	}
-	atomic_fetch_add_explicit(&srv.keyspace_misses, 1,
-	                          memory_order_relaxed);
+	stat_add(&x->c->stats->misses, 1);
 	if (string_exists(k.p, k.n) && !hash_exists(k.p, k.n)) {
 		x->o->len = mark;
 		resp_error(x->o, "%s", WRONGTYPE);
@@ -1382,12 +1380,10 @@ static void c_get(ctx *x)
 	int rc = dskvs_get_with_bin(srv.store, sk.coll, sk.clen, sk.mem,
 	                            sk.mlen, bulk_cb, x->o);
 	if (rc == DSKVS_OK) {
-		atomic_fetch_add_explicit(&srv.keyspace_hits, 1,
-		                          memory_order_relaxed);
+		stat_add(&x->c->stats->hits, 1);
 		return;
 	}
-	atomic_fetch_add_explicit(&srv.keyspace_misses, 1,
-	                          memory_order_relaxed);
+	stat_add(&x->c->stats->misses, 1);
 	if (rc == DSKVS_NOTFOUND)
 		resp_null(x->o);
 	else
@@ -2243,9 +2239,15 @@ static void c_config(ctx *x)
 		pthread_mutex_unlock(&cfg_lock);
 		resp_simple(x->o, "OK");
 	} else if (IS(sub, "resetstat") && x->n == 2) {
-		atomic_store(&srv.keyspace_hits, 0);
-		atomic_store(&srv.keyspace_misses, 0);
-		atomic_store(&srv.cmds_processed, 0);
+		for (int i = 0; i < srv.threads; i++) {
+			struct loop_stats *ls = &srv.stats[i];
+			atomic_store_explicit(&ls->cmds, 0,
+			                      memory_order_relaxed);
+			atomic_store_explicit(&ls->hits, 0,
+			                      memory_order_relaxed);
+			atomic_store_explicit(&ls->misses, 0,
+			                      memory_order_relaxed);
+		}
 		resp_simple(x->o, "OK");
 	} else if (IS(sub, "rewrite") && x->n == 2) {
 		resp_error(x->o, "ERR The server is running without a config "
@@ -2485,21 +2487,34 @@ static void c_info(ctx *x)
 		                        : "none");
 	}
 	if (want_section(x, "stats", 1)) {
+		uint64_t sum[5] = { 0 };
+		for (int i = 0; i < srv.threads; i++) {
+			struct loop_stats *ls = &srv.stats[i];
+			sum[0] += atomic_load_explicit(&ls->cmds,
+			                               memory_order_relaxed);
+			sum[1] += atomic_load_explicit(&ls->hits,
+			                               memory_order_relaxed);
+			sum[2] += atomic_load_explicit(&ls->misses,
+			                               memory_order_relaxed);
+			sum[3] += atomic_load_explicit(&ls->net_in,
+			                               memory_order_relaxed);
+			sum[4] += atomic_load_explicit(&ls->net_out,
+			                               memory_order_relaxed);
+		}
 		info_section(&t, "Stats", &first);
 		info_line(&t, "total_connections_received:%llu",
 		          (unsigned long long)srv.conns_received);
 		info_line(&t, "total_commands_processed:%llu",
-		          (unsigned long long)srv.cmds_processed);
+		          (unsigned long long)sum[0]);
 		info_line(&t, "total_net_input_bytes:%llu",
-		          (unsigned long long)srv.net_in);
+		          (unsigned long long)sum[3]);
 		info_line(&t, "total_net_output_bytes:%llu",
-		          (unsigned long long)srv.net_out);
+		          (unsigned long long)sum[4]);
 		info_line(&t, "rejected_connections:%llu",
 		          (unsigned long long)srv.rejected_conns);
-		info_line(&t, "keyspace_hits:%llu",
-		          (unsigned long long)srv.keyspace_hits);
+		info_line(&t, "keyspace_hits:%llu", (unsigned long long)sum[1]);
 		info_line(&t, "keyspace_misses:%llu",
-		          (unsigned long long)srv.keyspace_misses);
+		          (unsigned long long)sum[2]);
 		info_line(&t, "expired_keys:0");
 		info_line(&t, "evicted_keys:0");
 	}

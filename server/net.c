@@ -203,8 +203,7 @@ static int conn_flush(conn *c)
 		                  resp_out_pending(&c->out));
 		if (n > 0) {
 			c->out.sent += (size_t)n;
-			atomic_fetch_add_explicit(&srv.net_out, (uint64_t)n,
-			                          memory_order_relaxed);
+			stat_add(&c->stats->net_out, (uint64_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -257,8 +256,7 @@ static int conn_process(conn *c)
 		}
 		if (p->argc > 0) {
 			cmd_dispatch(c, p->argv, p->argc);
-			atomic_fetch_add_explicit(&srv.cmds_processed, 1,
-			                          memory_order_relaxed);
+			stat_add(&c->stats->cmds, 1);
 		}
 		resp_parser_next(p);
 		if (c->no_reply_exit)
@@ -328,8 +326,7 @@ static void conn_readable(conn *c)
 		return;
 	}
 	c->in_len += (size_t)n;
-	atomic_fetch_add_explicit(&srv.net_in, (uint64_t)n,
-	                          memory_order_relaxed);
+	stat_add(&c->stats->net_in, (uint64_t)n);
 	atomic_store_explicit(&c->last_active, time(NULL),
 	                      memory_order_relaxed);
 	conn_process(c);
@@ -379,6 +376,7 @@ static void conn_adopt(struct loop *l, int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
 	c->loop = l;
+	c->stats = &srv.stats[l->idx];
 	c->id = atomic_fetch_add(&srv.next_id, 1) + 1;
 	c->created = time(NULL);
 	atomic_store(&c->last_active, c->created);
@@ -900,8 +898,10 @@ int main(int argc, char **argv)
 		die("cannot watch the store's durability: out of descriptors");
 
 	loops = calloc((size_t)srv.threads, sizeof(*loops));
-	if (loops == NULL)
+	srv.stats = aligned_alloc(64, (size_t)srv.threads * sizeof(*srv.stats));
+	if (loops == NULL || srv.stats == NULL)
 		die("out of memory");
+	memset(srv.stats, 0, (size_t)srv.threads * sizeof(*srv.stats));
 	for (int i = 0; i < srv.threads; i++) {
 		struct loop *l = &loops[i];
 		l->idx = i;
@@ -952,6 +952,7 @@ int main(int argc, char **argv)
 		free(loops[i].q);
 	}
 	free(loops);
+	free(srv.stats);
 	if (srv.unixsocket)
 		unlink(srv.unixsocket);
 	rc = dskvs_close(srv.store);

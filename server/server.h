@@ -51,9 +51,27 @@
 
 struct loop;
 
+/* Counters of one loop, for INFO. Only the loop's thread adds to them
+ * (a relaxed load and store: no read-modify-write, so no cache line is
+ * fought over between loops); INFO on any loop sums them with relaxed
+ * loads, and CONFIG RESETSTAT sets them to zero (a reset that races with
+ * an increment may lose that increment, as a statistics reset may).
+ * Aligned to a cache line each. */
+struct loop_stats {
+	_Atomic uint64_t cmds, hits, misses, net_in, net_out;
+} __attribute__((aligned(64)));
+
+static inline void stat_add(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_store_explicit(v,
+	                      atomic_load_explicit(v, memory_order_relaxed) + n,
+	                      memory_order_relaxed);
+}
+
 typedef struct conn {
 	int fd;
 	struct loop *loop;
+	struct loop_stats *stats;   /* the loop's counters */
 	struct conn *prev, *next;   /* the loop's list (owner only) */
 	struct conn *rprev, *rnext; /* the registry (reg_lock) */
 	uint64_t id;
@@ -108,9 +126,8 @@ struct server {
 
 	_Atomic long clients;     /* connected now */
 	_Atomic uint64_t next_id; /* CLIENT ID */
-	_Atomic uint64_t conns_received, cmds_processed, rejected_conns;
-	_Atomic uint64_t keyspace_hits, keyspace_misses;
-	_Atomic uint64_t net_in, net_out;
+	_Atomic uint64_t conns_received, rejected_conns;
+	struct loop_stats *stats; /* [threads], one per loop */
 	_Atomic int shutting_down;
 
 	pthread_mutex_t reg_lock;
