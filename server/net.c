@@ -204,6 +204,9 @@ static int conn_flush(conn *c)
 		if (n > 0) {
 			c->out.sent += (size_t)n;
 			stat_add(&c->stats->net_out, (uint64_t)n);
+			/* A client reading a long reply is not idle. */
+			atomic_store_explicit(&c->last_active, time(NULL),
+			                      memory_order_relaxed);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
