@@ -228,7 +228,10 @@ static int conn_flush(conn *c)
 	} else {
 		c->stalled_since = 0;
 	}
-	if (pend == 0 && c->closing) {
+	/* The SHUTDOWN caller stays connected until the process exits, as
+	 * with Redis, so that it sees the close only once the server is
+	 * gone. */
+	if (pend == 0 && c->closing && !c->no_reply_exit) {
 		conn_free(c);
 		return -1;
 	}
@@ -275,10 +278,6 @@ static int conn_process(conn *c)
 		free(c->in);
 		c->in = NULL;
 		c->in_cap = 0;
-	}
-	if (c->no_reply_exit) {
-		set_events(c);
-		return 0;
 	}
 	return conn_flush(c);
 }
@@ -599,8 +598,7 @@ static void *loop_main(void *arg)
 		if (l->phase == 2) {
 			int busy = 0;
 			for (conn *c = l->head; c; c = c->next)
-				if (!c->no_reply_exit &&
-				    resp_out_pending(&c->out) > 0)
+				if (resp_out_pending(&c->out) > 0)
 					busy = 1;
 			if (!busy || now_ms() >= flush_deadline)
 				break;

@@ -90,7 +90,7 @@ typedef struct conn {
 
 	int authed;
 	int closing;          /* close once the output is written */
-	int no_reply_exit;    /* SHUTDOWN: close without flushing more */
+	int no_reply_exit;    /* SHUTDOWN: kept open until the process exits */
 	int events;           /* epoll events currently registered */
 	time_t stalled_since; /* output above OUT_SOFT since (0: not) */
 
