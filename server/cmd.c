@@ -1969,6 +1969,11 @@ void conn_info_line(conn *c, char *buf, size_t cap)
 	time_t now = time(NULL);
 	const char *cmd =
 	    atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+	size_t qb = atomic_load_explicit(&c->mon_qbuf, memory_order_relaxed);
+	size_t qc = atomic_load_explicit(&c->mon_qcap, memory_order_relaxed);
+	size_t om = atomic_load_explicit(&c->mon_omem, memory_order_relaxed);
+	if (qb > qc)
+		qb = qc;
 	snprintf(buf, cap,
 	         "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld "
 	         "flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu "
@@ -1979,8 +1984,7 @@ void conn_info_line(conn *c, char *buf, size_t cap)
 	         c->name ? c->name : "", (long long)(now - c->created),
 	         (long long)(now - atomic_load_explicit(&c->last_active,
 	                                                memory_order_relaxed)),
-	         c->in_len, c->in_cap - c->in_len, c->in_cap, c->out.cap,
-	         c->in_cap + c->out.cap + sizeof(*c), cmd,
+	         qb, qc - qb, qc, om, qc + om + sizeof(*c), cmd,
 	         atomic_load_explicit(&c->proto, memory_order_relaxed));
 }
 
@@ -2297,7 +2301,8 @@ static void c_shutdown(ctx *x)
 	/* As Redis: no reply; the connection closes as the server exits. */
 	x->c->no_reply_exit = 1;
 	x->c->closing = 1;
-	kill(srv.pid, SIGTERM);
+	/* To the main thread, which waits for it in sigwait. */
+	pthread_kill(srv.main_thread, SIGTERM);
 }
 
 static void c_function(ctx *x)

@@ -279,6 +279,9 @@ static int conn_process(conn *c)
 		c->in = NULL;
 		c->in_cap = 0;
 	}
+	atomic_store_explicit(&c->mon_qbuf, c->in_len, memory_order_relaxed);
+	atomic_store_explicit(&c->mon_qcap, c->in_cap, memory_order_relaxed);
+	atomic_store_explicit(&c->mon_omem, c->out.cap, memory_order_relaxed);
 	return conn_flush(c);
 }
 

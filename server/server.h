@@ -13,9 +13,9 @@
  * What other threads may see of a connection (CLIENT LIST) is in the
  * client registry: `srv.reg_lock` guards the registry list and each
  * connection's `name`; `id`, `addr` and `created` are written before the
- * connection is registered and never after; `last_active`, `last_cmd` and
- * `proto` are relaxed atomics written by the owner (a monitoring view
- * needs no more than a recent value).
+ * connection is registered and never after; `last_active`, `last_cmd`,
+ * `proto` and the `mon_*` sizes are relaxed atomics written by the owner (a
+ * monitoring view needs no more than a recent value).
  */
 #ifndef DSKVS_SERVER_H
 #define DSKVS_SERVER_H
@@ -82,6 +82,9 @@ typedef struct conn {
 	_Atomic(const char *) last_cmd; /* static string */
 	_Atomic int proto;              /* 2 or 3 */
 	char *name;                     /* CLIENT SETNAME; reg_lock */
+	/* Buffer sizes for CLIENT LIST, copied by the owner after each batch
+	 * of requests (the buffers themselves are the owner's alone). */
+	_Atomic size_t mon_qbuf, mon_qcap, mon_omem;
 
 	char *in;
 	size_t in_len, in_cap;
