@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzz the log scanner (tests/fuzz/fuzz_scan.c) and the recovery path
-# (tests/fuzz/fuzz_recover.c) with libFuzzer.
+# Fuzz the log scanner (tests/fuzz/fuzz_scan.c), the recovery path
+# (tests/fuzz/fuzz_recover.c) and dskvs-server's RESP parser
+# (server/fuzz/fuzz_resp.c) with libFuzzer.
 #
 #   scripts/fuzz.sh [SECONDS] [libFuzzer options...]     (default 60 s)
 #
@@ -11,7 +12,8 @@
 # between the two: half to fuzz_scan, the rest to fuzz_recover (30 + 30 by
 # default); the options go to both. DSKVS_FUZZ_TARGETS="scan recover" (the
 # default) picks the targets, in that order; one named alone gets all of
-# SECONDS. Both run even when the first fails. Exits non-zero on a crash, a
+# SECONDS. "resp" (the RESP parser, corpus server/fuzz/corpus/) is run only
+# when named: DSKVS_FUZZ_TARGETS=resp scripts/fuzz.sh 60. Both run even when the first fails. Exits non-zero on a crash, a
 # leak, a timeout or an out-of-memory in either; the failing input is saved
 # under build/fuzz/artifacts/ (reproduce: build/fuzz/tests/fuzz/fuzz_scan
 # FILE, or fuzz_recover FILE).
@@ -23,7 +25,7 @@ build=$root/build/fuzz
 read -r -a targets <<<"${DSKVS_FUZZ_TARGETS:-scan recover}"
 for t in "${targets[@]}"; do
   case $t in
-    scan | recover) ;;
+    scan | recover | resp) ;;
     *)
       echo "fuzz.sh: unknown target '$t' in DSKVS_FUZZ_TARGETS" >&2
       exit 2
@@ -65,7 +67,15 @@ for i in "${!targets[@]}"; do
   fi
   ((t_secs < 1)) && t_secs=1
   left=$((left - t_secs))
+  bin=$build/tests/fuzz/fuzz_$t
   case $t in
+    resp)
+      corpus=$root/server/fuzz/corpus
+      bin=$build/server/fuzz_resp
+      # -max_len: long enough for the 64 KiB inline and count-line limits
+      #   (the harness caps bulks at 4 KiB).
+      extra=(-max_len=140000)
+      ;;
     scan)
       corpus=$root/tests/fuzz/corpus_scan
       # -max_len: descriptions are short (a few bytes a record; the logs
@@ -83,7 +93,7 @@ for i in "${!targets[@]}"; do
   mkdir -p "$work/$t"
   cp "$corpus"/* "$work/$t"/
   echo "fuzz.sh: fuzz_$t for ${t_secs} s"
-  if ! "$build/tests/fuzz/fuzz_$t" -max_total_time="$t_secs" -fork="$jobs" \
+  if ! "$bin" -max_total_time="$t_secs" -fork="$jobs" \
     -timeout=10 "${extra[@]}" -rss_limit_mb=1024 -malloc_limit_mb=256 \
     -print_final_stats=1 -artifact_prefix="$build/artifacts/" "$@" \
     "$work/$t"; then
