@@ -983,7 +983,8 @@ static void c_hrandfield(ctx *x)
 static int scan_opts(ctx *x, size_t from, str *match, str *type)
 {
 	match->p = NULL;
-	type->p = NULL;
+	if (type != NULL)
+		type->p = NULL;
 	for (size_t i = from; i < x->n; i++) {
 		if (i + 1 >= x->n) {
 			resp_error(x->o, "%s", SYNTAX);
@@ -1938,7 +1939,7 @@ static void c_hello(ctx *x)
 	if (!x->c->authed) {
 		resp_error(x->o, "NOAUTH HELLO must be called with the client "
 		                 "already authenticated, otherwise the HELLO "
-		                 "<proto> AUTH <user> <pass> option can be "
+		                 "AUTH <user> <pass> option can be "
 		                 "used to authenticate the client and select "
 		                 "the RESP protocol version at the same time");
 		return;
@@ -2056,8 +2057,7 @@ static void c_client(ctx *x)
 			resp_simple(x->o, h[i]);
 	} else {
 		resp_error(x->o,
-		           "ERR unknown subcommand or wrong number of "
-		           "arguments for '%.*s'. Try CLIENT HELP.",
+		           "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
 		           (int)(sub.n > 128 ? 128 : sub.n), sub.p);
 	}
 }
