@@ -451,6 +451,7 @@ static inline void members_note_remove(struct dskvs__coll *c)
 int dskvs__tables_init(struct dskvs__tables *t, uint64_t seed)
 {
 	t->seed = seed;
+	dskvs__blk_pool_init(&t->pool);
 	pthread_mutex_init(&t->colls_lock, NULL);
 	if (!ck_ht_init(&t->colls, HT_MODE, NULL, &dskvs__ht_allocator,
 	                COLLS_INITIAL, t->seed))
@@ -467,6 +468,7 @@ void dskvs__tables_destroy(struct dskvs__tables *t)
 		coll_free(ck_ht_entry_value(e));
 	ck_ht_destroy(&t->colls);
 	pthread_mutex_destroy(&t->colls_lock);
+	dskvs__blk_pool_destroy(&t->pool);
 }
 
 /*
@@ -854,7 +856,8 @@ int dskvs__replay_put(struct dskvs__tables *t, const char *key, size_t klen,
 		dskvs__rcu_read_unlock();
 		return DSKVS_ENOMEM;
 	}
-	b = dskvs__blk_new(k.coll, k.clen, k.member, k.mlen, val, vlen, 1);
+	b = dskvs__blk_alloc(&t->pool, k.coll, k.clen, k.member, k.mlen, val,
+	                     vlen, 1);
 	if (b == NULL) {
 		dskvs__rcu_read_unlock();
 		return DSKVS_ENOMEM;

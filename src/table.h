@@ -64,6 +64,9 @@ struct dskvs__tables {
 	pthread_mutex_t colls_lock;
 	struct dskvs__ht_shape colls_shape; /* under colls_lock */
 	uint64_t seed;                      /* hash seed, constant after init */
+	/* Retired and recycled blocks of this store (blk.h): its writers
+	 * allocate from it and retire into it; the janitor flushes it. */
+	struct dskvs__blk_pool pool;
 };
 
 extern struct ck_malloc dskvs__ht_allocator;
