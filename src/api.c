@@ -473,8 +473,12 @@ static int put_k(dskvs *s, const struct dskvs__key *k, const void *val,
 	if (rc != DSKVS_OK)
 		goto fail_unlocked;
 	/* The member cannot change while we hold the lock: what we decide
-	 * on is what we replace. */
-	prev = dskvs__member_get(c, k->member, k->mlen);
+	 * on is what we replace. A plain put without the old value decides
+	 * nothing: the set below finds what it replaces (one probe of the
+	 * members map instead of two). */
+	prev = mode == PUT_ALWAYS && old == NULL
+	           ? NULL
+	           : dskvs__member_get(c, k->member, k->mlen);
 	if (mode == PUT_IF_ABSENT && prev != NULL) {
 		seq = prev->seq;
 		rc = DSKVS_EEXIST;
