@@ -91,6 +91,10 @@ struct dskvs__blk *dskvs__blk_alloc(struct dskvs__blk_pool *p, const char *coll,
 		if (b != NULL) {
 			sh->free_list[k] = b->next;
 			sh->pooled_bytes -= sz;
+			/* The next pop reads the next block's link: a cache
+			 * miss, taken now, in the background. */
+			if (b->next != NULL)
+				__builtin_prefetch(b->next);
 		}
 		pthread_mutex_unlock(&sh->mu);
 	}
@@ -159,8 +163,12 @@ static void carrier_cb(struct rcu_head *h)
 	c->n = 0;
 	c->overflow = NULL;
 	c->busy = false;
-	if (sh->filling == NULL)
+	if (sh->filling == NULL) {
 		sh->filling = c;
+	} else {
+		c->idle = sh->idle;
+		sh->idle = c;
+	}
 	for (b = dead; b != NULL; b = nx) {
 		nx = b->next;
 		size_t sz = blk_round(blk_size(b->clen, b->mlen, b->vlen));
@@ -188,18 +196,24 @@ static void carrier_cb(struct rcu_head *h)
  * this returns, after unlocking. */
 static struct dskvs__blk_carrier *shard_take_locked(struct dskvs__blk_shard *sh)
 {
-	struct dskvs__blk_carrier *c = sh->filling;
+	struct dskvs__blk_carrier *c = sh->filling, *f = sh->idle;
 	c->busy = true;
 	c->overflow = sh->overflow;
 	sh->overflow = NULL;
 	__atomic_store_n(&sh->pending, 0, __ATOMIC_RELAXED);
 	sh->pending_bytes = 0;
-	sh->filling = NULL;
-	for (unsigned i = 0; i < BLK_CARRIERS; i++)
-		if (!sh->carrier[i].busy) {
-			sh->filling = &sh->carrier[i];
-			break;
-		}
+	if (f != NULL) {
+		sh->idle = f->idle;
+	} else if (sh->ncarriers < BLK_CARRIERS_MAX &&
+	           (f = calloc(1, sizeof(*f))) != NULL) {
+		/* Without memory for it, blocks wait on the overflow list
+		 * until a carrier comes back. */
+		f->sh = sh;
+		f->extra = sh->extra;
+		sh->extra = f;
+		sh->ncarriers++;
+	}
+	sh->filling = f;
 	return c;
 }
 
@@ -274,9 +288,16 @@ void dskvs__blk_pool_init(struct dskvs__blk_pool *p)
 	memset(p, 0, sizeof(*p));
 	for (unsigned i = 0; i < BLK_SHARDS; i++) {
 		pthread_mutex_init(&p->sh[i].mu, NULL);
-		for (unsigned k = 0; k < BLK_CARRIERS; k++)
-			p->sh[i].carrier[k].sh = &p->sh[i];
-		p->sh[i].filling = &p->sh[i].carrier[0];
+		struct dskvs__blk_shard *sh = &p->sh[i];
+		for (unsigned k = 0; k < BLK_CARRIERS; k++) {
+			sh->carrier[k].sh = sh;
+			if (k > 0) {
+				sh->carrier[k].idle = sh->idle;
+				sh->idle = &sh->carrier[k];
+			}
+		}
+		sh->filling = &sh->carrier[0];
+		sh->ncarriers = BLK_CARRIERS;
 	}
 }
 
@@ -287,9 +308,14 @@ void dskvs__blk_pool_destroy(struct dskvs__blk_pool *p)
 		struct dskvs__blk *b, *nx;
 		/* No carrier is in flight (no callback pending): only the
 		 * filling one holds blocks, and the overflow list. */
-		for (unsigned k = 0; k < BLK_CARRIERS; k++)
-			for (unsigned m = 0; m < sh->carrier[k].n; m++)
-				dskvs__blk_unref(sh->carrier[k].v[m]);
+		if (sh->filling != NULL)
+			for (unsigned m = 0; m < sh->filling->n; m++)
+				dskvs__blk_unref(sh->filling->v[m]);
+		for (struct dskvs__blk_carrier *c = sh->extra, *cn; c != NULL;
+		     c = cn) {
+			cn = c->extra;
+			free(c);
+		}
 		for (b = sh->overflow; b != NULL; b = nx) {
 			nx = b->next;
 			dskvs__blk_unref(b);

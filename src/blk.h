@@ -109,24 +109,35 @@ static inline char *dskvs__blk_val(struct dskvs__blk *b)
  * callback's alone. The lock is a leaf: nothing else is taken while it
  * is held, and nothing it protects is reached by readers.
  */
-#define BLK_SHARDS   8
-#define BLK_CARRIERS 4
+#define BLK_SHARDS 8
+/* Carriers: BLK_CARRIERS in the shard itself, and up to BLK_CARRIERS_MAX
+ * in all (the rest allocated on demand, kept until the store closes),
+ * so that a busy writer has as many blocks in flight as a grace period
+ * takes (measured: with 4 carriers per shard, overwrites at full speed
+ * put most retired blocks on the overflow list, which the callback then
+ * walks one dependent cache miss at a time). */
+#define BLK_CARRIERS     2
+#define BLK_CARRIERS_MAX 64
 /* 256 blocks a call_rcu: the per-block cost of call_rcu's enqueue and
  * wakeup becomes noise, and a carrier's array is 2 KiB. */
 #define BLK_RETIRE_N     256
 #define BLK_RETIRE_BYTES (1u << 20)
-/* Pooled sizes: 16k + 8 bytes for k < BLK_POOL_CLASSES. */
+/* Pooled sizes: 16k + 8 bytes for k < BLK_POOL_CLASSES. 4 MiB a shard
+ * covers the blocks one writer retires during a grace period at full
+ * speed (about 300k puts/s of 150-byte blocks over several ms). */
 #define BLK_POOL_CLASSES  64
 #define BLK_POOL_MAX_SIZE (16u * (BLK_POOL_CLASSES - 1) + 8)
-#define BLK_POOL_BYTES    (1u << 20)
+#define BLK_POOL_BYTES    (4u << 20)
 
 struct dskvs__blk_shard;
 struct dskvs__blk_carrier {
 	struct rcu_head rcu;
-	struct dskvs__blk_shard *sh; /* constant */
-	bool busy;                   /* under sh->mu */
-	unsigned n;                  /* blocks in v */
-	struct dskvs__blk *overflow; /* taken from the shard when handed */
+	struct dskvs__blk_shard *sh;      /* constant */
+	struct dskvs__blk_carrier *idle;  /* the shard's idle stack */
+	struct dskvs__blk_carrier *extra; /* the shard's allocated ones */
+	bool busy;                        /* under sh->mu */
+	unsigned n;                       /* blocks in v */
+	struct dskvs__blk *overflow;      /* taken from the shard */
 	struct dskvs__blk *v[BLK_RETIRE_N];
 };
 
@@ -138,6 +149,9 @@ struct dskvs__blk_shard {
 	struct dskvs__blk_carrier *filling;
 	size_t pending, pending_bytes;
 	struct dskvs__blk *overflow;
+	struct dskvs__blk_carrier *idle;  /* neither filling nor busy */
+	struct dskvs__blk_carrier *extra; /* allocated ones, for destroy */
+	unsigned ncarriers;
 	struct dskvs__blk_carrier carrier[BLK_CARRIERS];
 	struct dskvs__blk *free_list[BLK_POOL_CLASSES];
 	size_t pooled_bytes;
