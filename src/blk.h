@@ -13,8 +13,8 @@
 
 /* ---- value blocks -------------------------------------------------------
  *
- * One malloc holds a whole entry: header, the full key "coll/member", a NUL,
- * then the value. The members table's key points at the member part, its
+ * One allocation holds a whole entry: header, the full key "coll/member", a
+ * NUL, then the value. The members table's key points at the member part, its
  * value at the block. A published block is immutable except for `refs`.
  *
  * References: the table holds one while the block is published; a queued log
