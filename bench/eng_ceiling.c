@@ -11,7 +11,8 @@
  * Memory retired by writers (replaced blocks, old ck_ht maps) is not safe to
  * free while readers may hold it, and with no RCU nothing says when it is:
  * it is parked on a per-thread list and freed by quiesce(), which the
- * harness calls between runs when no thread is inside.
+ * harness calls between runs when no thread is inside. Maps of 2 MiB or
+ * more are huge-page mappings, as dskvs's are (see ck_malloc_cb).
  *
  * ceiling uses ck_ht in bytestring mode (what dskvs uses: a 32-byte slot that
  * holds key pointer, value pointer, key length and the full hash, so a probe
@@ -27,6 +28,8 @@
 #include <ck_ht.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +71,8 @@ static void retire(void *p)
 	pthread_mutex_unlock(&retire_mu);
 }
 
+static void free_retired(void *p);
+
 static void *ceil_thread_begin(void *db)
 {
 	(void)db;
@@ -94,28 +99,78 @@ static void ceil_quiesce(void *db)
 	(void)db;
 	pthread_mutex_lock(&retire_mu);
 	for (size_t i = 0; i < retire_global.n; i++)
-		free(retire_global.p[i]);
+		free_retired(retire_global.p[i]);
 	retire_global.n = 0;
 	pthread_mutex_unlock(&retire_mu);
 }
 
+/* Table maps as dskvs allocates them (src/table.c): a header in front
+ * saying how; 2 MiB or more mapped on a huge-page boundary with
+ * MADV_HUGEPAGE, so that the ceiling stays the honest limit of a design
+ * whose tables ask for huge pages. A map is retired tagged with bit 0 (a
+ * map pointer is 16-byte aligned), so quiesce() knows to unmap it. */
+struct map_hdr {
+	size_t len; /* of the mapping; 0: from malloc */
+	void *base;
+};
+#define MAP_HUGE_MIN  ((size_t)2 << 20)
+#define MAP_HUGE_PAGE ((size_t)2 << 20)
+
 static void *ck_malloc_cb(size_t n)
 {
-	return malloc(n);
+	struct map_hdr *h;
+	size_t total = sizeof(*h) + n;
+
+	if (total >= MAP_HUGE_MIN) {
+		size_t maplen = total + MAP_HUGE_PAGE;
+		void *m = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+		h = (struct map_hdr *)(((uintptr_t)m + MAP_HUGE_PAGE - 1) &
+		                       ~(uintptr_t)(MAP_HUGE_PAGE - 1));
+		(void)madvise(h, total, MADV_HUGEPAGE);
+		h->len = maplen;
+		h->base = m;
+	} else {
+		h = malloc(total);
+		if (h == NULL)
+			return NULL;
+		h->len = 0;
+	}
+	return h + 1;
+}
+
+static void map_free(void *p)
+{
+	struct map_hdr *h = (struct map_hdr *)p - 1;
+	if (h->len)
+		munmap(h->base, h->len);
+	else
+		free(h);
+}
+
+/* Free what retire() parked: a block, or a map tagged with bit 0. */
+static void free_retired(void *p)
+{
+	if ((uintptr_t)p & 1)
+		map_free((void *)((uintptr_t)p & ~(uintptr_t)1));
+	else
+		free(p);
 }
 
 static void ck_free_cb(void *p, size_t n, bool defer)
 {
 	(void)n;
 	if (defer)
-		retire(p);
+		retire((void *)((uintptr_t)p | 1));
 	else
-		free(p);
+		map_free(p);
 }
 
 static void *ck_realloc_cb(void *p, size_t old, size_t n, bool defer)
 {
-	void *q = malloc(n);
+	void *q = ck_malloc_cb(n);
 
 	if (q == NULL)
 		return NULL;

@@ -202,7 +202,8 @@ extern const struct bench_workload wl_fillrandom; /* the preload's too */
  * line only). */
 extern const struct bench_workload wl_incr_update, wl_incr_mutex,
     wl_incr_hot_update, wl_incr_hot_mutex;
-extern const struct bench_workload wl_lag; /* wl_lag.c */
+extern const struct bench_workload wl_lag;    /* wl_lag.c */
+extern const struct bench_workload wl_backup; /* wl_backup.c */
 /* wl_batch.c: its four cases (the same: one registry line). */
 extern const struct bench_workload wl_batch10, wl_batch10_single, wl_batch100,
     wl_batch100_single;

@@ -46,6 +46,7 @@ const struct bench_workload *const bench_workloads[] = {
 	&wl_batch10_single,
 	&wl_batch100,
 	&wl_batch100_single,
+	&wl_backup, /* wl_backup.c: dskvs only */
 };
 
 const size_t nworkloads = sizeof(bench_workloads) / sizeof(bench_workloads[0]);

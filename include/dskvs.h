@@ -69,11 +69,16 @@ extern "C" {
 
 /* Library version. DSKVS_VERSION_HEX is 0xMMmmpp. 1.1: log format 2 (1.0
  * cannot open its logs; 1.1 opens and upgrades 1.0 logs) and a larger
- * dskvs_verify_report: rebuild programs built against the 1.0 header. */
+ * dskvs_verify_report: rebuild programs built against the 1.0 header.
+ * 1.2: versions, conditional puts, dskvs_update, batches of writes, hot
+ * backup and the binary-safe _bin forms (§3b); the log format stays 2.0,
+ * but a 1.1 library refuses a log that holds a batch of writes or a NUL
+ * byte or empty member name (DSKVS_ECORRUPT, nothing applied), so a store
+ * written by 1.2 with those is for 1.2 on. */
 #define DSKVS_VERSION_MAJOR  1
-#define DSKVS_VERSION_MINOR  1
+#define DSKVS_VERSION_MINOR  2
 #define DSKVS_VERSION_PATCH  0
-#define DSKVS_VERSION_STRING "1.1.0"
+#define DSKVS_VERSION_STRING "1.2.0"
 #define DSKVS_VERSION_HEX                                           \
 	((DSKVS_VERSION_MAJOR << 16) | (DSKVS_VERSION_MINOR << 8) | \
 	 DSKVS_VERSION_PATCH)
@@ -281,17 +286,29 @@ DSKVS_EXTERN int dskvs_get_with(dskvs *s, const char *key, dskvs_read_fn fn,
  * Call fn once per member of `collection` ("artist" or "artist/") with the
  * NUL-terminated member name and its value. A non-zero return from fn stops
  * the walk and is returned. A missing or empty collection returns DSKVS_OK
- * with no calls. fn is called at most once per member, and exactly once for
- * every member that exists for the whole walk. The walk is not a snapshot of
- * the whole store: a member put or deleted during the walk may or may not be
- * seen, but every value seen is whole and was the member's value at some
- * moment. The pointers are valid
- * until fn returns. fn may call the read functions; it must not write to,
- * close or sync the store, and should be quick (it delays memory
- * reclamation).
+ * with no calls. fn is called exactly once per member of the collection as
+ * it was at one moment during the call: the members are gathered under the
+ * collection's writer lock (held for the time it takes to copy their
+ * pointers), then walked without it. So a batch of writes is seen whole or
+ * not at all. It is not a snapshot of the whole store (other collections
+ * move on). The pointers are valid until fn returns. fn may call the read
+ * functions; it must not write to, close or sync the store, and should be
+ * quick (it delays memory reclamation).
+ *
+ * Waiting: unlike dskvs_get(), which never waits, the gather waits for the
+ * collection's writers: a dskvs_update callback on it, a batch, and a
+ * writer that holds the lock while it waits for room in the janitor's queue
+ * (when writes outrun the disk). Other collections' writers never delay it.
+ *
+ * From inside a dskvs_update callback on the same store: the callback's
+ * own collection is walked as it was before the update (its lock is the
+ * one the callback holds); any other collection gets DSKVS_EINVAL (waiting
+ * for its lock while holding one could deadlock with a callback doing the
+ * same the other way round).
  *
  * Errors: DSKVS_EBADKEY (NULL, empty, leading '/', or a member key),
- * DSKVS_ETOOBIG, DSKVS_EINVAL (s or fn NULL), DSKVS_ENOMEM.
+ * DSKVS_ETOOBIG, DSKVS_EINVAL (s or fn NULL; another collection from
+ * inside an update callback), DSKVS_ENOMEM.
  */
 typedef int (*dskvs_visit_fn)(const char *member, size_t member_len,
                               const void *val, size_t val_len, void *arg);
@@ -362,14 +379,18 @@ DSKVS_EXTERN int dskvs_delete_all_seq(dskvs *s, const char *collection,
 
 /* Highest sequence number known durable: every write numbered <= it is
  * fdatasync'ed. It covers a write as soon as dskvs_sync() (or, in
- * DSKVS_SYNC_ALWAYS mode, the write itself) returned. 0 for a NULL store. */
+ * DSKVS_SYNC_ALWAYS mode, the write itself) returned. 0 for a NULL store.
+ * Numbers are not dense: an open after a crash (a log without its closing
+ * mark) goes on 2^32 above the highest number in the log, so that no
+ * number the crashed process may have shown is handed out again. */
 DSKVS_EXTERN uint64_t dskvs_durable_seq(dskvs *s);
 
 /*
  * Wait until the write numbered `seq` is durable, at most timeout_ms
  * milliseconds (negative: no limit, 0: just check). Returns DSKVS_OK,
  * DSKVS_ETIMEDOUT, DSKVS_EIO (sticky error before it became durable), or
- * DSKVS_EINVAL (s is NULL, or seq is larger than any number handed out).
+ * DSKVS_EINVAL (s is NULL, seq is larger than any number handed out, or a
+ * call from inside a dskvs_update callback on s).
  */
 DSKVS_EXTERN int dskvs_wait_durable(dskvs *s, uint64_t seq, int timeout_ms);
 
@@ -452,13 +473,17 @@ DSKVS_EXTERN int dskvs_put_if_seq(dskvs *s, const char *key, const void *val,
  *
  * fn runs once, in the calling thread, while the member's collection is
  * locked and inside an RCU read-side section. That is the cost: while it
- * runs, every writer of that collection waits (and memory reclamation of
- * the whole store is delayed); readers of the store never wait. So fn must
- * be quick. It may read the store (any key). It must not write to, sync,
- * compact or close that store: those calls, made from inside fn on the
- * same store, return DSKVS_EINVAL without doing anything (checked in every
- * build: a thread-local flag; dskvs_close too, which then leaves the
- * handle open). Writing to another store from fn is allowed but must not
+ * runs, every writer of that collection waits, and so does dskvs_get_all()
+ * of that collection (memory reclamation of the whole store is delayed
+ * too); readers of single keys (dskvs_get and friends) never wait. So fn
+ * must be quick. It may read any key, and dskvs_get_all() its own
+ * collection (as it was before this update); dskvs_get_all() of another
+ * collection returns DSKVS_EINVAL from inside fn. It must not write to,
+ * sync, wait on, compact or close that store: those calls, made from
+ * inside fn on the same store, return DSKVS_EINVAL without doing anything
+ * (checked in every build: a thread-local flag; dskvs_close too, which
+ * then leaves the handle open; dskvs_wait_durable too, which would wait
+ * with the lock held). Writing to another store from fn is allowed but must not
  * form a cycle of update callbacks between stores (that deadlocks).
  *
  * *seq (may be NULL) receives the version written by SET, or the sequence
@@ -569,9 +594,10 @@ DSKVS_EXTERN int dskvs_update_bin(dskvs *s, const char *coll, size_t clen,
  * counts as one write for dskvs_sync() and DSKVS_SYNC_ALWAYS (one wait).
  *
  * Limits (DSKVS_EBATCH): at most min(batch_max_records, queue capacity - 1)
- * ops (defaults: 16384), and at most DSKVS_BATCH_BYTES_MAX bytes of member
- * names and values together (the janitor writes a batch inside one of its
- * own, one pwritev and one fdatasync, and the queue must hold it whole).
+ * ops (defaults: 16384), and at most DSKVS_BATCH_BYTES_MAX bytes of log
+ * records: for each op its member name and value, the collection's name
+ * and 33 bytes (the janitor writes a batch inside one of its own, one
+ * pwritev and one fdatasync, and the queue must hold it whole).
  *
  * Returns DSKVS_OK; nothing is applied when it returns anything else but
  * DSKVS_EIO in DSKVS_SYNC_ALWAYS mode (applied in memory, not durable):
@@ -811,9 +837,12 @@ typedef struct dskvs_backup_report {
  * that is provably synced when it is read (the part a compaction sealed,
  * every batch followed by a mark or by a later batch: the rules open
  * applies, see dskvs_verify), then check the copy with dskvs_verify. What
- * a process writes meanwhile, and a last batch not yet proven (it gets its
- * mark a moment after its fdatasync), are left out: rep->seq says up to
- * which write the copy is complete. When nobody has the store open it
+ * a process writes meanwhile, and a last batch not yet proven, are left
+ * out: a batch is proven by the next one, or by the mark written after its
+ * fdatasync when nothing else is queued, so under a steady load the copy
+ * trails what the source reported durable by up to one batch (at most
+ * batch_max_records writes); rep->seq says up to which write the copy is
+ * complete. When nobody has the store open it
  * holds the store's lock shared meanwhile, so an open of that store
  * fails with DSKVS_EBUSY. Changes nothing in the store.
  *

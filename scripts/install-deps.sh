@@ -10,6 +10,9 @@ pkgs=(
   libck-dev liburcu-dev libcriterion-dev
   clang libclang-rt-14-dev   # libFuzzer target and sanitizer runtimes
   valgrind
+  # tests/server: the clients that drive dskvs-server, and Debian's
+  # redis-server as the oracle and the target of export --resp
+  redis-server redis-tools libhiredis-dev python3-redis
 )
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(gnuplot-nox)

@@ -66,12 +66,29 @@ static int after_write(dskvs *s, uint64_t seq, uint64_t *seq_out)
  * those entry points refuse with DSKVS_EINVAL when the calling thread is
  * inside a callback on that store. The stack is written and read only by
  * its own thread; a frame lives on the stack of dskvs_update.
+ *
+ * dskvs_get_all gathers under the collection's lock: from inside a
+ * callback it walks the callback's own collection without taking the lock
+ * its thread already holds, and refuses another collection of the same
+ * store (waiting for that lock while holding one would deadlock against a
+ * callback doing the same the other way round).
  */
 struct upd_frame {
 	const dskvs *s;
+	const struct dskvs__coll *c; /* locked by this callback's update */
 	struct upd_frame *up;
 };
+
 static __thread struct upd_frame *upd_top;
+
+/* The frame of a callback running on s in this thread, or NULL. */
+static const struct upd_frame *upd_frame_of(const dskvs *s)
+{
+	for (const struct upd_frame *f = upd_top; f; f = f->up)
+		if (f->s == s)
+			return f;
+	return NULL;
+}
 
 int dskvs__refuse_in_update(const dskvs *s, const char *what)
 {
@@ -296,7 +313,24 @@ static int get_all_k(dskvs *s, const struct dskvs__key *k, dskvs_visit_fn fn,
 	size_t n;
 	int rc;
 
+	const struct upd_frame *f = upd_frame_of(s);
 	dskvs__rcu_read_lock();
+	if (DSKVS_UNLIKELY(f != NULL)) {
+		/* Inside a dskvs_update callback on s (see "update
+		 * callbacks"): its own collection, whose lock this thread
+		 * holds, or nothing. */
+		c = (struct dskvs__coll *)f->c;
+		if (k->clen != c->nlen ||
+		    memcmp(k->coll, c->name, k->clen) != 0) {
+			dskvs__rcu_read_unlock();
+			return dskvs__fail(
+			    DSKVS_EINVAL,
+			    "dskvs_get_all of another collection "
+			    "from inside a dskvs_update callback");
+		}
+		rc = dskvs__coll_gather_locked(c, &v, &n, false);
+		goto walk;
+	}
 	rc = dskvs__coll_acquire(&s->t, k, false, &c);
 	if (rc != DSKVS_OK) {
 		dskvs__rcu_read_unlock();
@@ -304,6 +338,7 @@ static int get_all_k(dskvs *s, const struct dskvs__key *k, dskvs_visit_fn fn,
 	}
 	rc = dskvs__coll_gather_locked(c, &v, &n, false);
 	dskvs__coll_release(c);
+walk:
 	if (rc == DSKVS_OK) {
 		for (size_t i = 0; i < n && rc == 0; i++)
 			rc = fn(dskvs__blk_member(v[i]), v[i]->mlen,
@@ -828,6 +863,7 @@ static int update_k(dskvs *s, const struct dskvs__key *k, dskvs_update_fn fn,
 	}
 	cur = dskvs__member_get(c, k->member, k->mlen);
 	frame.s = s;
+	frame.c = c;
 	frame.up = upd_top;
 	upd_top = &frame;
 	r = fn(cur ? dskvs__blk_val(cur) : NULL, cur ? cur->vlen : 0,
@@ -934,9 +970,12 @@ uint64_t dskvs_durable_seq(dskvs *s)
 
 int dskvs_wait_durable(dskvs *s, uint64_t seq, int timeout_ms)
 {
+	int rc;
 	if (s == NULL)
 		return dskvs__fail(DSKVS_EINVAL,
 		                   "dskvs_wait_durable: NULL store");
+	if ((rc = dskvs__refuse_in_update(s, "dskvs_wait_durable")) != DSKVS_OK)
+		return rc;
 	if (seq > dskvs__queue_committed_seq(&s->q))
 		return dskvs__fail(DSKVS_EINVAL,
 		                   "sequence %llu was never handed out",
@@ -1033,7 +1072,8 @@ static int batch_prepare(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 			return dskvs__fail(DSKVS_ETOOBIG,
 			                   "op %zu: member name over %u bytes",
 			                   i, DSKVS_NAME_MAX);
-		bytes += w[i].mlen;
+		/* Its log record: header, "coll/member", value. */
+		bytes += DSKVS_REC_HDR + ck->clen + 1 + w[i].mlen;
 		if (w[i].del)
 			continue;
 		if ((rc = value_ok(w[i].val, w[i].len, "dskvs_write_batch")) !=
@@ -1044,8 +1084,8 @@ static int batch_prepare(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 	}
 	if (bytes > DSKVS_BATCH_BYTES_MAX)
 		return dskvs__fail(DSKVS_EBATCH,
-		                   "dskvs_write_batch: %llu bytes of names and "
-		                   "values, over the limit of %u",
+		                   "dskvs_write_batch: %llu bytes of log "
+		                   "records, over the limit of %u",
 		                   (unsigned long long)bytes,
 		                   DSKVS_BATCH_BYTES_MAX);
 	for (size_t i = 0; i < n; i++) {
@@ -1122,6 +1162,8 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 	if (puts && (rc = dskvs__member_room_n_locked(c, puts)) != DSKVS_OK)
 		goto fail_locked;
 
+	/* No rebuild of the map while the slots are reserved (table.h). */
+	dskvs__members_hold(c, true);
 	first = dskvs__queue_reserve_n(&s->q, &sl, (unsigned)n);
 	for (size_t i = 0; i < n; i++) {
 		if (w[i].del) {
@@ -1142,6 +1184,7 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 				dskvs__queue_slot_set(&s->q, &sl, k, NULL,
 				                      DSKVS_OP_NOP);
 			dskvs__queue_commit_n(&s->q, &sl);
+			dskvs__members_hold(c, false);
 			goto fail_locked;
 		}
 		w[i].op = DSKVS_OP_PUT;
@@ -1162,6 +1205,7 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 	/* Committed before the lock is released: log order is memory
 	 * order. */
 	dskvs__queue_commit_n(&s->q, &sl);
+	dskvs__members_hold(c, false);
 	dropped = drop_if_empty_locked(s, c);
 	dskvs__coll_release(c);
 	for (size_t i = 0; i < n; i++)

@@ -185,6 +185,11 @@ enum dskvs__hook_point {
 	/* table.c: a collection's members are about to be gathered (arg:
 	 * the struct dskvs__coll, whose lock the caller must hold). */
 	DSKVS__HOOK_MEMBERS_GATHER,
+	/* table.c: a member is about to be inserted (arg: int *, DSKVS_OK;
+	 * a test sets it to DSKVS_ENOMEM to fail the insert before it
+	 * changes anything, as a failed grow of the map would). The caller
+	 * holds the collection's lock. */
+	DSKVS__HOOK_MEMBER_SET,
 };
 extern void (*dskvs__hook)(int point, void *arg);
 #define DSKVS_HOOK(point, arg)                           \

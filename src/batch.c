@@ -232,31 +232,48 @@ static void record_fsync(struct dskvs__janitor *j, uint64_t ns, size_t n,
  * A mark: a record without data that opens batch j->batch_no at the log's
  * end (format.c). It tells recovery that every byte before it had been
  * synced, so it is written only right after a successful fdatasync of the
- * log, and never to a format-1 log. Janitor only. Returns DSKVS_OK or
- * DSKVS_EIO (errno in j->io_errno).
+ * log, and never to a format-1 log. Its sequence number is the highest one
+ * handed out so far (every write dequeued; nothing is queued when a mark
+ * is written). flags: 0, or DSKVS_REC_END for the closing mark, which also
+ * ends its batch. It is appended, or, for the closing mark when the log
+ * ends with a mark (tail_mark_off), written over that mark: the same batch
+ * opened, the same claim, so close leaves the log's size alone. A crash
+ * that tears that write leaves damage in an unproven last batch of a
+ * mark only, a torn tail that open cuts: nothing synced depends on it.
+ * Janitor only. Returns DSKVS_OK or DSKVS_EIO (errno in j->io_errno).
  */
-int dskvs__janitor_write_mark(struct dskvs__janitor *j)
+static int mark_write(struct dskvs__janitor *j, unsigned flags)
 {
 	unsigned char hdr[DSKVS_REC_HDR];
 	struct iovec iov = { hdr, sizeof(hdr) };
-	dskvs__rec_hdr_encode(hdr, j->log_salt, DSKVS_REC_MARK, 0, j->batch_no,
-	                      NULL, 0, NULL, 0,
+	bool over = (flags & DSKVS_REC_END) && j->tail_mark_off;
+	uint64_t at = over ? j->tail_mark_off : j->log_size;
+	j->tail_closed = false;
+	dskvs__rec_hdr_encode(hdr, j->log_salt, DSKVS_REC_MARK, flags,
+	                      j->batch_no, NULL, 0, NULL, 0,
 	                      j->q->seq_base + j->q->dequeued);
-	int e = dskvs__write_all(j->logfd, &iov, 1, (off_t)j->log_size);
+	int e = dskvs__write_all(j->logfd, &iov, 1, (off_t)at);
 	if (e != 0) {
 		j->io_errno = -e;
 		return DSKVS_EIO;
 	}
-	{
+	if (!over)
 		__atomic_store_n(&j->log_size, j->log_size + DSKVS_REC_HDR,
 		                 __ATOMIC_RELAXED);
-		j->tail_proven = true;
-		j->mark_unsynced = true;
-		pthread_mutex_lock(&j->stats_mu);
-		j->st_bytes += DSKVS_REC_HDR;
-		pthread_mutex_unlock(&j->stats_mu);
-	}
+	j->tail_mark_off = (flags & DSKVS_REC_END) ? 0 : at;
+	j->tail_proven = true;
+	j->mark_unsynced = true;
+	if (flags & DSKVS_REC_END)
+		j->batch_no++;
+	pthread_mutex_lock(&j->stats_mu);
+	j->st_bytes += DSKVS_REC_HDR;
+	pthread_mutex_unlock(&j->stats_mu);
 	return DSKVS_OK;
+}
+
+int dskvs__janitor_write_mark(struct dskvs__janitor *j)
+{
+	return mark_write(j, 0);
 }
 
 /* Write and sync one batch of n records dequeued by dskvs__janitor_drain(). The
@@ -274,6 +291,8 @@ void dskvs__janitor_batch(struct dskvs__janitor *j, size_t n, bool keep)
 	bool published = false;
 
 	j->last_batch_ns = dskvs__now_ns();
+	j->tail_closed = false;
+	j->tail_mark_off = 0;
 	/* Blocks retired before these records were queued go to call_rcu
 	 * now, before the batch is published durable: a retired block waits
 	 * at most one batch for its grace period to begin (blk.h). */
@@ -361,15 +380,16 @@ void dskvs__janitor_seal_tail(struct dskvs__janitor *j)
 
 	if (j->log_major < 2 || __atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE))
 		return;
-	if (!j->tail_proven) {
-		/* What the mark claims must be true first. */
-		if (dskvs__io.fdatasync(j->logfd) != 0) {
-			e = errno;
-			what = "fdatasync";
-		} else if (dskvs__janitor_write_mark(j) != DSKVS_OK) {
-			e = j->io_errno;
-			what = "write of the closing mark";
-		}
+	if (j->tail_closed)
+		return; /* nothing written since the closing mark open found */
+	/* What the mark claims must be true first: the last batch synced
+	 * (proven already when the log ends with a mark or a sealed part). */
+	if (!j->tail_proven && dskvs__io.fdatasync(j->logfd) != 0) {
+		e = errno;
+		what = "fdatasync";
+	} else if (mark_write(j, DSKVS_REC_END) != DSKVS_OK) {
+		e = j->io_errno;
+		what = "write of the closing mark";
 	}
 	if (what == NULL && j->mark_unsynced) {
 		if (dskvs__io.fdatasync(j->logfd) != 0) {
@@ -379,6 +399,8 @@ void dskvs__janitor_seal_tail(struct dskvs__janitor *j)
 			j->mark_unsynced = false;
 		}
 	}
+	if (what == NULL)
+		j->tail_closed = true;
 	if (what)
 		dskvs__diag(j->diag, DSKVS_LOG_WARN,
 		            DSKVS_LOG_NAME ": %s at close failed (no write is "

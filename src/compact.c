@@ -351,6 +351,22 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 		tail += w;
 	}
 
+	/* The sealed part ends with a mark carrying the highest sequence
+	 * number handed out before T: the snapshot keeps only live members,
+	 * so without it a reopen would number from the highest live version
+	 * and hand out again the versions of deleted and replaced values
+	 * (a compare-and-swap holding one would succeed against a new value).
+	 * Everything queued after T is numbered above it. */
+	unsigned char mk[DSKVS_REC_HDR];
+	struct iovec mkv = { mk, sizeof(mk) };
+	dskvs__rec_hdr_encode(mk, salt, DSKVS_REC_MARK, 0, 0, NULL, 0, NULL, 0,
+	                      j->q->seq_base + j->q->dequeued);
+	if ((e = dskvs__write_all(fd, &mkv, 1, (off_t)tail)) != 0) {
+		what = "writing the sealed part's mark";
+		goto abandon;
+	}
+	tail += DSKVS_REC_HDR;
+
 	/* Seal: everything written so far is synced whole before the file
 	 * becomes the log. */
 	unsigned char hdr[DSKVS_FILE_HDR];
@@ -380,6 +396,8 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 	j->batch_no = 1;
 	j->tail_proven = true;
 	j->mark_unsynced = false;
+	j->tail_closed = false;
+	j->tail_mark_off = 0;
 	if (dir_err) {
 		/* The rename may or may not be durable; both files hold every
 		 * synced write, but we can no longer tell which one the next

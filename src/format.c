@@ -634,11 +634,24 @@ static void pos_restore(struct dskvs__scan *sc, const struct scan_pos *p)
 	sc->ordered = p->ordered;
 }
 
+/* The lookahead of group_check stops on damage at `at`, inside the group:
+ * the counts go back to what was handed out (the members before `at` never
+ * are), the position stays at the damage, which bad_off names. */
+static int group_damage(struct dskvs__scan *sc, const struct scan_pos *before,
+                        uint64_t at, int k)
+{
+	pos_restore(sc, before);
+	sc->off = at;
+	return k;
+}
+
 /*
  * r, at `start`, opens a batch of writes (DSKVS_REC_GRP): check every
  * record up to its end before handing r out (top comment, "batches of
  * writes"). `before` is the scanner's position before r. Returns what
- * scan_next returns.
+ * scan_next returns. After DSKVS__SCAN_CORRUPT the scanner stands at the
+ * damaged record (bad_off), which may lie past `start`; the counts are
+ * those before r.
  */
 static int group_check(struct dskvs__scan *sc, struct dskvs__rec *r,
                        uint64_t start, const struct scan_pos *before)
@@ -658,16 +671,21 @@ static int group_check(struct dskvs__scan *sc, struct dskvs__rec *r,
 				sc->in_sealed = false;
 				sc->why = "a batch of writes interrupted by a "
 				          "record that cannot belong to it";
-				return DSKVS__SCAN_CORRUPT;
+				return group_damage(sc, before, at,
+				                    DSKVS__SCAN_CORRUPT);
 			}
 			if (!(t.flags & DSKVS_REC_GRP))
 				break;
 			continue;
 		}
 		if (k != DSKVS__SCAN_END && k != DSKVS__SCAN_TORN)
-			return k; /* damage shown synced, or a read error */
+			/* Damage shown synced, or a read error. */
+			return group_damage(sc, before, at, k);
 		if (sealed) {
-			sc->bad_off = at;
+			/* The sealed part ends (or the file does) before the
+			 * group: the group itself is the damage. */
+			pos_restore(sc, before);
+			sc->bad_off = start;
 			sc->proof_off = 0;
 			sc->in_sealed = true;
 			sc->why = "a batch of writes cut short inside the part "

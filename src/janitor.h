@@ -32,7 +32,13 @@ struct dskvs__janitor {
 	 * the janitor thread alone writes them. log_size is also read
 	 * (relaxed) by stats. tail_proven: what the log ends with is proven
 	 * synced (a mark, or the sealed part, follows the last batch);
-	 * mark_unsynced: it ends with a mark not yet fdatasync'ed. */
+	 * mark_unsynced: it ends with a mark not yet fdatasync'ed;
+	 * tail_closed: it ends with a closing mark (DSKVS_REC_END, written
+	 * by close and synced) and nothing was written since, so every
+	 * sequence number ever handed out is at most that mark's (recovery
+	 * sets it; every batch, mark and compaction clears it);
+	 * tail_mark_off: the offset of the mark the log ends with, which the
+	 * closing mark may be written over, or 0. */
 	int logfd;
 	uint64_t log_size;
 	unsigned log_major;
@@ -40,6 +46,8 @@ struct dskvs__janitor {
 	uint32_t batch_no; /* the number of the next batch */
 	bool tail_proven;
 	bool mark_unsynced;
+	bool tail_closed;
+	uint64_t tail_mark_off;
 	uint64_t next_check;    /* log size of the next compaction check */
 	uint64_t last_batch_ns; /* when the last batch began (janitor) */
 	int io_errno;           /* errno of the janitor's last failed write */
@@ -166,8 +174,11 @@ DSKVS_LOCAL int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd,
  * (fdatasync). */
 DSKVS_LOCAL void dskvs__janitor_batch(struct dskvs__janitor *j, size_t n,
                                       bool keep);
-/* At close, once everything is written: leave the log's end proven
- * synced (batch.c). Failures are logged, not sticky. */
+/* At close, once everything is written: end the log with a synced closing
+ * mark (a mark flagged DSKVS_REC_END carrying the highest sequence number
+ * handed out), which proves the last batch and tells the next open that
+ * no sequence number above it was ever handed out (batch.c, recover.c).
+ * Failures are logged, not sticky. */
 DSKVS_LOCAL void dskvs__janitor_seal_tail(struct dskvs__janitor *j);
 /* Drop the queue's reference of each record; their log bytes. */
 DSKVS_LOCAL void dskvs__records_release(void **recs, size_t n);

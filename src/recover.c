@@ -413,6 +413,30 @@ static int rewrite_torn_header(struct dskvs__janitor *j, int fd, uint64_t size)
 	return DSKVS_OK;
 }
 
+/*
+ * Where the numbering goes on. A log that ends with its closing mark was
+ * closed: no sequence number above that mark's was ever handed out. Any
+ * other log was left by a crash (or by a close that could not write its
+ * mark), and its process may have handed out numbers above the highest in
+ * the log, for writes that never reached it, and shown them as versions
+ * (dskvs_get_seq, dskvs_put_seq). Giving one of those to another value
+ * would let a compare-and-swap that holds the lost version succeed against
+ * it. Such a process had at most a ring of writes queued (queue_capacity,
+ * at most 2^24) and one batch dequeued (at most a ring) beyond what it had
+ * synced: numbering goes on 2^32 above the highest number in the log,
+ * which leaves room for 2^30 crashes below DSKVS_SEQ_LIMIT (or half of
+ * what is left, near it).
+ */
+#define SEQ_GAP_AFTER_CRASH (UINT64_C(1) << 32)
+static uint64_t next_seq_base(uint64_t max_seq, bool closed)
+{
+	if (closed || max_seq >= DSKVS_SEQ_LIMIT)
+		return max_seq;
+	uint64_t room = (DSKVS_SEQ_LIMIT - max_seq) / 2;
+	return max_seq +
+	       (room < SEQ_GAP_AFTER_CRASH ? room : SEQ_GAP_AFTER_CRASH);
+}
+
 int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 {
 	struct dskvs__scan sc;
@@ -421,7 +445,7 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 	uint64_t size, bucket_bytes[PAR_BUCKETS] = { 0 };
 	struct hint_map *hints = NULL;
 	unsigned threads = 1;
-	bool last_mark = false;
+	bool last_mark = false, last_closing = false;
 	char *file = NULL;
 	int fd, k, rc = DSKVS_OK;
 
@@ -480,6 +504,7 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 		hints = calloc(1, sizeof(*hints));
 	while ((k = dskvs__scan_next(&sc, &r)) == DSKVS__SCAN_REC) {
 		last_mark = r.op == DSKVS_REC_MARK;
+		last_closing = last_mark && (r.flags & DSKVS_REC_END);
 		if (last_mark)
 			continue;
 		if (threads > 1) {
@@ -556,7 +581,12 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 	}
 	j->logfd = fd;
 	j->log_size = sc.off;
-	*seq_base = sc.max_seq; /* before the mark below, which uses it */
+	/* Before the mark below, which uses it. */
+	j->tail_closed = k == DSKVS__SCAN_END && last_closing;
+	/* The last record returned ends where the log now ends. */
+	j->tail_mark_off =
+	    last_mark && !last_closing ? j->log_size - DSKVS_REC_HDR : 0;
+	*seq_base = next_seq_base(sc.max_seq, j->tail_closed);
 	j->log_major = sc.major;
 	j->log_salt = sc.salt;
 	/* Continue the numbering. A batch cut short by the truncation was

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -269,6 +270,7 @@ static void free_store(dskvs *s)
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	free(s->path);
+	free(s->abspath);
 	free(s);
 }
 
@@ -320,6 +322,10 @@ int dskvs_open(const char *path, const dskvs_options *opts, dskvs **out)
 		return rc;
 	}
 	s->j.dirfd = s->dirfd;
+	/* For dskvs_backup's check that a destination is not inside the
+	 * store: the path given may be relative, and the process may change
+	 * its directory later. */
+	s->abspath = realpath(path, NULL);
 	if ((rc = dskvs__tables_init(&s->t, seed)) != DSKVS_OK) {
 		dskvs__fail(rc, "dskvs_open: tables");
 		goto fail_tables;
@@ -454,7 +460,20 @@ int dskvs_backup(dskvs *s, const char *dest)
 		dmode |= 0050;
 	if (s->opts.file_mode & 0004)
 		dmode |= 0005;
-	if ((rc = dskvs__dest_open(&d, s->path, dest, dmode)) != DSKVS_OK)
+	/* The store's directory where it is now (its descriptor, through
+	 * /proc), else where it was at open: never s->path, which may be
+	 * relative to a directory the process has left. */
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", s->dirfd);
+	char *where = realpath(self, NULL);
+	if (where == NULL && s->abspath == NULL)
+		return dskvs__fail(DSKVS_EPATH,
+		                   "backup: the store's directory %s cannot be "
+		                   "found",
+		                   s->path);
+	rc = dskvs__dest_open(&d, where ? where : s->abspath, dest, dmode);
+	free(where);
+	if (rc != DSKVS_OK)
 		return rc;
 	/* Every write that returned before this call is committed: wait for
 	 * it to be durable, so the cut below holds it. */

@@ -22,8 +22,9 @@ struct dskvs {
 	dskvs_options opts;
 	struct dskvs__diag diag;
 	int dirfd;
-	int lockfd; /* also closed by a child of fork (store.c) */
-	char *path;
+	int lockfd;    /* also closed by a child of fork (store.c) */
+	char *path;    /* as given to dskvs_open (messages) */
+	char *abspath; /* its canonical form at open, or NULL */
 };
 
 /* DSKVS_EINVAL (with the detail) when the calling thread is inside a

@@ -261,6 +261,8 @@ static void shape_note_remove(struct dskvs__ht_shape *sh, ck_ht_t *ht,
                               uint64_t live, uint64_t min)
 {
 	sh->removed++;
+	if (sh->held)
+		return; /* the check runs again when the hold ends */
 	if ((sh->cap > min && live * 16 < sh->cap) || sh->removed * 5 > sh->cap)
 		(void)ht_rebuild(ht, sh, fit_cap(live, min));
 	/* On failure (no memory) the map stays as it was, still correct; the
@@ -446,6 +448,17 @@ void dskvs__coll_retire(struct dskvs__coll *c)
 static inline void members_note_remove(struct dskvs__coll *c)
 {
 	shape_note_remove(&c->shape, &c->members, c->count, MEMBERS_INITIAL);
+}
+
+void dskvs__members_hold(struct dskvs__coll *c, bool hold)
+{
+	CHECK_WRITER(c);
+	c->shape.held = hold;
+	if (!hold && c->shape.removed) {
+		/* The check the removals made while held skipped. */
+		c->shape.removed--;
+		members_note_remove(c);
+	}
 }
 
 int dskvs__tables_init(struct dskvs__tables *t, uint64_t seed)
@@ -741,7 +754,11 @@ int dskvs__member_set_locked(struct dskvs__coll *c, struct dskvs__blk *b,
 {
 	ck_ht_hash_t h;
 	ck_ht_entry_t e;
+	int fail = DSKVS_OK;
 	CHECK_WRITER(c);
+	DSKVS_HOOK(DSKVS__HOOK_MEMBER_SET, &fail);
+	if (DSKVS_UNLIKELY(fail != DSKVS_OK))
+		return fail;
 	ck_ht_hash(&h, &c->members, dskvs__blk_member(b), b->mlen);
 	ck_ht_entry_set(&e, h, dskvs__blk_member(b), b->mlen, b);
 	if (!ck_ht_set_spmc(&c->members, h, &e))

@@ -23,6 +23,7 @@ struct dskvs__ht_shape {
 	uint64_t removed; /* removals since the map was built: a bound on its
 	                     tombstones */
 	const void *map;  /* the map these figures describe */
+	bool held;        /* no rebuild on removal (dskvs__members_hold) */
 };
 
 /* ---- collections -------------------------------------------------------- */
@@ -104,6 +105,14 @@ DSKVS_LOCAL void dskvs__coll_release(struct dskvs__coll *c);
 DSKVS_LOCAL int dskvs__member_set_locked(struct dskvs__coll *c,
                                          struct dskvs__blk *b,
                                          struct dskvs__blk **prev);
+/* hold: removals from c's members map stop rebuilding it (a shrink, or a
+ * rebuild that drops tombstones), so that a batch of writes, which holds
+ * every other producer while its queue slots are reserved, never
+ * reallocates the map it pre-grew (dskvs__member_room_n_locked) and its
+ * undo finds room for what it puts back. !hold: the hold ends, and the
+ * check the removals skipped runs once (may rebuild; no queue slot may be
+ * reserved then). Call with c's lock held. */
+DSKVS_LOCAL void dskvs__members_hold(struct dskvs__coll *c, bool hold);
 /* Grow c's members map now if one more member could make the next
  * dskvs__member_set_locked grow it, so that a caller can keep that set
  * short (api.c sets inside a reserved queue slot, where every other

@@ -113,6 +113,15 @@ Test(batch, every_error_code)
 	dskvs_batch_op fat[2] = { { "f1", v, 40u << 20, 0 },
 		                  { "f2", v, 40u << 20, 0 } };
 	cr_assert_eq(dskvs_write_batch(s, "e", fat, 2, &seq), DSKVS_EBATCH);
+	/* The limit counts each record's copy of the collection's name: 16000
+	 * one-byte puts into a collection of the longest name are 1 GiB of
+	 * records. */
+	char *lc = malloc(DSKVS_NAME_MAX + 1);
+	memset(lc, 'l', DSKVS_NAME_MAX);
+	lc[DSKVS_NAME_MAX] = '\0';
+	cr_assert_eq(dskvs_write_batch(s, lc, many, 16000, &seq),
+	             DSKVS_EBATCH);
+	free(lc);
 	cr_assert_str_neq(dskvs_strerror(DSKVS_EBATCH),
 	                  dskvs_strerror(DSKVS_ETOOBIG));
 	cr_assert_str_eq(dskvs_err_name(DSKVS_EBATCH), "DSKVS_EBATCH");

@@ -123,7 +123,7 @@ Test(errors, err_name_of_unknown_codes)
 Test(errors, version_matches_header)
 {
 	cr_assert_eq(dskvs_version(), DSKVS_VERSION_HEX);
-	cr_assert_eq(DSKVS_VERSION_HEX, 0x010100);
+	cr_assert_eq(DSKVS_VERSION_HEX, 0x010200);
 	cr_assert_not_null(dskvs_version_string());
 	cr_assert_str_eq(dskvs_version_string(), DSKVS_VERSION_STRING);
 }

@@ -292,7 +292,19 @@ int store_exists(void)
 	return ST_OK;
 }
 
+static int store_open_ex(int create, int busy_ok);
+
 int store_open(int create)
+{
+	return store_open_ex(create, 0);
+}
+
+int store_open_or_busy(void)
+{
+	return store_open_ex(0, 1);
+}
+
+static int store_open_ex(int create, int busy_ok)
 {
 	dskvs_options o;
 	sigset_t block, old;
@@ -326,6 +338,8 @@ int store_open(int create)
 	snprintf(detail, sizeof(detail), "%s", dskvs_errmsg(NULL));
 	switch (r) {
 	case DSKVS_EBUSY:
+		if (busy_ok)
+			return ST_BUSY;
 		errorf("store %s is in use by another process; stop that "
 		       "program or wait until it closes the store",
 		       qs(cli.store));
@@ -385,6 +399,8 @@ enum {
 	OPT_MERGE,
 	OPT_JSON,
 	OPT_IF_ABSENT,
+	OPT_RESP,
+	OPT_STRINGS,
 };
 
 struct opt {
@@ -461,6 +477,15 @@ static int apply_opt(const struct opt *o, const char *val, struct cmd_args *a)
 		break;
 	case OPT_IF_ABSENT:
 		a->if_absent = 1;
+		break;
+	case OPT_RESP:
+		a->resp = 1;
+		break;
+	case OPT_STRINGS:
+		if (!val[0] || strchr(val, '/'))
+			return usagef("--strings needs a collection name "
+			              "(not empty, no '/')");
+		a->strings = val;
 		break;
 	}
 	return -1;
@@ -580,6 +605,11 @@ static const struct opt load_opts[] = {
 	{ "merge", 0, 0, OPT_MERGE },
 	{ NULL, 0, 0, 0 },
 };
+static const struct opt export_opts[] = {
+	{ "resp", 0, 0, OPT_RESP },
+	{ "strings", 0, 1, OPT_STRINGS },
+	{ NULL, 0, 0, 0 },
+};
 static const struct opt getall_opts[] = {
 	{ "json", 0, 0, OPT_JSON },
 	{ NULL, 0, 0, 0 },
@@ -634,7 +664,7 @@ static const struct command commands[] = {
 	  "Write the whole store to standard output as JSON Lines, a backup\n"
 	  "that 'dskvs load' restores exactly:\n"
 	  "\n"
-	  "  {\"dskvs_dump\":1,\"library\":\"1.1.0\"}\n"
+	  "  {\"dskvs_dump\":1,\"library\":\"1.2.0\"}\n"
 	  "  {\"key\":\"artist/daft punk\",\"value\":\"Discovery\"}\n"
 	  "  {\"key\":\"img/logo\",\"value_b64\":\"iVBORw0KGgo=\"}\n"
 	  "  {\"dskvs_dump_end\":2}\n"
@@ -657,6 +687,23 @@ static const struct command commands[] = {
 	  "            replace existing values; on failure, the records "
 	  "before\n"
 	  "            the failing line stay\n" },
+	{ "export", cmd_export, export_opts, 0, 0,
+	  "export --resp [--strings COLLECTION]",
+	  "Write the whole store to standard output as Redis commands (RESP\n"
+	  "multibulk requests, binary-safe): one HSET COLLECTION MEMBER VALUE\n"
+	  "... per collection, split into several HSETs of at most 1000\n"
+	  "members or about 1 MiB each, collections and members in byte\n"
+	  "order. 'dskvs export --resp | redis-cli --pipe' loads the store\n"
+	  "into any Redis-compatible server; each collection becomes a hash.\n"
+	  "Works while another program has the store open: it then exports\n"
+	  "the part of the log proven synced, from a copy in $TMPDIR, and\n"
+	  "says up to which write on stderr.\n"
+	  "\n"
+	  "  --resp                 the format (the only one, and required)\n"
+	  "  --strings COLLECTION   write the members of COLLECTION as string\n"
+	  "                         keys instead, one SET MEMBER VALUE each:\n"
+	  "                         the collection where dskvs-server keeps\n"
+	  "                         bare string keys (see dskvs-server(1))\n" },
 	{ "stats", cmd_stats, NULL, 0, 0, "stats",
 	  "Print the store's statistics, one 'name value' per line:\n"
 	  "\n"
@@ -717,6 +764,7 @@ static const char main_help[] =
     "  ls                   list collections, member counts and bytes\n"
     "  dump                 write the whole store as JSON Lines (a backup)\n"
     "  load [FILE]          read a dump into the store (a restore)\n"
+    "  export --resp        write the store as Redis HSET commands\n"
     "  stats                entries, sizes, garbage ratio, format version\n"
     "  verify               check every record's checksum; changes nothing\n"
     "  compact              rewrite the log with only the live data\n"

@@ -30,6 +30,7 @@
  *   cmd_kv.c     get, put, del, getall, delall, ls, and the listing of
  *                collections and members (shared with dump and load)
  *   cmd_dump.c   dump and load, and load's interruptible line reader
+ *   cmd_export.c export --resp: the store as Redis commands
  *   cmd_admin.c  stats, verify, compact, backup
  *   codec.c/.h   text codecs: UTF-8, JSON, base64, escaped output
  *   progress.c/.h  the progress line on stderr
@@ -80,6 +81,10 @@ extern struct cbuf held;
  * records and close the store properly. */
 extern volatile sig_atomic_t interrupted;
 
+/* Set `interrupted` on SIGINT and SIGTERM, without SA_RESTART, so that a
+ * blocked read or write returns (cmd_dump.c; dump, load and export). */
+void catch_interrupts(void);
+
 /* ---- messages (cli.c) --------------------------------------------------- */
 
 const char *plural(uint64_t n, const char *one, const char *many);
@@ -126,6 +131,11 @@ int store_exists(void);
  * exit status, after reporting a failure. */
 int store_open(int create);
 
+/* store_open(0), except that a store another process holds is not an
+ * error: returns ST_BUSY for it, silently, with cli.s NULL. */
+enum { ST_BUSY = -1 };
+int store_open_or_busy(void);
+
 /* Close the store, making every write durable. Returns `st`, or ST_STORE
  * if the writes could not be persisted. */
 int store_close(int st);
@@ -162,10 +172,12 @@ int walk_collection(const char *coll, member_fn fn, void *arg, uint64_t *seen);
 
 /* What a command's options set. */
 struct cmd_args {
-	const char *file; /* put --file */
-	int merge;        /* load --merge */
-	int json;         /* getall --json */
-	int if_absent;    /* put --if-absent */
+	const char *file;    /* put --file */
+	int merge;           /* load --merge */
+	int json;            /* getall --json */
+	int if_absent;       /* put --if-absent */
+	int resp;            /* export --resp */
+	const char *strings; /* export --strings COLLECTION */
 	int help;
 	char **pos; /* positional arguments */
 	int npos;
@@ -182,6 +194,7 @@ int cmd_delall(struct cmd_args *a);
 int cmd_ls(struct cmd_args *a);
 int cmd_dump(struct cmd_args *a);
 int cmd_load(struct cmd_args *a);
+int cmd_export(struct cmd_args *a);
 int cmd_stats(struct cmd_args *a);
 int cmd_verify(struct cmd_args *a);
 int cmd_compact(struct cmd_args *a);

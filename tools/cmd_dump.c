@@ -26,7 +26,7 @@ static void on_interrupt(int sig)
 
 /* Catch SIGINT and SIGTERM in the main thread without SA_RESTART, so that a
  * read blocked on a pipe or terminal returns and the loop can stop. */
-static void catch_interrupts(void)
+void catch_interrupts(void)
 {
 	struct sigaction sa;
 

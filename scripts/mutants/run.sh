@@ -135,6 +135,8 @@ targets_for() { # test names -> build targets
 		case $t in
 		mutants_*) out+=(test_mutants) ;;
 		durability_*) out+=("test_${t#durability_}") ;;
+		fuzz_scan_corpus_replay) out+=(fuzz_scan_replay) ;;
+		fuzz_corpus_replay) out+=(fuzz_recover_replay) ;;
 		*) out+=("test_$t") ;;
 		esac
 	done

@@ -35,6 +35,7 @@ echo "== find_package(dskvs 1) with CMAKE_PREFIX_PATH=$prefix"
 	{ cat "$tmp/build.log"; exit 1; }
 "$tmp/build/use_shared"
 "$tmp/build/use_static"
+"$tmp/build/contract"
 
 echo "== pkg-config dskvs"
 pc=$(find "$prefix" -name dskvs.pc | head -n 1)
@@ -57,4 +58,7 @@ esac
 # shellcheck disable=SC2086 # flags are word lists
 "$cc" $flags -o "$tmp/use_pc" "$src/main.c" $cflags $libs
 LD_LIBRARY_PATH="$libdir" "$tmp/use_pc"
+# shellcheck disable=SC2086
+"$cc" $flags -pthread -o "$tmp/contract_pc" "$src/contract.c" $cflags $libs
+LD_LIBRARY_PATH="$libdir" "$tmp/contract_pc"
 echo "downstream: all ok"

@@ -45,7 +45,9 @@
  * by default): "in-sealed" (damage said to lie in the sealed part does),
  * "verify-work" (the linear bound in verify's walk, which then stops where
  * it is passed; recovery's walk is always held to it). FUZZ_SCAN_VERBOSE:
- * one line per input on stderr (what a seed does).
+ * one line per input on stderr (what a seed does). FUZZ_SCAN_DUMP=FILE:
+ * write the log an input stands for to FILE (to read a description's
+ * log with a hex dump).
  *
  * Built as `fuzz_scan` (clang, -fsanitize=fuzzer) with -DDSKVS_FUZZ=ON,
  * with format.c and crc32c.c compiled in without comparison tracing (see
@@ -198,7 +200,11 @@ NO_COV static bool later_batch(uint32_t b, uint32_t than)
  * sequence number written (hi) and the current batch (starts at 1, moves
  * on after a record with the end-of-batch flag, as the janitor numbers).
  *
- *  0..5 FS_REC  op h&3 (put, put, delete, delete-all), h&4 end-of-batch;
+ *  0..5 FS_REC  op h&3 (put, a member of a batch of writes, delete,
+ *               delete-all), h&4 end-of-batch; a member of a batch of
+ *               writes (flag DSKVS_REC_GRP) is a put, or a delete when its
+ *               key byte has bit 7 set, and the next record without the
+ *               flag ends its group;
  *               h&8: a byte x follows: x&7 sequence number (hi+1, hi,
  *               hi+2+byte, hi-1-byte, 0, SEQ_LIMIT, SEQ_LIMIT+1, 8 raw
  *               bytes), x>>3&3 batch (current, next, previous, 4 raw
@@ -264,6 +270,12 @@ struct gen {
 	uint64_t sealed;
 	uint64_t hi;
 	uint32_t batch;
+	/* A batch of writes is open (a DSKVS_REC_GRP record was the last
+	 * record), in batch grp_batch, on the side of the sealed length that
+	 * grp_sealed says. Only whole groups of puts and deletes within one
+	 * batch and one side make a clean log. */
+	bool grp_open, grp_sealed;
+	uint32_t grp_batch;
 	bool clean;
 	bool overflow; /* more records than the list holds */
 	size_t nrec;
@@ -459,12 +471,33 @@ static void key_fill(struct gen *g, unsigned char *p, size_t klen, unsigned op,
 		g->clean = false;
 }
 
+/* The record about to be written at off (op, flags, batch) against the
+ * open batch of writes: what breaks the group rules makes the log unclean
+ * (format.c's "Batches of writes"). */
+static void grp_note(struct gen *g, unsigned op, unsigned flags, uint32_t batch,
+                     size_t off)
+{
+	bool sealed = off < g->sealed;
+	if ((flags & DSKVS_REC_GRP) && (flags & DSKVS_REC_END))
+		g->clean = false;
+	if (g->grp_open && ((op != DSKVS_REC_PUT && op != DSKVS_REC_DEL) ||
+	                    batch != g->grp_batch || sealed != g->grp_sealed))
+		g->clean = false;
+	if ((flags & DSKVS_REC_GRP) && !g->grp_open) {
+		g->grp_batch = batch;
+		g->grp_sealed = sealed;
+	}
+	g->grp_open = flags & DSKVS_REC_GRP;
+}
+
 static void do_rec(struct gen *g, unsigned h)
 {
 	static const unsigned ops[4] = { DSKVS_REC_PUT, DSKVS_REC_PUT,
 		                         DSKVS_REC_DEL, DSKVS_REC_DELALL };
 	unsigned op = ops[h & 3];
-	unsigned flags = (h & 4) ? DSKVS_REC_END : 0;
+	bool grp = (h & 3) == 1;
+	unsigned flags =
+	    ((h & 4) ? DSKVS_REC_END : 0) | (grp ? DSKVS_REC_GRP : 0);
 	unsigned x = (h & 8) ? in8(g) : 0;
 	bool raw = x & 0x20, other = x & 0x40;
 	uint64_t seq;
@@ -510,6 +543,8 @@ static void do_rec(struct gen *g, unsigned h)
 		break;
 	}
 	unsigned kb = in8(g);
+	if (grp && (kb & 0x80))
+		op = DSKVS_REC_DEL;
 	size_t klen = key_len(op, raw, kb), vlen = 0;
 	if (op == DSKVS_REC_PUT) {
 		unsigned vb = in8(g);
@@ -524,9 +559,10 @@ static void do_rec(struct gen *g, unsigned h)
 	if (other)
 		g->clean = false;
 	note_seq(g, op, seq);
+	grp_note(g, op, flags, batch, off);
 	rec_close(g, off, other ? g->rsalt ^ OTHER_SALT : g->rsalt, op, flags,
 	          batch, klen, vlen, seq);
-	if (flags)
+	if (flags & DSKVS_REC_END)
 		g->batch = batch + 1;
 }
 
@@ -543,6 +579,7 @@ static void do_mark(struct gen *g, unsigned h)
 	if (off == SIZE_MAX)
 		return;
 	note_seq(g, DSKVS_REC_MARK, seq);
+	grp_note(g, DSKVS_REC_MARK, flags, batch, off);
 	rec_close(g, off, g->rsalt, DSKVS_REC_MARK, flags, batch, 0, 0, seq);
 	g->batch = flags ? batch + 1 : batch;
 }
@@ -568,6 +605,7 @@ static void do_raw(struct gen *g, unsigned h)
 	uint64_t seq = rd64(p + 24);
 	if (seq > g->hi && seq <= SEQ_LIMIT)
 		g->hi = seq;
+	grp_note(g, p[8], p[9], rd32(p + 20), off);
 	g->clean = false;
 }
 
@@ -661,6 +699,17 @@ static void do_embed(struct gen *g, unsigned h)
 		 * across the sealed length. */
 		if (so < g->sealed)
 			g->clean = false;
+		/* The record before it decides whether a batch of writes
+		 * is open again (the wrapped one may have ended it). */
+		g->grp_open = false;
+		if (g->nrec > 0) {
+			size_t po = (size_t)g->rec_off[g->nrec - 1];
+			if (g->buf[po + 9] & DSKVS_REC_GRP) {
+				g->grp_open = true;
+				g->grp_batch = rd32(g->buf + po + 20);
+				g->grp_sealed = po < g->sealed;
+			}
+		}
 	} else {
 		if ((off = rec_open(g, klen + vlen)) == SIZE_MAX)
 			return;
@@ -673,6 +722,7 @@ static void do_embed(struct gen *g, unsigned h)
 	fill(p + klen + pre + ss, suf, 0, off + 1);
 	uint64_t seq = g->hi + 1;
 	note_seq(g, DSKVS_REC_PUT, seq);
+	grp_note(g, DSKVS_REC_PUT, 0, g->batch, off);
 	rec_close(g, off, g->rsalt, DSKVS_REC_PUT, 0, g->batch, klen, vlen,
 	          seq);
 }
@@ -692,6 +742,7 @@ static void do_copy(struct gen *g, unsigned h)
 		g->clean = false;
 	else
 		note_seq(g, p[8], rd64(p + 24));
+	grp_note(g, p[8], p[9], rd32(p + 20), g->len - ss);
 	push(g, g->len - ss, ss);
 }
 
@@ -716,7 +767,7 @@ static void do_seal(struct gen *g, unsigned h)
 		g->sealed = DSKVS_FILE_HDR;
 		break;
 	}
-	if (g->len < DSKVS_FILE_HDR)
+	if (g->len < DSKVS_FILE_HDR || g->grp_open)
 		g->clean = false;
 	g->batch = 1;
 	gen_header(g);
@@ -752,6 +803,7 @@ static void do_forge(struct gen *g, unsigned h)
 	                      mark ? 0 : 3, ival, mark ? 0 : 4, iseq);
 	uint64_t seq = g->hi + 1;
 	note_seq(g, DSKVS_REC_PUT, seq);
+	grp_note(g, DSKVS_REC_PUT, 0, g->batch, off);
 	rec_close(g, off, g->rsalt, DSKVS_REC_PUT, 0, g->batch, klen,
 	          pre + ilen, seq);
 }
@@ -811,6 +863,7 @@ static const unsigned char *describe(const uint8_t *data, size_t size,
 	g->sealed = DSKVS_FILE_HDR;
 	g->hi = 0;
 	g->batch = 1;
+	g->grp_open = false;
 	g->clean = true;
 	g->overflow = false;
 	g->nrec = 0;
@@ -856,7 +909,7 @@ static const unsigned char *describe(const uint8_t *data, size_t size,
 		}
 	}
 	*len = g->len;
-	*clean = g->clean && !g->overflow;
+	*clean = g->clean && !g->overflow && !g->grp_open;
 	return g->buf;
 }
 
@@ -879,6 +932,8 @@ const unsigned char *fuzz_scan_log(const uint8_t *data, size_t size,
 
 /* FUZZ_SCAN_VERBOSE set: one line per input on stderr (what a seed does). */
 static bool verbose;
+/* FUZZ_SCAN_DUMP */
+static const char *dump_path;
 /* FUZZ_SCAN_SKIP */
 static bool skip_in_sealed, skip_verify_work;
 
@@ -897,6 +952,7 @@ struct walk {
 	bool ordered;
 	uint32_t last_batch;
 	bool last_ended;
+	bool in_grp; /* the last record returned has DSKVS_REC_GRP */
 	uint64_t hash;
 	/* The records a clean description wrote, or NULL. */
 	const uint64_t *want;
@@ -980,6 +1036,93 @@ NO_COV static void check_header(struct walk *w, int h)
 	w->last_ended = true;
 }
 
+/* A whole valid record at q (what a resync must land on). */
+NO_COV static bool valid_at(const struct walk *w, uint64_t q)
+{
+	if (q < DSKVS_FILE_HDR || w->size - q < DSKVS_REC_HDR)
+		return false;
+	const unsigned char *p = w->buf + q;
+	if (!hdr_crc_ok(w->salt, p) || !hdr_possible(w->major, p))
+		return false;
+	uint64_t dlen = (uint64_t)rd32(p + 12) + rd32(p + 16);
+	if (dlen > w->size - q - DSKVS_REC_HDR)
+		return false;
+	return dskvs__crc32c(0, p + DSKVS_REC_HDR, (size_t)dlen) ==
+	           rd32(p + 4) &&
+	       (p[8] == DSKVS_REC_MARK ||
+	        key_valid(p[8], p + DSKVS_REC_HDR, rd32(p + 12)));
+}
+
+/* How far the batch of writes (DSKVS_REC_GRP) that opens at q goes:
+ * whole valid records of puts and deletes, all of q's batch and on q's
+ * side of the sealed length, each flagged but the last. Returns the offset
+ * where it stops: past its last record when it ends whole (*whole), else
+ * the first offset that is not such a member (*foreign when a whole valid
+ * record lies there that cannot belong to the group), or `limit` if it gets
+ * there first. */
+struct grp_walk {
+	bool whole, foreign;
+	uint32_t batch;
+};
+NO_COV static uint64_t group_walk(const struct walk *w, uint64_t q,
+                                  uint64_t limit, struct grp_walk *g)
+{
+	bool sealed = q < w->sealed;
+	g->batch = rd32(w->buf + q + 20);
+	g->whole = g->foreign = false;
+	for (;;) {
+		if (q == limit || !valid_at(w, q) ||
+		    !hdr_possible(w->major, w->buf + q))
+			return q;
+		const unsigned char *p = w->buf + q;
+		uint64_t n =
+		    DSKVS_REC_HDR + (uint64_t)rd32(p + 12) + rd32(p + 16);
+		if (rd32(p + 20) != g->batch ||
+		    (p[8] != DSKVS_REC_PUT && p[8] != DSKVS_REC_DEL) ||
+		    (q < w->sealed) != sealed ||
+		    (sealed && q + n > w->sealed)) {
+			g->foreign = true;
+			return q;
+		}
+		q += n;
+		if (!(p[9] & DSKVS_REC_GRP)) {
+			g->whole = true;
+			return q;
+		}
+	}
+}
+
+/* The members [start, stop) of a batch of writes count as records before
+ * damage at stop: w's state after them, as check_rec would leave it
+ * (sequence numbers; the batch of the last, or none if it ends the sealed
+ * part). */
+NO_COV static void group_as_before(struct walk *w, uint64_t start,
+                                   uint64_t stop)
+{
+	for (uint64_t q = start; q < stop;) {
+		const unsigned char *p = w->buf + q;
+		uint64_t n =
+		    DSKVS_REC_HDR + (uint64_t)rd32(p + 12) + rd32(p + 16);
+		if (rd64(p + 24) > w->max_seq)
+			w->max_seq = rd64(p + 24);
+		if (q + n == w->sealed) {
+			w->last_batch = 0;
+			w->last_ended = true;
+		} else if (q >= w->sealed) {
+			w->last_batch = rd32(p + 20);
+			w->last_ended = p[9] & DSKVS_REC_END;
+		}
+		q += n;
+	}
+}
+
+NO_COV static bool group_whole(const struct walk *w, uint64_t q)
+{
+	struct grp_walk g;
+	group_walk(w, q, UINT64_MAX, &g);
+	return g.whole;
+}
+
 NO_COV static void check_rec(struct walk *w, const struct dskvs__rec *r)
 {
 	const struct dskvs__scan *sc = &w->sc;
@@ -1048,6 +1191,15 @@ NO_COV static void check_rec(struct walk *w, const struct dskvs__rec *r)
 		w->last_batch = r->batch;
 		w->last_ended = r->flags & DSKVS_REC_END;
 	}
+	/* All or none: the scanner hands out the first record of a batch of
+	 * writes only when the whole group lies in the file (recovery's
+	 * walk; verify's may resync into the middle of one). */
+	if ((r->flags & DSKVS_REC_GRP) && !w->in_grp && !w->verify)
+		FUZZ_CHECK(group_whole(w, r->off),
+		           "the first record of a batch of writes at %llu "
+		           "handed out, but the group does not end whole",
+		           ULL(r->off));
+	w->in_grp = r->flags & DSKVS_REC_GRP;
 	w->expect = r->off + r->size;
 	w->records++;
 	w->hash = (w->hash ^ r->off ^ (r->seq << 20) ^ r->op) * 0x100000001b3u;
@@ -1066,8 +1218,12 @@ NO_COV static uint64_t find_proof(const struct walk *w, uint64_t from)
 	uint32_t b = w->last_ended ? w->last_batch + 1 : w->last_batch;
 	for (uint64_t q = from; q + DSKVS_REC_HDR <= w->size; q++) {
 		const unsigned char *p = w->buf + q;
-		/* Type and reserved bytes first: most positions fail. */
-		if (p[8] - 1u > 3u || p[9] > 1 || p[10] || p[11])
+		/* Type and reserved bytes first: most positions fail. A
+		 * record of a batch of writes (DSKVS_REC_GRP) proves as well
+		 * as any: the janitor writes a later batch only after the
+		 * earlier one's fdatasync, and a group never spans two. */
+		if (p[8] - 1u > 3u ||
+		    (p[9] & ~(DSKVS_REC_END | DSKVS_REC_GRP)) || p[10] || p[11])
 			continue;
 		if (!hdr_possible(w->major, p) || !hdr_crc_ok(w->salt, p))
 			continue;
@@ -1094,23 +1250,6 @@ NO_COV static uint64_t search_from(const struct walk *w, uint64_t o)
 	return o + 1;
 }
 
-/* A whole valid record at q (what a resync must land on). */
-NO_COV static bool valid_at(const struct walk *w, uint64_t q)
-{
-	if (q < DSKVS_FILE_HDR || w->size - q < DSKVS_REC_HDR)
-		return false;
-	const unsigned char *p = w->buf + q;
-	if (!hdr_crc_ok(w->salt, p) || !hdr_possible(w->major, p))
-		return false;
-	uint64_t dlen = (uint64_t)rd32(p + 12) + rd32(p + 16);
-	if (dlen > w->size - q - DSKVS_REC_HDR)
-		return false;
-	return dskvs__crc32c(0, p + DSKVS_REC_HDR, (size_t)dlen) ==
-	           rd32(p + 4) &&
-	       (p[8] == DSKVS_REC_MARK ||
-	        key_valid(p[8], p + DSKVS_REC_HDR, rd32(p + 12)));
-}
-
 /* A result other than a record; deep: also judge torn tail against proof
  * (a search of its own over the rest of the log). */
 NO_COV static void check_stop(struct walk *w, int k, bool deep)
@@ -1118,6 +1257,10 @@ NO_COV static void check_stop(struct walk *w, int k, bool deep)
 	const struct dskvs__scan *sc = &w->sc;
 	uint64_t size = w->size, o = sc->off;
 
+	FUZZ_CHECK(w->verify || !w->in_grp,
+	           "recovery stops at %llu (%d) inside a batch of writes it "
+	           "began to hand out",
+	           ULL(o), k);
 	if (w->want != NULL)
 		FUZZ_CHECK(k == DSKVS__SCAN_END && w->records == w->nwant,
 		           "clean log of %zu records: %d after %llu "
@@ -1154,27 +1297,72 @@ NO_COV static void check_stop(struct walk *w, int k, bool deep)
 				 * as the first of a batch of writes
 				 * (DSKVS_REC_GRP) that does not end whole:
 				 * the scanner tears such a group from its
-				 * first record (format.c; the group rule
-				 * itself is checked by test_batch's cut at
-				 * every byte and mutants_batch_torn). */
+				 * first record (format.c). */
 				FUZZ_CHECK(!bad || !valid_at(w, o) ||
 				               (p[9] & DSKVS_REC_GRP),
 				           "a valid record at %llu taken for a "
 				           "torn tail",
 				           ULL(o));
 			}
-			uint64_t q = bad ? find_proof(w, search_from(w, o)) : 0;
+			uint64_t from = search_from(w, o);
+			struct walk wg = *w;
+			if (valid_at(w, o) && (p[9] & DSKVS_REC_GRP)) {
+				/* A group torn from its first record: the
+				 * damage is where it stops, after members
+				 * whose numbers count as records before it. */
+				struct grp_walk g;
+				uint64_t at = group_walk(w, o, UINT64_MAX, &g);
+				FUZZ_CHECK(!g.whole && !g.foreign,
+				           "a batch of writes at %llu that %s "
+				           "taken for a torn tail",
+				           ULL(o),
+				           g.whole
+				               ? "ends whole"
+				               : "a foreign record interrupts");
+				group_as_before(&wg, o, at);
+				/* As for any torn record at `at`: a valid
+				 * header whose record runs past the end of
+				 * the file is the end (no search); else the
+				 * search starts after it. */
+				bad = at < size;
+				if (bad && size - at >= DSKVS_REC_HDR &&
+				    hdr_crc_ok(w->salt, w->buf + at)) {
+					const unsigned char *a = w->buf + at;
+					uint64_t alen = (uint64_t)rd32(a + 12) +
+					                rd32(a + 16);
+					bad = alen <= size - at - DSKVS_REC_HDR;
+				}
+				from = bad ? search_from(w, at) : size;
+			}
+			uint64_t q = bad ? find_proof(&wg, from) : 0;
 			FUZZ_CHECK(q == 0,
 			           "torn tail at %llu (%s), but the record at "
 			           "%llu proves its batch was synced",
 			           ULL(o), sc->why, ULL(q));
 		}
 		return;
-	case DSKVS__SCAN_CORRUPT:
-		FUZZ_CHECK(sc->bad_off == o && o == w->expect && o < size,
+	case DSKVS__SCAN_CORRUPT: {
+		FUZZ_CHECK(sc->bad_off == o && o >= w->expect && o < size,
 		           "damage at %llu, scanner at %llu, the last record "
 		           "ended at %llu",
 		           ULL(sc->bad_off), ULL(o), ULL(w->expect));
+		/* Past the last record returned: damage to a member of a
+		 * batch of writes that opens there, found by the scanner's
+		 * lookahead; the members before it are records before the
+		 * damage for the proof. */
+		struct walk wg = *w;
+		if (o > w->expect) {
+			uint64_t e = w->expect;
+			struct grp_walk g;
+			FUZZ_CHECK(valid_at(w, e) &&
+			               (w->buf[e + 9] & DSKVS_REC_GRP) &&
+			               group_walk(w, e, o, &g) == o,
+			           "damage at %llu, not a member of a batch of "
+			           "writes that opens at %llu, where the last "
+			           "record ended",
+			           ULL(o), ULL(e));
+			group_as_before(&wg, e, o);
+		}
 		FUZZ_CHECK(sc->why && *sc->why, "damage without a reason");
 		FUZZ_CHECK(
 		    !sc->in_sealed || o < w->sealed || skip_in_sealed,
@@ -1186,7 +1374,7 @@ NO_COV static void check_stop(struct walk *w, int k, bool deep)
 			               sc->proof_off + DSKVS_REC_HDR <= size,
 			           "proof at %llu for damage at %llu",
 			           ULL(sc->proof_off), ULL(o));
-			uint64_t q = deep ? find_proof(w, search_from(w, o))
+			uint64_t q = deep ? find_proof(&wg, search_from(w, o))
 			                  : sc->proof_off;
 			FUZZ_CHECK(q == sc->proof_off,
 			           "proof at %llu for damage at %llu; the "
@@ -1204,6 +1392,7 @@ NO_COV static void check_stop(struct walk *w, int k, bool deep)
 			    ULL(o), sc->why);
 		}
 		return;
+	}
 	default:
 		FUZZ_CHECK(0, "scan_next returned %d at %llu of a memory log",
 		           k, ULL(o));
@@ -1305,7 +1494,13 @@ static void walk_verify(const unsigned char *buf, uint64_t size,
 			    ULL(rec->records), ULL(rec->off));
 			first = false;
 		}
-		FUZZ_CHECK(!resynced || k == DSKVS__SCAN_CORRUPT,
+		/* A resync lands on a whole valid record: next comes that
+		 * record, or damage, or (the record opens a batch of writes
+		 * that does not end whole) the group as a torn tail. */
+		FUZZ_CHECK(!resynced || k == DSKVS__SCAN_CORRUPT ||
+		               (k == DSKVS__SCAN_TORN &&
+		                (w.buf[w.sc.off + 9] & DSKVS_REC_GRP) &&
+		                !group_whole(&w, w.sc.off)),
 		           "resynced to %llu, then scan_next says %d",
 		           ULL(w.sc.off), k);
 		check_stop(&w, k, false);
@@ -1341,6 +1536,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	verbose = getenv("FUZZ_SCAN_VERBOSE") != NULL;
+	dump_path = getenv("FUZZ_SCAN_DUMP");
 	const char *skip = getenv("FUZZ_SCAN_SKIP");
 	while (skip && *skip) {
 		size_t n = strcspn(skip, ",");
@@ -1396,6 +1592,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len;
 	int clean;
 	const unsigned char *src = fuzz_scan_log(data, size, &len, &clean);
+	if (dump_path != NULL) {
+		FILE *f = fopen(dump_path, "wb");
+		if (f != NULL) {
+			fwrite(src, 1, len, f);
+			fclose(f);
+		}
+	}
 	/* Two copies: each walk of recovery's gets its own. */
 	unsigned char *a = copy_of(&ca, src, len), *b = copy_of(&cb, src, len);
 	struct outcome o1, o2;

@@ -260,6 +260,19 @@ static void ddelall(struct desc *d, unsigned kb, int end)
 	op(d, FS_REC, 3 | (end ? 4 : 0));
 	d8(d, kb);
 }
+/* Members of a batch of writes (flag DSKVS_REC_GRP): a put, a delete; the
+ * next record without the flag ends the group. */
+static void dgput(struct desc *d, unsigned kb, unsigned vb)
+{
+	op(d, FS_REC, 1);
+	d8(d, kb & 0x7f);
+	d8(d, vb);
+}
+static void dgdel(struct desc *d, unsigned kb)
+{
+	op(d, FS_REC, 1);
+	d8(d, kb | 0x80);
+}
 static void dmark(struct desc *d, unsigned h)
 {
 	op(d, FS_MARK, h);
@@ -619,6 +632,71 @@ static void descriptions(void)
 	op(&d, FS_TRUNC, 0);
 	d8(&d, 60); /* into the file header */
 	save_desc("d-hdr-cut", &d);
+
+	/* Batches of writes. Clean: a group of puts and a delete, ended by
+	 * a put that also ends the janitor's batch, then a mark. */
+	begin(&d, FS_MODE_V2K);
+	batches(&d, 1);
+	dgput(&d, 0x41, 10);
+	dgdel(&d, 0x42);
+	dgput(&d, 0x43, 5);
+	dput(&d, 0x44, 5, 1);
+	dmark(&d, 0);
+	save_desc("d-group-clean", &d);
+	/* A group at the end of the file that never ends: torn from its
+	 * first record. */
+	begin(&d, FS_MODE_V2K);
+	batches(&d, 1);
+	dgput(&d, 0x41, 10);
+	dgput(&d, 0x42, 10);
+	save_desc("d-group-open", &d);
+	/* Its last record cut short. */
+	begin(&d, FS_MODE_V2K);
+	batches(&d, 1);
+	dgput(&d, 0x41, 10);
+	dgdel(&d, 0x42);
+	dput(&d, 0x43, 30, 0);
+	op(&d, FS_TRUNC, 1);
+	d8(&d, 9);
+	save_desc("d-group-cut", &d);
+	/* Damage in a group that a later batch proves synced. */
+	begin(&d, FS_MODE_V2K);
+	batches(&d, 1);
+	dgput(&d, 0x41, 10);
+	dgput(&d, 0x42, 10);
+	dput(&d, 0x43, 10, 1);
+	dput(&d, 0x44, 10, 1);
+	op(&d, FS_FLIP, 2); /* the group's second record */
+	d8(&d, 40);
+	d8(&d, 0);
+	d8(&d, 1);
+	d8(&d, 0x02);
+	save_desc("d-group-proof", &d);
+	/* Groups a crash cannot write: a member that also ends a batch, a
+	 * delete-all inside, a group across two batches, one across the end
+	 * of the sealed part. */
+	begin(&d, FS_MODE_V2K);
+	dgput(&d, 0x41, 10);
+	op(&d, FS_REC, 1 | 4);
+	d8(&d, 0x42);
+	d8(&d, 10);
+	dput(&d, 0x43, 10, 1);
+	save_desc("d-group-end-flag", &d);
+	begin(&d, FS_MODE_V2K);
+	dgput(&d, 0x41, 10);
+	ddelall(&d, 0x40, 1);
+	save_desc("d-group-delall", &d);
+	begin(&d, FS_MODE_V2K);
+	dgput(&d, 0x41, 10);
+	dputx(&d, 0x08, 1); /* seq hi+1, the next batch */
+	d8(&d, 0x42);
+	d8(&d, 10);
+	save_desc("d-group-two-batches", &d);
+	begin(&d, FS_MODE_V2K);
+	dgput(&d, 0x41, 10);
+	op(&d, FS_SEAL, 0);
+	dput(&d, 0x42, 10, 1);
+	save_desc("d-group-sealed", &d);
 }
 
 int main(int argc, char **argv)

@@ -40,6 +40,8 @@
  *  - update_misuse: a dskvs_update callback that writes another
  *    collection or syncs the store is refused with DSKVS_EINVAL (calls
  *    that would not deadlock without the check).
+ *  - batch_undo: a batch of writes whose k-th table insert fails (the
+ *    member-set hook) changes nothing, in memory or in the log.
  * The gather hook of compact_gather also checks that the snapshot lets the
  * queue move only outside its read-side sections.
  *
@@ -206,6 +208,9 @@ static struct {
 	bool check_gather;
 	unsigned gathers, gather_unlocked;
 
+	/* batch_undo: the insert that fails (1 = the first from now) */
+	unsigned fail_set_at, set_calls;
+
 	/* backup_cut: a write made once the copy of the cut has begun */
 	bool late_write;
 
@@ -245,6 +250,11 @@ static void hook(int point, void *arg)
 		if (dskvs__tag_grp(last))
 			g.publish_bad++;
 		pthread_mutex_unlock(&g.mu);
+		return;
+	}
+	if (point == DSKVS__HOOK_MEMBER_SET) {
+		if (g.fail_set_at && ++g.set_calls == g.fail_set_at)
+			*(int *)arg = DSKVS_ENOMEM;
 		return;
 	}
 	if (point == DSKVS__HOOK_MEMBERS_GATHER) {
@@ -1268,6 +1278,95 @@ static void case_backup_path_unproven(const char *dir)
 
 /* ---- main --------------------------------------------------------------- */
 
+/* A batch of writes whose k-th insert fails (out of memory for the map,
+ * made to happen by the hook) changes nothing, for every k: the members it
+ * had replaced or deleted are back with their values and versions, those
+ * it had added are gone, a collection it created is gone, nothing reaches
+ * the log, and the store takes writes after. */
+static uint64_t version(dskvs *s, const char *key)
+{
+	uint64_t v = 0;
+	size_t len = 0;
+	char buf[64];
+	int rc = dskvs_get_seq(s, key, buf, sizeof(buf), &len, &v);
+	DT_CHECK(rc == DSKVS_OK || rc == DSKVS_NOTFOUND, "%s: %s", key,
+	         dskvs_err_name(rc));
+	return rc == DSKVS_OK ? v : 0;
+}
+
+static void case_batch_undo(const char *dir)
+{
+	static const char *const keys[] = { "c/a", "c/b", "c/d",
+		                            "c/e", "c/f", "c/zz" };
+	const dskvs_batch_op ops[] = {
+		{ "a", "A2", 2, 0 },  { "b", NULL, 0, 1 }, { "e", "E", 1, 0 },
+		{ "zz", NULL, 0, 1 }, { "d", "D2", 2, 0 }, { "a", "A3", 2, 0 },
+		{ "f", "F", 1, 0 },
+	};
+	const dskvs_batch_op fresh[] = { { "x", "1", 1, 0 },
+		                         { "y", "2", 1, 0 } };
+	const size_t nops = sizeof(ops) / sizeof(ops[0]);
+	uint64_t before[6], seq = 0;
+	dskvs *s = open_store(dir, 0);
+	g.s = s;
+	put(s, "c/a", "1");
+	put(s, "c/b", "2");
+	put(s, "c/d", "4");
+	put(s, "other/k", "v");
+	for (int i = 0; i < 6; i++)
+		before[i] = version(s, keys[i]);
+	char *want = dump_store(s);
+	/* Five puts: fail each of their inserts in turn. */
+	for (unsigned k = 1; k <= 5; k++) {
+		g.set_calls = 0;
+		g.fail_set_at = k;
+		int rc = dskvs_write_batch(s, "c", ops, nops, &seq);
+		g.fail_set_at = 0;
+		DT_CHECK(rc == DSKVS_ENOMEM, "insert %u failed: batch says %s",
+		         k, dskvs_err_name(rc));
+		char *now = dump_store(s);
+		DT_CHECK(strcmp(now, want) == 0,
+		         "insert %u failed: the store is\n%s\nnot\n%s", k, now,
+		         want);
+		free(now);
+		for (int i = 0; i < 6; i++)
+			DT_CHECK(version(s, keys[i]) == before[i],
+			         "insert %u failed: %s has version %llu, was "
+			         "%llu",
+			         k, keys[i],
+			         (unsigned long long)version(s, keys[i]),
+			         (unsigned long long)before[i]);
+	}
+	/* A batch that creates its collection, failing at its second put. */
+	g.set_calls = 0;
+	g.fail_set_at = 2;
+	DT_RC(dskvs_write_batch(s, "fresh", fresh, 2, NULL), DSKVS_ENOMEM);
+	g.fail_set_at = 0;
+	expect(s, "fresh/x", NULL);
+	char *now = dump_store(s);
+	DT_CHECK(strcmp(now, want) == 0, "after the failed fresh batch:\n%s",
+	         now);
+	free(now);
+	/* The store goes on, and only what succeeded is in the log. */
+	DT_RC(dskvs_write_batch(s, "c", ops, nops, &seq), DSKVS_OK);
+	expect(s, "c/a", "A3");
+	DT_RC(dskvs_close(s), DSKVS_OK);
+	g.s = NULL;
+	s = open_store(dir, 0);
+	expect(s, "c/a", "A3");
+	expect(s, "c/b", NULL);
+	expect(s, "c/d", "D2");
+	expect(s, "c/e", "E");
+	expect(s, "c/f", "F");
+	expect(s, "fresh/x", NULL);
+	expect(s, "other/k", "v");
+	DT_CHECK(version(s, "c/f") == seq, "c/f: version %llu, batch %llu",
+	         (unsigned long long)version(s, "c/f"),
+	         (unsigned long long)seq);
+	DT_RC(dskvs_close(s), DSKVS_OK);
+	free(want);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(const char *dir);
@@ -1292,6 +1391,7 @@ static const struct {
 	{ "backup_wait", case_backup_wait },
 	{ "backup_cut", case_backup_cut },
 	{ "backup_path_unproven", case_backup_path_unproven },
+	{ "batch_undo", case_batch_undo },
 };
 
 int main(int argc, char **argv)
