@@ -225,7 +225,8 @@ struct result {
 	uint64_t rss;
 	double rep[MAXREPS];
 	int nrep;
-	double cpu_ns_op; /* CPU time per op of the timed threads (median) */
+	double cpu_ns_op;  /* CPU time per op of the timed threads (median) */
+	double pcpu_ns_op; /* process CPU time per op (median; write loads) */
 	char extra[512];
 };
 

@@ -127,8 +127,8 @@ static int dk_coll_mem(const char *name, size_t nl, uint64_t members,
 }
 
 /* Where an entry's bytes go, from the public stats plus the block layout
- * of src/internal.h (a 28-byte header: seq sharing its space with the
- * rcu_head, refs, lengths; the full "coll/member" key and a NUL; the value)
+ * of src/blk.h (a 28-byte header: the retire link, seq, refs, lengths;
+ * the full "coll/member" key and a NUL; the value)
  * and glibc's malloc (8 bytes of chunk header, 16-byte granules). An
  * estimate, shown next to the measured RSS growth. */
 static void dk_mem_report(void *db, char *out, size_t outlen)

@@ -68,6 +68,7 @@ static uint64_t loop_readmissing(struct worker *w, void *tctx)
 
 const struct bench_workload wl_overwrite = {
 	.name = "overwrite",
+	.writes = 1,
 	.what = "put random existing keys",
 	.in_quick = 1,
 	.loop = wl_loop_overwrite,

@@ -40,6 +40,7 @@ static struct measured run_fill(struct wl_round *r, struct eslot *s,
 
 const struct bench_workload wl_fillseq = {
 	.name = "fillseq",
+	.writes = 1,
 	.what = "insert N keys in key order, fresh store",
 	.in_quick = 1,
 	.no_preload = 1,
@@ -51,6 +52,7 @@ const struct bench_workload wl_fillseq = {
 
 const struct bench_workload wl_fillrandom = {
 	.name = "fillrandom",
+	.writes = 1,
 	.what = "insert N keys in random order, fresh store",
 	.in_quick = 1,
 	.no_preload = 1,

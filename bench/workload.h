@@ -93,6 +93,11 @@ struct measured {
 	uint64_t errs;
 	int err_rc;
 	double cpu_ns_op; /* the measured workers' CPU time per op */
+	/* w->writes: the process's CPU time (CLOCK_PROCESS_CPUTIME_ID) from
+	 * the start barrier through the engine's sync after the loops, per
+	 * op: the workers, and the engine's background threads (dskvs's
+	 * janitor, its reclamation and compaction). 0 otherwise. */
+	double pcpu_ns_op;
 };
 
 /* Run `threads` workers of w->loop on db; time-bounded for `secs` unless
@@ -110,6 +115,7 @@ struct cell {
 	double ops_s[MAXREPS], p50[MAXREPS], p99[MAXREPS], p999[MAXREPS];
 	double secs[MAXREPS], items_s[MAXREPS], aux[MAXREPS], aux2[MAXREPS];
 	double cpu_ns_op[MAXREPS];
+	double pcpu_ns_op[MAXREPS];
 	uint64_t ops[MAXREPS];
 	uint64_t want; /* count-bounded: ops asked for */
 	uint64_t errs;
@@ -143,8 +149,12 @@ struct bench_workload {
 
 	/* Threads: 0 the --threads list, else just this many. */
 	int fixed_threads;
-	int durable_threads;     /* use the --durable-threads list instead */
-	int extra_writer;        /* one more, unmeasured, worker (w->writer) */
+	int durable_threads; /* use the --durable-threads list instead */
+	int extra_writer;    /* one more, unmeasured, worker (w->writer) */
+	/* A write workload: also report the process's CPU time per op
+	 * (every thread: workers, and the engine's own threads), from the
+	 * start of the loops through the engine's sync after them. */
+	int writes;
 	int persistent_only;     /* skip engines without files */
 	const char *engine_only; /* skip every other engine */
 	int no_preload;          /* needs no preloaded store (fresh ones) */

@@ -497,7 +497,8 @@ static int put_k(dskvs *s, const struct dskvs__key *k, const void *val,
 	if ((rc = write_ok(s, "dskvs_put")) != DSKVS_OK)
 		return rc;
 	/* Table reference + queue reference. */
-	b = dskvs__blk_new(k->coll, k->clen, k->member, k->mlen, val, len, 2);
+	b = dskvs__blk_alloc(&s->t.pool, k->coll, k->clen, k->member, k->mlen,
+	                     val, len, 2);
 	if (b == NULL)
 		return dskvs__fail(DSKVS_ENOMEM, "value block of %zu bytes",
 		                   len);
@@ -507,8 +508,12 @@ static int put_k(dskvs *s, const struct dskvs__key *k, const void *val,
 	if (rc != DSKVS_OK)
 		goto fail_unlocked;
 	/* The member cannot change while we hold the lock: what we decide
-	 * on is what we replace. */
-	prev = dskvs__member_get(c, k->member, k->mlen);
+	 * on is what we replace. A plain put without the old value decides
+	 * nothing: the set below finds what it replaces (one probe of the
+	 * members map instead of two). */
+	prev = mode == PUT_ALWAYS && old == NULL
+	           ? NULL
+	           : dskvs__member_get(c, k->member, k->mlen);
 	if (mode == PUT_IF_ABSENT && prev != NULL) {
 		seq = prev->seq;
 		rc = DSKVS_EEXIST;
@@ -538,7 +543,7 @@ static int put_k(dskvs *s, const struct dskvs__key *k, const void *val,
 			if (old_len)
 				*old_len = prev->vlen;
 		}
-		dskvs__blk_retire(prev);
+		dskvs__blk_retire(&s->t.pool, prev);
 	}
 	dskvs__rcu_read_unlock();
 	return after_write(s, seq, seq_out);
@@ -715,7 +720,7 @@ static int delete_k(dskvs *s, const struct dskvs__key *k, uint64_t *seq_out)
 	}
 	seq = remove_locked(s, c, k, &dropped);
 	dskvs__coll_release(c);
-	dskvs__blk_retire(prev);
+	dskvs__blk_retire(&s->t.pool, prev);
 	if (dropped)
 		dskvs__coll_retire(c);
 	dskvs__rcu_read_unlock();
@@ -872,8 +877,8 @@ static int update_k(dskvs *s, const struct dskvs__key *k, dskvs_update_fn fn,
 	} else if (r == DSKVS_UPDATE_SET) {
 		rc = value_ok(nv, nl, "dskvs_update callback");
 		if (rc == DSKVS_OK) {
-			b = dskvs__blk_new(k->coll, k->clen, k->member, k->mlen,
-			                   nv, nl, 2);
+			b = dskvs__blk_alloc(&s->t.pool, k->coll, k->clen,
+			                     k->member, k->mlen, nv, nl, 2);
 			rc = b ? publish_locked(s, c, b, &prev, &seq)
 			       : DSKVS_ENOMEM;
 			if (rc != DSKVS_OK) {
@@ -902,7 +907,7 @@ static int update_k(dskvs *s, const struct dskvs__key *k, dskvs_update_fn fn,
 		dropped = drop_if_empty_locked(s, c);
 	dskvs__coll_release(c);
 	if (prev)
-		dskvs__blk_retire(prev);
+		dskvs__blk_retire(&s->t.pool, prev);
 	if (dropped)
 		dskvs__coll_retire(c);
 	dskvs__rcu_read_unlock();
@@ -1086,8 +1091,9 @@ static int batch_prepare(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 	for (size_t i = 0; i < n; i++) {
 		if (w[i].del)
 			continue;
-		w[i].b = dskvs__blk_new(ck->coll, ck->clen, w[i].member,
-		                        w[i].mlen, w[i].val, w[i].len, 2);
+		w[i].b = dskvs__blk_alloc(&s->t.pool, ck->coll, ck->clen,
+		                          w[i].member, w[i].mlen, w[i].val,
+		                          w[i].len, 2);
 		if (w[i].b == NULL) {
 			batch_free_blocks(w, i);
 			return dskvs__fail(DSKVS_ENOMEM,
@@ -1102,7 +1108,8 @@ static int batch_prepare(dskvs *s, const struct dskvs__key *ck, struct bw *w,
  * grown map makes out of reach in practice). Each restore puts back a
  * member that is in the map or just left its slot, which ck_ht refills
  * without growing. Call with c's lock held; the slots are still reserved. */
-static void batch_undo_locked(struct dskvs__coll *c, struct bw *w, size_t upto)
+static void batch_undo_locked(dskvs *s, struct dskvs__coll *c, struct bw *w,
+                              size_t upto)
 {
 	for (size_t i = upto; i-- > 0;) {
 		struct dskvs__blk *x = NULL;
@@ -1116,7 +1123,7 @@ static void batch_undo_locked(struct dskvs__coll *c, struct bw *w, size_t upto)
 			/* Published, so readers may hold it: the queue's
 			 * reference now, the table's after a grace period. */
 			dskvs__blk_unref(w[i].b);
-			dskvs__blk_retire(w[i].b);
+			dskvs__blk_retire(&s->t.pool, w[i].b);
 			w[i].b = NULL;
 		} else if (w[i].op == DSKVS_OP_DEL) {
 			__atomic_sub_fetch(&w[i].prev->refs, 1,
@@ -1172,7 +1179,7 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 		w[i].b->seq = first + i; /* before readers can see it */
 		rc = dskvs__member_set_locked(c, w[i].b, &w[i].prev);
 		if (rc != DSKVS_OK) {
-			batch_undo_locked(c, w, i);
+			batch_undo_locked(s, c, w, i);
 			for (unsigned k = 0; k < n; k++)
 				dskvs__queue_slot_set(&s->q, &sl, k, NULL,
 				                      DSKVS_OP_NOP);
@@ -1203,7 +1210,7 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 	dskvs__coll_release(c);
 	for (size_t i = 0; i < n; i++)
 		if (w[i].prev)
-			dskvs__blk_retire(w[i].prev);
+			dskvs__blk_retire(&s->t.pool, w[i].prev);
 	if (dropped)
 		dskvs__coll_retire(c);
 	dskvs__rcu_read_unlock();

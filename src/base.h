@@ -168,8 +168,8 @@ enum dskvs__hook_point {
 	/* queue.c: a writer is about to queue a record (arg: the tagged
 	 * record pointer); it holds the record's collection lock. */
 	DSKVS__HOOK_ENQUEUE = 1,
-	/* blk.c: a block's last reference is gone, just before free (arg:
-	 * the block). */
+	/* blk.c: a block's last reference is gone, just before it is freed
+	 * or recycled into its store's pool (arg: the block). */
 	DSKVS__HOOK_BLK_FREE,
 	/* compact.c: the snapshot's gather lets the queue move (arg: bool *,
 	 * true while a collection lock is busy): the janitor thread, outside

@@ -299,6 +299,10 @@ void dskvs__janitor_batch(struct dskvs__janitor *j, size_t n, bool keep)
 	j->last_batch_ns = dskvs__now_ns();
 	j->tail_closed = false;
 	j->tail_mark_off = 0;
+	/* Blocks retired before these records were queued go to call_rcu
+	 * now, before the batch is published durable: a retired block waits
+	 * at most one batch for its grace period to begin (blk.h). */
+	dskvs__blk_pool_flush(&j->t->pool);
 
 	if (__atomic_load_n(&j->q->err, __ATOMIC_ACQUIRE) == 0) {
 		uint64_t written;

@@ -137,6 +137,8 @@ static void *janitor_main(void *arg)
 		 * freed a grace period later, by then perhaps megabytes, and
 		 * a nap that ends with nothing queued gives them back. */
 		bool nap = naps < TRIM_IDLE_NAPS;
+		/* Blocks retired after the last batch began (blk.h). */
+		dskvs__blk_pool_flush(&j->t->pool);
 		if (dskvs__queue_sleep(j->q, &j->compact_req,
 		                       nap ? TRIM_IDLE_NS : 0)) {
 			dskvs__janitor_seal_tail(j);
@@ -152,6 +154,9 @@ static void *janitor_main(void *arg)
 				j->scratch = NULL;
 				j->scratch_cap = 0;
 			}
+			/* So do the free blocks kept for the next puts. */
+			if (naps == TRIM_IDLE_NAPS)
+				dskvs__blk_pool_trim(&j->t->pool);
 			(void)dskvs__trim(TRIM_IDLE_MIN, 0);
 		}
 	}

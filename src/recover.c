@@ -183,14 +183,77 @@ struct replayer {
 	pthread_t thr;
 };
 
-/* Bucket of a collection name (FNV-1a: only the split across threads
- * depends on it). */
+/* Hash of a collection name (FNV-1a, 64 bits): its bucket, and its
+ * identity in pass 1's counts (a collision only merges two counts, which
+ * are size hints). */
+static uint64_t name_hash(const unsigned char *k, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * 1099511628211ull;
+	return h;
+}
+
+/* Bucket of a collection name: only the split across threads depends on
+ * it. */
 static unsigned name_bucket(const unsigned char *k, size_t n)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ k[i]) * 16777619u;
-	return (h ^ (h >> 16)) % PAR_BUCKETS;
+	uint64_t h = name_hash(k, n);
+	return (unsigned)((h ^ (h >> 32)) % PAR_BUCKETS);
+}
+
+/* ---- pass 1's counts: puts per collection --------------------------------
+ * An open-addressing table of name hashes (0: empty) and their put
+ * records, for the first HINT_SLOTS / 2 collection names pass 1 meets;
+ * later names are not counted, and their collections grow as without a
+ * hint. Written by the opening thread in pass 1, read-only while the
+ * replay threads run (through table.c's hint), freed after they are
+ * joined. 16 bytes a slot: 128 KiB. */
+#define HINT_SLOTS 8192
+
+struct hint_map {
+	uint64_t h[HINT_SLOTS];
+	uint64_t puts[HINT_SLOTS];
+	unsigned n;
+};
+
+static inline uint64_t hint_key(const unsigned char *k, size_t n)
+{
+	uint64_t h = name_hash(k, n);
+	return h ? h : 1;
+}
+
+static void hint_count(struct hint_map *m, const unsigned char *k, size_t n)
+{
+	uint64_t h = hint_key(k, n);
+	for (unsigned i = (unsigned)h & (HINT_SLOTS - 1);;
+	     i = (i + 1) & (HINT_SLOTS - 1)) {
+		if (m->h[i] == h) {
+			m->puts[i]++;
+			return;
+		}
+		if (m->h[i] == 0) {
+			if (m->n >= HINT_SLOTS / 2)
+				return; /* full enough: not counted */
+			m->h[i] = h;
+			m->puts[i] = 1;
+			m->n++;
+			return;
+		}
+	}
+}
+
+static uint64_t hint_puts(const void *arg, const char *name, size_t len)
+{
+	const struct hint_map *m = arg;
+	uint64_t h = hint_key((const unsigned char *)name, len);
+	for (unsigned i = (unsigned)h & (HINT_SLOTS - 1);;
+	     i = (i + 1) & (HINT_SLOTS - 1)) {
+		if (m->h[i] == h)
+			return m->puts[i];
+		if (m->h[i] == 0)
+			return 0;
+	}
 }
 
 /* The collection name of a checked record. */
@@ -380,6 +443,7 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 	struct dskvs__rec r;
 	struct stat st;
 	uint64_t size, bucket_bytes[PAR_BUCKETS] = { 0 };
+	struct hint_map *hints = NULL;
 	unsigned threads = 1;
 	bool last_mark = false, last_closing = false;
 	char *file = NULL;
@@ -435,6 +499,9 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 	/* One thread: check and apply in one pass. More: pass 1 checks and
 	 * sizes the buckets, replay_parallel applies (see above). */
 	threads = replay_threads(j, size);
+	/* Pass 1's counts (a hint: without memory for them, none). */
+	if (threads > 1)
+		hints = calloc(1, sizeof(*hints));
 	while ((k = dskvs__scan_next(&sc, &r)) == DSKVS__SCAN_REC) {
 		last_mark = r.op == DSKVS_REC_MARK;
 		last_closing = last_mark && (r.flags & DSKVS_REC_END);
@@ -442,8 +509,10 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 			continue;
 		if (threads > 1) {
 			const unsigned char *key = (const unsigned char *)r.key;
-			bucket_bytes[name_bucket(
-			    key, rec_coll_len(r.op, key, r.klen))] += r.size;
+			size_t cl = rec_coll_len(r.op, key, r.klen);
+			bucket_bytes[name_bucket(key, cl)] += r.size;
+			if (hints && r.op == DSKVS_REC_PUT)
+				hint_count(hints, key, cl);
 		} else if ((rc = replay(j, &r)) != DSKVS_OK) {
 			rc = dskvs__fail(rc,
 			                 "%s: replaying the record at offset "
@@ -459,8 +528,12 @@ int dskvs__recover(struct dskvs__janitor *j, uint64_t *seq_base)
 	}
 	if (threads > 1) {
 		uint64_t bad;
+		struct dskvs__replay_hint hint = { hint_puts, hints };
+		if (hints)
+			dskvs__replay_set_hint(j->t, &hint, hints->n);
 		rc = replay_parallel(j, fd, sc.salt, sc.off, bucket_bytes,
 		                     &threads, &bad);
+		dskvs__replay_finish(j->t);
 		if (rc != DSKVS_OK) {
 			rc = dskvs__fail(rc,
 			                 "%s: replaying the record at offset "
@@ -553,10 +626,12 @@ done:
 	    (unsigned long long)j->log_size, threads, threads == 1 ? "" : "s",
 	    j->log_major);
 	dskvs__win_free(&sc.w);
+	free(hints);
 	free(file);
 	return DSKVS_OK;
 out:
 	dskvs__win_free(&sc.w);
+	free(hints);
 	free(file);
 	dskvs__io.close(fd);
 	return rc;

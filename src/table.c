@@ -298,7 +298,7 @@ static inline void coll_unlock(struct dskvs__coll *c)
 	            "members table written without its lock, or after death")
 
 static struct dskvs__coll *coll_new(struct dskvs__tables *t, const char *name,
-                                    size_t len)
+                                    size_t len, uint64_t cap)
 {
 	/* 64-aligned, as its DSKVS_ALIGNED fields require (calloc gives 16). */
 	size_t sz =
@@ -308,12 +308,12 @@ static struct dskvs__coll *coll_new(struct dskvs__tables *t, const char *name,
 	if (c == NULL)
 		return NULL;
 	memset(c, 0, sz);
-	if (!ck_ht_init(&c->members, HT_MODE, NULL, &dskvs__ht_allocator,
-	                MEMBERS_INITIAL, t->seed)) {
+	if (!ck_ht_init(&c->members, HT_MODE, NULL, &dskvs__ht_allocator, cap,
+	                t->seed)) {
 		free(c);
 		return NULL;
 	}
-	shape_reset(&c->shape, &c->members, MEMBERS_INITIAL);
+	shape_reset(&c->shape, &c->members, cap);
 	pthread_mutex_init(&c->lock, NULL);
 	c->nlen = (uint16_t)len;
 	memcpy(c->name, name, len);
@@ -368,8 +368,8 @@ struct dskvs__blk *dskvs__member_get(struct dskvs__coll *c, const char *name,
 
 /* Insert a new collection unless another writer did first. Call inside a
  * read-side section without holding any collection lock. */
-static struct dskvs__coll *coll_create(struct dskvs__tables *t,
-                                       const char *name, size_t len)
+static struct dskvs__coll *
+coll_create(struct dskvs__tables *t, const char *name, size_t len, uint64_t cap)
 {
 	struct dskvs__coll *c, *fresh;
 	ck_ht_hash_t h;
@@ -378,7 +378,7 @@ static struct dskvs__coll *coll_create(struct dskvs__tables *t,
 	pthread_mutex_lock(&t->colls_lock);
 	c = dskvs__coll_lookup(t, name, len);
 	if (c == NULL) {
-		fresh = coll_new(t, name, len);
+		fresh = coll_new(t, name, len, cap);
 		if (fresh != NULL) {
 			ck_ht_hash(&h, &t->colls, fresh->name, (uint16_t)len);
 			ck_ht_entry_set(&e, h, fresh->name, (uint16_t)len,
@@ -421,7 +421,7 @@ int dskvs__coll_acquire(struct dskvs__tables *t, const struct dskvs__key *k,
 		if (c == NULL) {
 			if (!create)
 				return DSKVS_NOTFOUND;
-			c = coll_create(t, k->coll, k->clen);
+			c = coll_create(t, k->coll, k->clen, MEMBERS_INITIAL);
 			if (c == NULL)
 				return DSKVS_ENOMEM;
 		}
@@ -464,6 +464,8 @@ void dskvs__members_hold(struct dskvs__coll *c, bool hold)
 int dskvs__tables_init(struct dskvs__tables *t, uint64_t seed)
 {
 	t->seed = seed;
+	t->hint = NULL;
+	dskvs__blk_pool_init(&t->pool);
 	pthread_mutex_init(&t->colls_lock, NULL);
 	if (!ck_ht_init(&t->colls, HT_MODE, NULL, &dskvs__ht_allocator,
 	                COLLS_INITIAL, t->seed))
@@ -480,6 +482,7 @@ void dskvs__tables_destroy(struct dskvs__tables *t)
 		coll_free(ck_ht_entry_value(e));
 	ck_ht_destroy(&t->colls);
 	pthread_mutex_destroy(&t->colls_lock);
+	dskvs__blk_pool_destroy(&t->pool);
 }
 
 /*
@@ -833,8 +836,11 @@ static struct dskvs__coll *
 replay_coll(struct dskvs__tables *t, const char *name, size_t len, bool create)
 {
 	struct dskvs__coll *c = dskvs__coll_lookup(t, name, len);
-	if (c == NULL && create)
-		c = coll_create(t, name, len);
+	if (c == NULL && create) {
+		uint64_t puts =
+		    t->hint ? t->hint->puts(t->hint->arg, name, len) : 0;
+		c = coll_create(t, name, len, fit_cap(puts, MEMBERS_INITIAL));
+	}
 	return c;
 }
 
@@ -871,7 +877,8 @@ int dskvs__replay_put(struct dskvs__tables *t, const char *key, size_t klen,
 		dskvs__rcu_read_unlock();
 		return DSKVS_ENOMEM;
 	}
-	b = dskvs__blk_new(k.coll, k.clen, k.member, k.mlen, val, vlen, 1);
+	b = dskvs__blk_alloc(&t->pool, k.coll, k.clen, k.member, k.mlen, val,
+	                     vlen, 1);
 	if (b == NULL) {
 		dskvs__rcu_read_unlock();
 		return DSKVS_ENOMEM;
@@ -968,4 +975,31 @@ int dskvs__replay_delall(struct dskvs__tables *t, const char *name, size_t len,
 	}
 	dskvs__rcu_read_unlock();
 	return rc;
+}
+
+void dskvs__replay_set_hint(struct dskvs__tables *t,
+                            const struct dskvs__replay_hint *h, uint64_t colls)
+{
+	t->hint = h;
+	pthread_mutex_lock(&t->colls_lock);
+	uint64_t cap = fit_cap(colls, COLLS_INITIAL);
+	if (cap > t->colls_shape.cap)
+		(void)ht_rebuild(&t->colls, &t->colls_shape, cap);
+	/* On failure the table grows as it fills, as without a hint. */
+	pthread_mutex_unlock(&t->colls_lock);
+}
+
+void dskvs__replay_finish(struct dskvs__tables *t)
+{
+	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
+	ck_ht_entry_t *e;
+
+	t->hint = NULL;
+	while (ck_ht_next(&t->colls, &it, &e)) {
+		struct dskvs__coll *c = ck_ht_entry_value(e);
+		uint64_t need = fit_cap(c->count, MEMBERS_INITIAL);
+		if (c->shape.cap > 2 * need)
+			(void)ht_rebuild(&c->members, &c->shape, need);
+		/* On failure the map stays larger than it needs: correct. */
+	}
 }

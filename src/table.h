@@ -65,6 +65,13 @@ struct dskvs__tables {
 	pthread_mutex_t colls_lock;
 	struct dskvs__ht_shape colls_shape; /* under colls_lock */
 	uint64_t seed;                      /* hash seed, constant after init */
+	/* Retired and recycled blocks of this store (blk.h): its writers
+	 * allocate from it and retire into it; the janitor flushes it. */
+	struct dskvs__blk_pool pool;
+	/* Replay's size hint (dskvs__replay_hint), or NULL: set by the
+	 * opening thread before the replay threads start, cleared after
+	 * they are joined; constant while they run. */
+	const struct dskvs__replay_hint *hint;
 };
 
 extern struct ck_malloc dskvs__ht_allocator;
@@ -179,5 +186,26 @@ DSKVS_LOCAL int dskvs__replay_del(struct dskvs__tables *t, const char *key,
                                   size_t klen, uint64_t seq);
 DSKVS_LOCAL int dskvs__replay_delall(struct dskvs__tables *t, const char *name,
                                      size_t len, uint64_t seq);
+
+/* Pass 1 of a parallel replay counts the puts of each collection
+ * (recover.c); a collection that replay creates gets a members map sized
+ * for that many at once, instead of growing to it a doubling at a time.
+ * puts() returns the count for a name, 0 when unknown (then the map
+ * starts small and grows as before); an overwritten key makes it an
+ * over-estimate, which dskvs__replay_finish corrects. */
+struct dskvs__replay_hint {
+	uint64_t (*puts)(const void *arg, const char *name, size_t len);
+	const void *arg;
+};
+/* Install h (NULL: none) for the replay that follows, and size the table
+ * of collections for `colls` of them. Open only, before the replay
+ * threads start or after they were joined. */
+DSKVS_LOCAL void dskvs__replay_set_hint(struct dskvs__tables *t,
+                                        const struct dskvs__replay_hint *h,
+                                        uint64_t colls);
+/* After replay (all replay threads joined): rebuild every members map
+ * more than twice the size its live count needs (an over-estimated
+ * hint, or deletions late in the log). Open only. */
+DSKVS_LOCAL void dskvs__replay_finish(struct dskvs__tables *t);
 
 #endif
