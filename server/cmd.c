@@ -13,12 +13,15 @@
  * and not STRINGS_COLL.
  *
  * Types: K is a hash when the collection K has a member; else a string
- * when STRINGS_COLL holds K; else absent. "The hash wins" is the rule that
- * makes a race deterministic: the type checks and the writes are separate
- * calls, so HSET K and SET K racing from two connections can both succeed.
- * Afterwards K is a hash for every command (TYPE, HGET, GET's WRONGTYPE),
- * the string value stays shadowed in STRINGS_COLL, and DEL K removes both.
- * Without a race a key only ever holds one type.
+ * when STRINGS_COLL holds K; else absent. The type checks and the writes
+ * are separate store calls, so a write command holds the type locks of its
+ * keys from its check to its write (cmd_dispatch: 256 mutexes striped by
+ * the key's name, the part before a '/'): HSET K and SET K racing from two
+ * connections, on any loops, cannot both create K; exactly one wins, as in
+ * Redis. "The hash wins" is what remains for a store written behind the
+ * server's back (another process, or a shadowed string left by an older
+ * server): K is then a hash for every command (TYPE, HGET, GET's
+ * WRONGTYPE), and DEL K removes both.
  *
  * Every call runs on the connection's loop thread; a callback given to
  * dskvs_update or dskvs_get_with only appends to that connection's output
@@ -27,6 +30,7 @@
 #include "server.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -2974,6 +2978,56 @@ static void c_command(ctx *x)
 	}
 }
 
+/* ---- type locks -----------------------------------------------------------
+ * A write command holds, for each of its keys, the mutex of the key's
+ * stripe (a hash of the name the type is decided on: the part before a '/')
+ * from its type check to its write, so that two commands creating one name
+ * as a string and as a hash cannot both pass their checks. Stripes are
+ * taken in increasing order (a command with several keys takes each stripe
+ * once), so two commands never wait for each other in a cycle. Leaf locks:
+ * nothing else is taken while one is held, but store calls are made under
+ * them (a write in --sync always mode waits for its fdatasync there: only
+ * writers of the same stripe wait with it). */
+#define TYPE_STRIPES 256
+static pthread_mutex_t type_lock[TYPE_STRIPES] = {
+	[0 ... TYPE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER
+};
+
+static unsigned type_stripe(str k)
+{
+	const char *sl = memchr(k.p, '/', k.n);
+	size_t n = sl ? (size_t)(sl - k.p) : k.n;
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)k.p[i]) * 16777619u;
+	return h % TYPE_STRIPES;
+}
+
+/* The stripes of cmd's keys in a (a bitmap of TYPE_STRIPES bits). */
+static void type_stripes(const struct cmd *cmd, const str *a, size_t argc,
+                         uint64_t set[TYPE_STRIPES / 64])
+{
+	memset(set, 0, TYPE_STRIPES / 8);
+	long last = cmd->last < 0 ? (long)argc + cmd->last : cmd->last;
+	for (long i = cmd->first;
+	     i <= last && i<(long)argc; i += cmd->step> 0 ? cmd->step : 1) {
+		unsigned st = type_stripe(a[i]);
+		set[st / 64] |= UINT64_C(1) << (st % 64);
+	}
+}
+
+static void type_lock_all(const uint64_t set[TYPE_STRIPES / 64], bool lock)
+{
+	for (unsigned w = 0; w < TYPE_STRIPES / 64; w++)
+		for (uint64_t b = set[w]; b; b &= b - 1) {
+			unsigned st = w * 64 + (unsigned)__builtin_ctzll(b);
+			if (lock)
+				pthread_mutex_lock(&type_lock[st]);
+			else
+				pthread_mutex_unlock(&type_lock[st]);
+		}
+}
+
 void cmd_dispatch(conn *c, resp_arg *argv, size_t argc)
 {
 	str small[16];
@@ -3015,7 +3069,15 @@ void cmd_dispatch(conn *c, resp_arg *argv, size_t argc)
 	} else {
 		atomic_store_explicit(&c->last_cmd, cmd->name,
 		                      memory_order_relaxed);
-		cmd->fn(&x);
+		if ((cmd->flags & F_WRITE) && cmd->first > 0) {
+			uint64_t set[TYPE_STRIPES / 64];
+			type_stripes(cmd, a, argc, set);
+			type_lock_all(set, true);
+			cmd->fn(&x);
+			type_lock_all(set, false);
+		} else {
+			cmd->fn(&x);
+		}
 	}
 	if (a != small)
 		free(a);
