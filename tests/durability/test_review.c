@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,6 +124,20 @@ static int count_fdatasync(int fd)
 	return dskvs__io_libc.fdatasync(fd);
 }
 
+/* The fdatasyncs of the log done when open writes its first mark (a mark
+ * claims every byte before it synced), or -1 if it writes none. */
+static int syncs_at_mark = -1;
+
+static ssize_t count_pwritev(int fd, const struct iovec *iov, int cnt,
+                             off_t off)
+{
+	if (fd == log_fd && syncs_at_mark < 0 && cnt == 1 &&
+	    iov[0].iov_len == DSKVS_REC_HDR &&
+	    ((const unsigned char *)iov[0].iov_base)[8] == DSKVS_REC_MARK)
+		syncs_at_mark = (int)log_syncs;
+	return dskvs__io_libc.pwritev(fd, iov, cnt, off);
+}
+
 static void open_syncs_replayed(const char *dir)
 {
 	unsigned char buf[256] = { 0 };
@@ -137,8 +152,10 @@ static void open_syncs_replayed(const char *dir)
 	dt_write_file(log, buf, off);
 	dskvs__io.openat = count_openat;
 	dskvs__io.fdatasync = count_fdatasync;
+	dskvs__io.pwritev = count_pwritev;
 	dskvs *s;
 	log_syncs = 0;
+	syncs_at_mark = -1;
 	DT_RC(dskvs_open(dir, NULL, &s), DSKVS_OK);
 	unsigned at_open = log_syncs;
 	/* Sequence 1 durable, and numbering goes on 2^32 above it: the log
@@ -148,6 +165,10 @@ static void open_syncs_replayed(const char *dir)
 	DT_CHECK(at_open >= 1,
 	         "open reported sequence 1 durable with no fdatasync of the "
 	         "log");
+	DT_CHECK(syncs_at_mark >= 1,
+	         "open wrote a mark (%d fdatasyncs of the log before it) over "
+	         "a batch it had not synced",
+	         syncs_at_mark);
 	DT_RC(dskvs_close(s), DSKVS_OK);
 	dskvs__io = dskvs__io_libc;
 	free(log);
