@@ -1123,10 +1123,11 @@ static int all_keys(ctx *x, struct names *h, struct names *s)
 		store_err(x, rc != DSKVS_OK && rc != 1 ? rc : DSKVS_ENOMEM);
 		return -1;
 	}
-	qsort(h->v, h->n, sizeof(str), str_cmp);
+	if (h->n > 1)
+		qsort(h->v, h->n, sizeof(str), str_cmp);
 	size_t w = 0;
 	for (size_t i = 0; i < s->n; i++) {
-		if (bsearch(&s->v[i], h->v, h->n, sizeof(str), str_cmp))
+		if (h->n && bsearch(&s->v[i], h->v, h->n, sizeof(str), str_cmp))
 			free((char *)s->v[i].p);
 		else
 			s->v[w++] = s->v[i];

@@ -501,6 +501,8 @@ void resp_out_compact(resp_out *o)
 
 void resp_raw(resp_out *o, const void *p, size_t n)
 {
+	if (n == 0)
+		return; /* p may be NULL (an empty scratch buffer) */
 	char *w = resp_out_reserve(o, n);
 	if (w == NULL)
 		return;
