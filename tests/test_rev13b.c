@@ -196,8 +196,11 @@ static void *t2(void *arg)
  */
 Test(rev13b, get_all_across_two_stores_from_update_callbacks_does_not_hang)
 {
-	x.s1 = tu_open(tu_subdir("one"));
-	x.s2 = tu_open(tu_subdir("two"));
+	char *d1 = tu_subdir("one"), *d2 = tu_subdir("two");
+	x.s1 = tu_open(d1);
+	x.s2 = tu_open(d2);
+	free(d1);
+	free(d2);
 	tu_put_str(x.s1, "A/k", "1");
 	tu_put_str(x.s2, "X/k", "2");
 	x.rc1 = x.rc2 = 12345;
@@ -373,6 +376,7 @@ Test(rev13b, torn_close_of_a_backup_taken_after_compaction_keeps_the_copy)
 	tu_check_str(b, "c/a", "1");
 	tu_close(b);
 	tu_rmtree(copy);
+	free(copy);
 }
 
 /* The child's pwritev: once `torn_go` is set, half of the first write
