@@ -81,7 +81,9 @@ if [ "$SKIP_DSKVS" = 0 ] && [ -z "$SERVER" ]; then
 		cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
 			-DDSKVS_BUILD_TESTS=OFF -DDSKVS_BUILD_STRESS=OFF >/dev/null
 	fi
-	if cmake --build "$BUILD" --target help | grep -q 'dskvs-server$'; then
+	# grep without -q: it must read all of make's output, or make dies
+	# of SIGPIPE and pipefail fails the test.
+	if cmake --build "$BUILD" --target help | grep 'dskvs-server$' >/dev/null; then
 		cmake --build "$BUILD" -j2 --target dskvs-server >/dev/null
 		SERVER=$(find "$BUILD" -type f -name dskvs-server -perm -u+x |
 			head -1)

@@ -41,6 +41,14 @@
  * timeout, re-checks the waiters against dskvs_durable_seq. No thread
  * blocks.
  *
+ * --sync always: the store is opened in DSKVS_SYNC_ASYNC mode, so that no
+ * loop thread waits in a write for its fdatasync; instead a connection's
+ * replies are held (not written) while its last write is not durable, the
+ * connection sits on the waiter list (wait_flush) and runs no further
+ * request, and the durable event releases it. The janitor's group commit
+ * then covers every connection of every loop that wrote meanwhile, as
+ * Redis's appendfsync always covers an event loop iteration.
+ *
  * Shutdown (SIGTERM, SIGINT, SHUTDOWN): main sets srv.shutting_down = 1
  * and wakes every loop; each closes its listeners, runs the requests
  * already buffered, stops reading and reports. Main then calls
@@ -133,13 +141,22 @@ static void wake_loop(struct loop *l)
 	(void)r; /* EAGAIN: already pending */
 }
 
+static void loop_block_flush(conn *c);
+
+/* --sync always: c's replies wait until its last write is durable. */
+static int replies_held(const conn *c)
+{
+	return srv.sync_mode == DSKVS_SYNC_ALWAYS &&
+	       c->last_seq > dskvs_durable_seq(srv.store);
+}
+
 static void set_events(conn *c)
 {
 	int want = 0;
 	if (!c->closing && !c->blocked && srv.shutting_down == 0 &&
 	    resp_out_pending(&c->out) < OUT_SOFT)
 		want |= EPOLLIN;
-	if (resp_out_pending(&c->out) > 0)
+	if (resp_out_pending(&c->out) > 0 && !replies_held(c))
 		want |= EPOLLOUT;
 	if (want == c->events)
 		return;
@@ -198,6 +215,12 @@ static void conn_free(conn *c)
 /* Write what can be written. Returns -1 when c was closed. */
 static int conn_flush(conn *c)
 {
+	if (resp_out_pending(&c->out) > 0 && replies_held(c)) {
+		if (!c->blocked)
+			loop_block_flush(c);
+		set_events(c);
+		return 0;
+	}
 	while (resp_out_pending(&c->out) > 0) {
 		ssize_t n = write(c->fd, c->out.buf + c->out.sent,
 		                  resp_out_pending(&c->out));
@@ -450,7 +473,8 @@ static void do_accept(struct loop *l, int lfd, int handoff)
 
 /* ---- WAITAOF ----------------------------------------------------------- */
 
-void loop_block_waitaof(conn *c)
+/* Put c on its loop's waiter list, watching the durable eventfd. */
+static void block_on_durable(conn *c)
 {
 	struct loop *l = c->loop;
 	c->blocked = 1;
@@ -471,6 +495,20 @@ void loop_block_waitaof(conn *c)
 	set_events(c);
 }
 
+void loop_block_waitaof(conn *c)
+{
+	c->wait_flush = 0;
+	block_on_durable(c);
+}
+
+static void loop_block_flush(conn *c)
+{
+	c->wait_flush = 1;
+	c->wait_seq = c->last_seq;
+	c->wait_deadline_ms = 0;
+	block_on_durable(c);
+}
+
 /* Answer every waiter whose write is durable or whose time is up. */
 static void check_waiters(struct loop *l)
 {
@@ -488,10 +526,14 @@ static void check_waiters(struct loop *l)
 			done = 1;
 		if (!done && srv.shutting_down >= 2)
 			done = 1;
+		if (c->wait_flush)
+			done = d >= c->wait_seq || srv.shutting_down >= 2;
 		if (done) {
 			waiter_remove(c);
 			c->blocked = 0;
-			cmd_waitaof_reply(c);
+			if (!c->wait_flush)
+				cmd_waitaof_reply(c);
+			c->wait_flush = 0;
 			conn_process(c);
 		}
 		c = nx;
@@ -892,7 +934,8 @@ int main(int argc, char **argv)
 
 	dskvs_options opts;
 	dskvs_options_init(&opts);
-	opts.sync_mode = srv.sync_mode;
+	/* --sync always holds replies, not threads (see the top). */
+	opts.sync_mode = DSKVS_SYNC_ASYNC;
 	opts.log_fn = store_log;
 	int rc = dskvs_open(srv.store_dir, &opts, &srv.store);
 	if (rc != DSKVS_OK)

@@ -104,6 +104,8 @@ typedef struct conn {
 	int wait_numlocal;
 	long long wait_numreplicas;
 	uint64_t wait_seq;
+	int wait_flush;             /* blocked only until wait_seq is durable
+	                               (--sync always), no WAITAOF reply */
 	int64_t wait_deadline_ms;   /* 0: none */
 	struct conn *wprev, *wnext; /* the loop's waiters (owner only) */
 } conn;
