@@ -478,8 +478,8 @@ DSKVS_EXTERN int dskvs_put_if_seq(dskvs *s, const char *key, const void *val,
  * too); readers of single keys (dskvs_get and friends) never wait. So fn
  * must be quick. It may read any key, and dskvs_get_all() its own
  * collection (as it was before this update); dskvs_get_all() of any other
- * collection, of any store, returns DSKVS_EINVAL from inside fn. It must not write to,
- * sync, wait on, compact or close that store: those calls, made from
+ * collection, of any store, returns DSKVS_EINVAL from inside fn. It must not
+ * write to, sync, wait on, compact or close that store: those calls, made from
  * inside fn on the same store, return DSKVS_EINVAL without doing anything
  * (checked in every build: a thread-local flag; dskvs_close too, which
  * then leaves the handle open; dskvs_wait_durable too, which would wait

@@ -573,24 +573,34 @@ static int count_cb(const char *m, size_t ml, const void *v, size_t vl,
 	return 0;
 }
 
-/* Write the walk's elements after a header whose count is known only at
- * the end: the elements go to a scratch buffer first. */
+/* Walk hash k's elements into w's scratch buffer (none unless `walk`), for
+ * a reply whose header count is known only at the end. -1 after replying
+ * an error (the scratch freed): the store's, or WRONGTYPE when nothing was
+ * found and k is a string. */
+static int hash_gather(ctx *x, str k, struct walk *w, int walk)
+{
+	int rc = walk ? dskvs_get_all_bin(srv.store, k.p, k.n, walk_cb, w)
+	              : DSKVS_OK;
+	if (rc != DSKVS_OK || w->o->oom) {
+		resp_out_free(w->o);
+		store_err(x, rc != DSKVS_OK ? rc : DSKVS_ENOMEM);
+		return -1;
+	}
+	if (w->count == 0 && hash_missing_is_string(x, k)) {
+		resp_out_free(w->o);
+		return -1;
+	}
+	return 0;
+}
+
 static void hash_walk_reply(ctx *x, str k, int what, int as_map)
 {
 	if (hkey_ok(x, k) < 0)
 		return;
 	resp_out tmp = { .proto = x->o->proto };
 	struct walk w = { &tmp, what, 0, NULL, 0 };
-	int rc = dskvs_get_all_bin(srv.store, k.p, k.n, walk_cb, &w);
-	if (rc != DSKVS_OK || tmp.oom) {
-		resp_out_free(&tmp);
-		store_err(x, rc != DSKVS_OK ? rc : DSKVS_ENOMEM);
+	if (hash_gather(x, k, &w, 1) < 0)
 		return;
-	}
-	if (w.count == 0 && hash_missing_is_string(x, k)) {
-		resp_out_free(&tmp);
-		return;
-	}
 	if (as_map)
 		resp_map(x->o, w.count);
 	else
@@ -1041,17 +1051,9 @@ static void c_hscan(ctx *x)
 		return;
 	resp_out tmp = { .proto = x->o->proto };
 	struct walk w = { &tmp, 3, 0, match.p, match.n };
-	int rc = cur != 0 ? DSKVS_OK
-	                  : dskvs_get_all_bin(srv.store, k.p, k.n, walk_cb, &w);
-	if (rc != DSKVS_OK || tmp.oom) {
-		resp_out_free(&tmp);
-		store_err(x, rc != DSKVS_OK ? rc : DSKVS_ENOMEM);
+	/* One page: any cursor but 0 is past the end. */
+	if (hash_gather(x, k, &w, cur == 0) < 0)
 		return;
-	}
-	if (w.count == 0 && hash_missing_is_string(x, k)) {
-		resp_out_free(&tmp);
-		return;
-	}
 	resp_array(x->o, 2);
 	resp_bulk(x->o, "0", 1);
 	resp_array(x->o, 2 * w.count);

@@ -119,8 +119,7 @@ Test(batch, every_error_code)
 	char *lc = malloc(DSKVS_NAME_MAX + 1);
 	memset(lc, 'l', DSKVS_NAME_MAX);
 	lc[DSKVS_NAME_MAX] = '\0';
-	cr_assert_eq(dskvs_write_batch(s, lc, many, 16000, &seq),
-	             DSKVS_EBATCH);
+	cr_assert_eq(dskvs_write_batch(s, lc, many, 16000, &seq), DSKVS_EBATCH);
 	free(lc);
 	cr_assert_str_neq(dskvs_strerror(DSKVS_EBATCH),
 	                  dskvs_strerror(DSKVS_ETOOBIG));

@@ -160,8 +160,9 @@ Test(rev13, version_not_reused_after_compaction_and_kill)
 	cr_assert_eq(ver(s, "c/a"), v[0]);
 	uint64_t nv;
 	cr_assert_eq(dskvs_put_seq(s, "c/y", "new", 3, NULL, NULL, &nv), 0);
-	cr_assert_gt(nv, v[2], "after kill -9: new version %llu not above "
-	                       "the delete %llu (old value had %llu)",
+	cr_assert_gt(nv, v[2],
+	             "after kill -9: new version %llu not above "
+	             "the delete %llu (old value had %llu)",
 	             (unsigned long long)nv, (unsigned long long)v[2],
 	             (unsigned long long)v[1]);
 	tu_close(s);
@@ -205,7 +206,7 @@ static void *batcher_main(void *arg)
 {
 	struct batcher *b = arg;
 	dskvs_batch_op *ops = calloc(b->n, sizeof(*ops));
-	char (*names)[24] = calloc(b->n, 24);
+	char(*names)[24] = calloc(b->n, 24);
 	for (size_t i = 0; i < b->n; i++) {
 		snprintf(names[i], 24, "m%zu", i);
 		ops[i] = (dskvs_batch_op){ names[i], "b", 1, 0 };
@@ -217,8 +218,7 @@ static void *batcher_main(void *arg)
 	return NULL;
 }
 
-Test(rev13, full_ring_batch_is_not_starved_by_single_writers,
-     .timeout = 60)
+Test(rev13, full_ring_batch_is_not_starved_by_single_writers, .timeout = 60)
 {
 	dskvs_options o;
 	dskvs_options_init(&o);
@@ -299,8 +299,9 @@ Test(rev13, update_callbacks_may_get_all_other_collections)
 	pthread_t t1, t2;
 	cr_assert_eq(pthread_create(&t1, NULL, cross_thread, &x1), 0);
 	cr_assert_eq(pthread_create(&t2, NULL, cross_thread, &x2), 0);
-	for (int i = 0; i < 500 && !(__atomic_load_n(&x1.done, __ATOMIC_ACQUIRE) &&
-	                             __atomic_load_n(&x2.done, __ATOMIC_ACQUIRE));
+	for (int i = 0;
+	     i < 500 && !(__atomic_load_n(&x1.done, __ATOMIC_ACQUIRE) &&
+	                  __atomic_load_n(&x2.done, __ATOMIC_ACQUIRE));
 	     i++)
 		usleep(10000);
 	if (!x1.done || !x2.done) {
@@ -357,8 +358,8 @@ static void batch_child(const char *dir, int fd)
 			snprintf(names[i], sizeof(names[i]), "m%d", i);
 			int l = snprintf(val[i], sizeof(val[i]), "%llu",
 			                 (unsigned long long)k);
-			ops[i] = (dskvs_batch_op){ names[i], val[i], (size_t)l,
-				                   0 };
+			ops[i] =
+			    (dskvs_batch_op){ names[i], val[i], (size_t)l, 0 };
 		}
 		uint64_t seq;
 		if (dskvs_write_batch(s, "g", ops, NM, &seq) != DSKVS_OK)
@@ -376,8 +377,7 @@ struct gseen {
 	unsigned long long k;
 	int mixed;
 };
-static int gvisit(const char *m, size_t ml, const void *v, size_t vl,
-                  void *arg)
+static int gvisit(const char *m, size_t ml, const void *v, size_t vl, void *arg)
 {
 	struct gseen *g = arg;
 	char b[32];
@@ -425,8 +425,9 @@ Test(rev13, kill_9_during_batches_and_compactions, .timeout = 120)
 		              "round %d: batch %llu was durable, the store "
 		              "holds %llu",
 		              round, (unsigned long long)last, g.k);
-		cr_log_info("round %d: last durable %llu, store holds %llu (%d)",
-		            round, (unsigned long long)last, g.k, g.n);
+		cr_log_info(
+		    "round %d: last durable %llu, store holds %llu (%d)", round,
+		    (unsigned long long)last, g.k, g.n);
 		tu_close(s);
 		cr_assert_eq(dskvs_verify(d, NULL, NULL, NULL), DSKVS_OK);
 		tu_rmtree(d);
@@ -496,8 +497,7 @@ static void *race_compact(void *arg)
 	return NULL;
 }
 
-Test(rev13, backups_during_batches_delete_all_and_compactions,
-     .timeout = 120)
+Test(rev13, backups_during_batches_delete_all_and_compactions, .timeout = 120)
 {
 	char *store = tu_subdir("store");
 	struct race r = { tu_open(store), 0, 0 };
@@ -567,17 +567,17 @@ Test(rev13, backup_path_while_batches_and_compactions_run, .timeout = 120)
 		char *dest = tu_fmt("%s/bp%d", tu_dir, i);
 		dskvs_backup_report rep;
 		int rc = dskvs_backup_path(store, dest, &rep);
-		cr_assert_eq(rc, DSKVS_OK, "copy %d: %s", i, dskvs_errmsg(NULL));
+		cr_assert_eq(rc, DSKVS_OK, "copy %d: %s", i,
+		             dskvs_errmsg(NULL));
 		cr_assert_eq(rep.open_elsewhere, 1);
 		uint64_t after = dskvs_durable_seq(r.s);
-		cr_log_info("copy %d: durable before %llu, copy seq %llu, "
-		            "after %llu, bytes %llu of %llu, records %llu",
-		            i, (unsigned long long)durable,
-		            (unsigned long long)rep.seq,
-		            (unsigned long long)after,
-		            (unsigned long long)rep.bytes,
-		            (unsigned long long)rep.file_bytes,
-		            (unsigned long long)rep.records);
+		cr_log_info(
+		    "copy %d: durable before %llu, copy seq %llu, "
+		    "after %llu, bytes %llu of %llu, records %llu",
+		    i, (unsigned long long)durable, (unsigned long long)rep.seq,
+		    (unsigned long long)after, (unsigned long long)rep.bytes,
+		    (unsigned long long)rep.file_bytes,
+		    (unsigned long long)rep.records);
 		dskvs *b = tu_open(dest);
 		struct gseen g = { 0 };
 		cr_assert_eq(dskvs_get_all(b, "g", gvisit, &g), DSKVS_OK);

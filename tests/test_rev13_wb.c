@@ -121,8 +121,7 @@ static bool fd_under(int fd, const char *dir)
 	return strncmp(path, dir, dl) == 0 &&
 	       (path[dl] == '/' || path[dl] == '\0');
 }
-static ssize_t bad_pwritev(int fd, const struct iovec *iov, int cnt,
-                           off_t off)
+static ssize_t bad_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	if (fail_under && fd_under(fd, fail_under) && fail_after-- <= 0) {
 		errno = fail_errno;
