@@ -3,7 +3,9 @@
  * (the default) unless the workload asks every write to be durable, then
  * DSKVS_SYNC_ALWAYS (group commit across the writing threads).
  * DSKVS_BENCH_RECOVERY_THREADS=N sets dskvs_options.recovery_threads, to
- * compare replay on one thread with the default side by side.
+ * compare replay on one thread with the default side by side;
+ * DSKVS_BENCH_QUEUE_CAPACITY=N sets dskvs_options.queue_capacity (the lag
+ * workload's unthrottled row, for the default's justification).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,9 @@ static void *dk_open(const struct bench_open_cfg *cfg, char *err, size_t errlen)
 	const char *rt = getenv("DSKVS_BENCH_RECOVERY_THREADS");
 	if (rt != NULL && *rt)
 		o.recovery_threads = (unsigned)strtoul(rt, NULL, 10);
+	const char *qc = getenv("DSKVS_BENCH_QUEUE_CAPACITY");
+	if (qc != NULL && *qc)
+		o.queue_capacity = (unsigned)strtoul(qc, NULL, 10);
 	rc = dskvs_open(cfg->dir, &o, &s);
 	if (rc != DSKVS_OK) {
 		bench_errf(err, errlen, "%s (%s)", dskvs_strerror(rc),

@@ -490,6 +490,18 @@ static void goal_lag(FILE *f, const struct goal *g)
 		       f99 = note_num(r, "fdatasync_p99_us");
 		double x50 = f50 > 0 ? l50 / f50 : 0,
 		       x99 = f99 > 0 ? l99 / f99 : 0;
+		if (note_num(r, "rate") == 0) {
+			/* unthrottled: no goal of its own; the README states
+			 * and justifies the queue default from this line */
+			fprintf(f,
+			        "- %s unthrottled (queue capacity %.0f): %.0f "
+			        "puts/s, put -> durable p50 %.1f us, p99 %.1f "
+			        "us, max %.1f us (fdatasync p50 %.1f us, p99 "
+			        "%.1f us)\n",
+			        g->wl, note_num(r, "queue_capacity"), r->ops_s,
+			        l50, l99, note_num(r, "lag_max_us"), f50, f99);
+			continue;
+		}
 		fprintf(
 		    f,
 		    "- %s at %.0f puts/s (%.0f reached): put -> durable p50 "

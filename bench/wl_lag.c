@@ -1,8 +1,8 @@
 /*
  * dskvs-bench workload lag: at a steady rate of puts (1k, 10k and 100k a
- * second), how long after a put returns dskvs reports it durable, beside
- * the fdatasync latency that bounds it. dskvs only (the other engines have
- * no tickets).
+ * second, then unthrottled), how long after a put returns dskvs reports
+ * it durable, beside the fdatasync latency that bounds it. dskvs only (the
+ * other engines have no tickets).
  *
  * DESIGN
  * - One writer puts random keys (--value-size bytes) into a fresh async
@@ -23,8 +23,15 @@
  *   not covered, so a put published just after the count was read is not
  *   left to the next advance. The observer's own wake-up is part of the
  *   lag: it is what a user waiting on the fd sees.
- * - The fdatasync p50 and p99 are dskvs_stats_get()'s, over the store's last
- *   1024 fdatasyncs, taken when the run ends.
+ * - The fdatasync p50, p99 and max are dskvs_stats_get()'s, over the
+ *   store's last 1024 fdatasyncs, taken when the run ends. The max matters:
+ *   one slow fdatasync holds every put that arrives while it runs, so
+ *   whenever rate x max covers more than 1% of the puts, the lag p99 is at
+ *   least that max, however fast the other fdatasyncs are.
+ * - A last row is unthrottled: puts back to back, so the queue fills and
+ *   its backlog sets the lag (DSKVS_BENCH_QUEUE_CAPACITY picks the queue's
+ *   size, to weigh the default). put_max_us shows a writer's longest wait
+ *   for room in the queue.
  * - Each rate: --reps runs of --seconds on a fresh store (no warm-up: a
  *   fresh store is its own); the figures are medians over the runs. The
  *   p50/p99/p999 columns are the put call's own latency. The goals (lag
@@ -49,8 +56,11 @@
  * a truncated one just fails to open. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
-static const uint64_t lag_rates[] = { 1000, 10000, 100000 };
-#define NRATES (sizeof(lag_rates) / sizeof(lag_rates[0]))
+/* 0: unthrottled, puts back to back (the queue's backlog sets the lag). */
+static const uint64_t lag_rates[] = { 1000, 10000, 100000, 0 };
+/* Most puts an unthrottled run records a second. */
+#define UNTHROTTLED_MAX 2000000u
+#define NRATES          (sizeof(lag_rates) / sizeof(lag_rates[0]))
 
 struct lag_run {
 	dskvs *s;
@@ -135,7 +145,7 @@ static double quantile(uint64_t *v, uint64_t n, double q)
 }
 
 struct lag_fig {
-	double lag50, lag99, lagmax, fs50, fs99, batches;
+	double lag50, lag99, lagmax, fs50, fs99, fsmax, batches, qcap, putmax;
 };
 
 /* One run at `rate` puts/s for `secs` on a fresh store in dir. */
@@ -145,7 +155,8 @@ static struct measured lag_once(struct eslot *sl, uint64_t rate, double secs,
 	struct measured m = { 0 };
 	struct lag_run lr = { 0 };
 	char dir[4200];
-	uint64_t cap = (uint64_t)((double)rate * secs) + 16;
+	uint64_t cap =
+	    (uint64_t)((double)(rate ? rate : UNTHROTTLED_MAX) * secs) + 16;
 	uint64_t *put_ns = xmalloc(cap * sizeof(uint64_t));
 	pthread_t obs;
 	dskvs_stats st0, st;
@@ -174,10 +185,10 @@ static struct measured lag_once(struct eslot *sl, uint64_t rate, double secs,
 	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(secs * 1e9);
 	uint64_t tlast = t0;
 	for (j = 0; j < cap; j++) {
-		uint64_t due = t0 + j * 1000000000u / rate;
+		uint64_t due = rate ? t0 + j * 1000000000u / rate : now_ns();
 		if (due >= end)
 			break;
-		if (now_ns() < due) {
+		if (rate && now_ns() < due) {
 			struct timespec ts = { (time_t)(due / 1000000000u),
 				               (long)(due % 1000000000u) };
 			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME,
@@ -213,10 +224,13 @@ static struct measured lag_once(struct eslot *sl, uint64_t rate, double secs,
 	m.errs = errs + (j - lr.nlag); /* puts never seen durable */
 	fig->fs50 = (double)st.fsync_p50_ns;
 	fig->fs99 = (double)st.fsync_p99_ns;
+	fig->fsmax = (double)st.fsync_max_ns;
+	fig->qcap = (double)st.queue_capacity;
 	fig->batches = (double)(st.batches - st0.batches);
 	fig->lagmax = quantile(lr.lag, lr.nlag, 1.0);
 	fig->lag99 = quantile(lr.lag, lr.nlag, 0.99);
 	fig->lag50 = quantile(lr.lag, lr.nlag, 0.50);
+	fig->putmax = quantile(put_ns, j, 1.0);
 	m.p999 = quantile(put_ns, j, 0.999);
 	m.p99 = quantile(put_ns, j, 0.99);
 	m.p50 = quantile(put_ns, j, 0.50);
@@ -264,10 +278,13 @@ static void tabulate_lag(const struct bench_workload *w, struct cell *cells,
 			        "%srate=%" PRIu64 " lag_p50_us=%.1f "
 			        "lag_p99_us=%.1f lag_max_us=%.1f "
 			        "fdatasync_p50_us=%.1f fdatasync_p99_us=%.1f "
-			        "batches_per_s=%.0f",
+			        "fdatasync_max_us=%.1f batches_per_s=%.0f "
+			        "queue_capacity=%.0f put_max_us=%.1f",
 			        res->extra[0] ? " " : "", rate, l50 / 1e3,
 			        l99 / 1e3, MED(lagmax) / 1e3, f50 / 1e3,
-			        f99 / 1e3, MED(batches) / cfg.seconds);
+			        f99 / 1e3, MED(fsmax) / 1e3,
+			        MED(batches) / cfg.seconds, MED(qcap),
+			        MED(putmax) / 1e3);
 			fprintf(stderr,
 			        "  %-12s rate=%-6" PRIu64
 			        " got %8.0f puts/s  lag p50 %7.1f us (%.2fx "
@@ -283,7 +300,7 @@ static void tabulate_lag(const struct bench_workload *w, struct cell *cells,
 const struct bench_workload wl_lag = {
 	.name = "lag",
 	.what = "put -> durable lag (durable eventfd) at 1k, 10k, 100k puts/s "
-	        "vs fdatasync",
+	        "and unthrottled, vs fdatasync",
 	.in_quick = 1,
 	.engine_only = "dskvs",
 	.no_preload = 1,
