@@ -269,9 +269,12 @@ struct goal {
 	const char *note;
 };
 
+/* readrandom: 0.9x ceiling, 1.2x rwlock, 3x LMDB (issue 16); 0.85x
+ * ceiling-hs and 10x LevelDB and RocksDB (the first bench's goals). */
 static const struct goal_peer read_peers[] = {
-	{ "ceiling", 0.85 }, { "ceiling-hs", 0.85 }, { "lmdb", 3 },
-	{ "leveldb", 10 },   { "rocksdb", 10 },      { NULL, 0 },
+	{ "ceiling", 0.9 }, { "ceiling-hs", 0.85 }, { "rwlock", 1.2 },
+	{ "lmdb", 3 },      { "leveldb", 10 },      { "rocksdb", 10 },
+	{ NULL, 0 },
 };
 static const char *const not_read_peers[] = { "dskvs", "ceiling*", "null",
 	                                      NULL };
@@ -281,7 +284,7 @@ static const char *const not_write_peers[] = { "dskvs", "ceiling*", "rwlock",
 static const struct goal goals[] = {
 	{ G_VS, "readrandom", NULL, 1, 2, 0, 0, read_peers, not_read_peers,
 	  NULL },
-	{ G_SCALING, "readrandom", NULL, 1, 2, 1.85, 0, NULL, NULL, NULL },
+	{ G_SCALING, "readrandom", NULL, 1, 2, 1.9, 0, NULL, NULL, NULL },
 	{ G_KEEPS, "readwhilewriting", "readrandom", 1, 2, 0.90, 0, NULL, NULL,
 	  NULL },
 	{ G_AHEAD, "fillrandom", NULL, 0, 0, 0, 0, NULL, not_write_peers,
@@ -294,8 +297,8 @@ static const struct goal goals[] = {
 	{ G_CHURN, "churn-colls", NULL, 0, 0, 0.8, 1.2, NULL, NULL, NULL },
 	{ G_LAG, "lag", NULL, 0, 0, 1.3, 2, NULL, NULL, NULL },
 	{ G_NOTE, "memory", NULL, 0, 0, 0, 0, NULL, NULL,
-	  "Redis 7: ~76 B by used_memory, ~91 B by RSS per 1M keys/100-byte "
-	  "values" },
+	  "goal: at most 90 B beyond key and value at 1M keys; Redis 7: ~76 B "
+	  "by used_memory, ~91 B by RSS per 1M keys/100-byte values" },
 };
 
 static int is_peer(const char *engine, const char *const *notpeer)

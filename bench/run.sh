@@ -26,7 +26,10 @@ cmake --build "$BUILD" -j2 --target dskvs-bench >/dev/null
 
 [ $# -eq 0 ] && set -- --quick
 mkdir -p "$OUT" "$DIR"
-rm -f "$OUT"/*.png "$OUT"/*.gp
+# Charts of the last run (bench/server.sh's server.png is not this run's).
+for f in "$OUT"/*.png "$OUT"/*.gp; do
+	case "$f" in */server.png) ;; *) rm -f "$f" ;; esac
+done
 
 # The disk's sequential write rate, as the janitor goal states it.
 DD=$(dd if=/dev/zero of="$DIR/dd.test" bs=1M count=256 conv=fdatasync 2>&1 |
