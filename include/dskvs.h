@@ -159,10 +159,10 @@ typedef struct dskvs_options {
 	/* Capacity of the janitor's queue in records; rounded up to a power of
 	 * two, 16 .. 2^24 (the ring keeps one slot free, so it holds one
 	 * record fewer). Writers wait (sleeping, not spinning) while it is
-	 * full. Default 65536. It absorbs bursts at memory speed; under a
-	 * writer faster than the disk it stays full, and the put -> durable
-	 * lag is then about capacity / the janitor's drain rate (README,
-	 * Guarantees). */
+	 * full. Default 65536. It takes bursts at memory speed; under a
+	 * writer faster than the disk it fills, and the put -> durable lag
+	 * then grows with it, up to capacity / the janitor's drain rate plus
+	 * any fdatasync stall (README, Guarantees). */
 	unsigned int queue_capacity;
 	/* Permission bits of files the store creates. Default 0600. The
 	 * directory, if created, gets 0700 plus the read/execute bits that
