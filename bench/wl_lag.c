@@ -26,8 +26,9 @@
  * - The fdatasync p50, p99 and max are dskvs_stats_get()'s, over the
  *   store's last 1024 fdatasyncs, taken when the run ends. The max matters:
  *   one slow fdatasync holds every put that arrives while it runs, so
- *   whenever rate x max covers more than 1% of the puts, the lag p99 is at
- *   least that max, however fast the other fdatasyncs are.
+ *   whenever rate x max is more than 1% of the puts, those puts fill the
+ *   top 1% and the lag p99 is set by that one stall, however fast the
+ *   other fdatasyncs are.
  * - A last row is unthrottled: puts back to back, so the queue fills and
  *   its backlog sets the lag (DSKVS_BENCH_QUEUE_CAPACITY picks the queue's
  *   size, to weigh the default). put_max_us shows a writer's longest wait
