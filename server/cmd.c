@@ -479,6 +479,20 @@ static void c_hmset(ctx *x)
 		resp_simple(x->o, "OK");
 }
 
+/* The reply of HSETNX and SETNX to dskvs_put_if_absent's rc: 1 when it
+ * wrote (and the write's seq for WAITAOF), 0 when the member existed. */
+static void reply_if_absent(ctx *x, int rc, uint64_t seq)
+{
+	if (rc == DSKVS_EEXIST) {
+		resp_int(x->o, 0);
+	} else if (rc == DSKVS_OK) {
+		note_seq(x, seq);
+		resp_int(x->o, 1);
+	} else {
+		store_err(x, rc);
+	}
+}
+
 static void c_hsetnx(ctx *x)
 {
 	str k = A(1);
@@ -488,14 +502,7 @@ static void c_hsetnx(ctx *x)
 	uint64_t seq;
 	int rc = dskvs_put_if_absent_bin(srv.store, k.p, k.n, A(2).p, A(2).n,
 	                                 A(3).p, A(3).n, &seq);
-	if (rc == DSKVS_EEXIST) {
-		resp_int(x->o, 0);
-	} else if (rc == DSKVS_OK) {
-		note_seq(x, seq);
-		resp_int(x->o, 1);
-	} else {
-		store_err(x, rc);
-	}
+	reply_if_absent(x, rc, seq);
 }
 
 /* One field's value as a bulk, or null; 1 if found. */
@@ -1605,14 +1612,7 @@ static void c_setnx(ctx *x)
 	uint64_t seq;
 	int rc = dskvs_put_if_absent_bin(srv.store, sk.coll, sk.clen, sk.mem,
 	                                 sk.mlen, A(2).p, A(2).n, &seq);
-	if (rc == DSKVS_EEXIST) {
-		resp_int(x->o, 0);
-	} else if (rc == DSKVS_OK) {
-		note_seq(x, seq);
-		resp_int(x->o, 1);
-	} else {
-		store_err(x, rc);
-	}
+	reply_if_absent(x, rc, seq);
 }
 
 static void c_getdel(ctx *x)

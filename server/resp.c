@@ -86,6 +86,14 @@ static int is_blank(int c)
 	       c == '\f';
 }
 
+/* Does the closing quote at buf[i] end its word, as Redis requires (the
+ * line, a NUL or a blank follows it)? */
+static int quote_ends_word(const char *buf, size_t i, size_t e)
+{
+	return i + 1 >= e || buf[i + 1] == '\0' ||
+	       is_blank((unsigned char)buf[i + 1]);
+}
+
 /*
  * Split the inline line buf[s..e) into words, unquoting in place. The line
  * ends early at a NUL byte, as Redis's C-string splitter does. Returns 0,
@@ -146,11 +154,7 @@ static int split_inline(resp_parser *p, char *buf, size_t s, size_t e)
 					buf[w++] = c;
 					i += 2;
 				} else if (buf[i] == '"') {
-					/* The closing quote must end the word.
-					 */
-					if (i + 1 < e && buf[i + 1] != '\0' &&
-					    !is_blank(
-					        (unsigned char)buf[i + 1]))
+					if (!quote_ends_word(buf, i, e))
 						return 1;
 					i++;
 					done = 1;
@@ -163,9 +167,7 @@ static int split_inline(resp_parser *p, char *buf, size_t s, size_t e)
 					buf[w++] = '\'';
 					i += 2;
 				} else if (buf[i] == '\'') {
-					if (i + 1 < e && buf[i + 1] != '\0' &&
-					    !is_blank(
-					        (unsigned char)buf[i + 1]))
+					if (!quote_ends_word(buf, i, e))
 						return 1;
 					i++;
 					done = 1;

@@ -255,6 +255,36 @@ static uint64_t closed_store(void)
 	return v;
 }
 
+/* A session that shows a version for a put that never reaches the log,
+ * then is killed. Returns the version. */
+static uint64_t killed_session_with_lost_write(void)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		dskvs *s;
+		uint64_t v = 0;
+		if (dskvs_open(tu_dir, NULL, &s))
+			_exit(2);
+		dskvs__io.pwritev = stuck_pwritev;
+		if (dskvs_put_seq(s, "c/y", "lost", 4, NULL, NULL, &v))
+			_exit(3);
+		if (write(p[1], &v, sizeof(v)) != sizeof(v))
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	uint64_t v;
+	cr_assert_eq(read(p[0], &v, sizeof(v)), (ssize_t)sizeof(v));
+	close(p[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return v;
+}
+
 /*
  * recover.c, next_seq_base: "A log that ends with its closing mark was
  * closed: no sequence number above that mark's was ever handed out." Not
@@ -271,28 +301,7 @@ static uint64_t closed_store(void)
 Test(rev13b, version_not_reused_after_kill_of_a_session_on_a_closed_log)
 {
 	closed_store();
-	int p[2];
-	cr_assert_eq(pipe(p), 0);
-	pid_t pid = fork();
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		dskvs *s;
-		uint64_t v = 0;
-		if (dskvs_open(tu_dir, NULL, &s))
-			_exit(2);
-		dskvs__io.pwritev = stuck_pwritev;
-		if (dskvs_put_seq(s, "c/y", "lost", 4, NULL, NULL, &v))
-			_exit(3);
-		if (write(p[1], &v, sizeof(v)) != sizeof(v))
-			_exit(4);
-		pause();
-		_exit(0);
-	}
-	close(p[1]);
-	uint64_t lost;
-	cr_assert_eq(read(p[0], &lost, sizeof(lost)), (ssize_t)sizeof(lost));
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	uint64_t lost = killed_session_with_lost_write();
 
 	dskvs *s = tu_open(tu_dir);
 	tu_check_absent(s, "c/y"); /* never synced: fine to lose */
@@ -483,36 +492,6 @@ static void killed_session_with_synced_write(void)
 	int st;
 	waitpid(pid, &st, 0);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-}
-
-/* A session that shows a version for a put that never reaches the log,
- * then is killed. Returns the version. */
-static uint64_t killed_session_with_lost_write(void)
-{
-	int p[2];
-	cr_assert_eq(pipe(p), 0);
-	pid_t pid = fork();
-	cr_assert_neq(pid, -1);
-	if (pid == 0) {
-		dskvs *s;
-		uint64_t v = 0;
-		if (dskvs_open(tu_dir, NULL, &s))
-			_exit(2);
-		dskvs__io.pwritev = stuck_pwritev;
-		if (dskvs_put_seq(s, "c/y", "lost", 4, NULL, NULL, &v))
-			_exit(3);
-		if (write(p[1], &v, sizeof(v)) != sizeof(v))
-			_exit(4);
-		for (;;)
-			pause();
-	}
-	close(p[1]);
-	uint64_t v;
-	cr_assert_eq(read(p[0], &v, sizeof(v)), (ssize_t)sizeof(v));
-	close(p[0]);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return v;
 }
 
 /*
