@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build/ci}
 
 declare -A layer=(
-  [base]=0 [error]=0 [key]=0 [crc32c]=0 [io]=0 [trim]=0 [rcu]=0
+  [base]=0 [error]=0 [key]=0 [crc32c]=0 [io]=0 [trim]=0 [slab]=0 [rcu]=0
   [blk]=1
   [table]=2 [queue]=2 [format]=2
   [backup]=3 [batch]=3 [compact]=3 [janitor]=3 [recover]=3 [verify]=3

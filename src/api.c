@@ -557,7 +557,7 @@ refuse_locked:
 	if (dropped)
 		dskvs__coll_retire(c);
 	dskvs__rcu_read_unlock();
-	free(b);
+	dskvs__blk_discard(b);
 	if (seq_out)
 		*seq_out = seq;
 	dskvs__clear_detail();
@@ -571,7 +571,7 @@ fail_locked:
 fail_unlocked:
 	dskvs__rcu_read_unlock();
 	free(copy);
-	free(b);
+	dskvs__blk_discard(b);
 	return dskvs__fail(rc, "dskvs_put: %s", dskvs_strerror(rc));
 }
 
@@ -768,14 +768,15 @@ static int delete_all_k(dskvs *s, const struct dskvs__key *k, uint64_t *seq_out)
 	if ((rc = write_ok(s, "dskvs_delete_all")) != DSKVS_OK)
 		return rc;
 	/* The record, allocated first so that ENOMEM changes nothing. */
-	rec = dskvs__blk_new(k->coll, k->clen, NULL, 0, NULL, 0, 1);
+	rec =
+	    dskvs__blk_alloc(&s->t.pool, k->coll, k->clen, NULL, 0, NULL, 0, 1);
 	if (rec == NULL)
 		return dskvs__fail(DSKVS_ENOMEM, "dskvs_delete_all record");
 	dskvs__rcu_read_lock();
 	rc = dskvs__coll_acquire(&s->t, k, false, &c);
 	if (rc != DSKVS_OK) {
 		dskvs__rcu_read_unlock();
-		free(rec);
+		dskvs__blk_unref(rec);
 		dskvs__clear_detail();
 		return rc;
 	}
@@ -786,7 +787,7 @@ static int delete_all_k(dskvs *s, const struct dskvs__key *k, uint64_t *seq_out)
 		dskvs__coll_release(c);
 		dskvs__coll_retire(c);
 		dskvs__rcu_read_unlock();
-		free(rec);
+		dskvs__blk_unref(rec);
 		dskvs__clear_detail();
 		return DSKVS_NOTFOUND;
 	}
@@ -882,7 +883,7 @@ static int update_k(dskvs *s, const struct dskvs__key *k, dskvs_update_fn fn,
 			rc = b ? publish_locked(s, c, b, &prev, &seq)
 			       : DSKVS_ENOMEM;
 			if (rc != DSKVS_OK) {
-				free(b);
+				dskvs__blk_discard(b);
 				dskvs__fail(rc, "dskvs_update: %s",
 				            dskvs_strerror(rc));
 			}
@@ -1050,7 +1051,7 @@ static size_t batch_ops_max(const dskvs *s)
 static void batch_free_blocks(struct bw *w, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		free(w[i].b);
+		dskvs__blk_discard(w[i].b);
 }
 
 /* Check every op, then allocate every put's block. Nothing shared is

@@ -6,7 +6,8 @@
  * layer or below, and scripts/check-layers.sh checks it:
  *   L0  base.h   error.c (codes, detail, diagnostics hook, clock), key.c,
  *                crc32c.c, io.c, trim.c (freed memory back to the
- *                system); rcu.h with rcu.c
+ *                system); rcu.h with rcu.c; slab.h with slab.c (the
+ *                blocks' allocator, on huge pages)
  *   L1  blk.h    blk.c: the value block
  *   L2  table.h  table.c: collections and members (ck_ht), replay, snapshot
  *       queue.h  queue.c: the ring, sequence numbers, durability, waits,

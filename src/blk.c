@@ -16,16 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The allocation size of a block of sz bytes: 16k + 8, which a glibc chunk
- * of 16k + 16 holds exactly (what malloc(sz) would have used anyway). */
+/* The allocation size of a block of sz bytes: a multiple of 16 (the
+ * slab's classes: blocks are 16-aligned, queue.h tags their pointers). */
 static inline size_t blk_round(size_t sz)
 {
-	return ((sz + 7) | 15) - 7;
+	return (sz + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1);
 }
 
 static inline unsigned blk_class(size_t rounded)
 {
-	return (unsigned)(rounded / 16);
+	return (unsigned)(rounded / SLAB_GRAIN);
 }
 
 static void blk_fill(struct dskvs__blk *b, const char *coll, size_t clen,
@@ -52,15 +52,44 @@ static inline size_t blk_size(size_t clen, size_t mlen, size_t vlen)
 	return offsetof(struct dskvs__blk, key) + clen + 1 + mlen + 1 + vlen;
 }
 
-struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
-                                  const char *member, size_t mlen,
-                                  const void *val, size_t vlen, uint32_t refs)
+static inline size_t blk_rounded_size(const struct dskvs__blk *b)
 {
-	struct dskvs__blk *b = malloc(blk_round(blk_size(clen, mlen, vlen)));
-	if (b == NULL)
-		return NULL;
-	blk_fill(b, coll, clen, member, mlen, val, vlen, refs);
-	return b;
+	return blk_round(blk_size(b->clen, b->mlen, b->vlen));
+}
+
+static inline struct dskvs__blk_shard *shard_of_slab(struct dskvs__slab *s)
+{
+	return caa_container_of(s, struct dskvs__blk_shard, slab);
+}
+
+/* Free a dead block of rounded size sz to its slab, under its shard's
+ * lock: sh, held by the caller, or else taken here. */
+static void slab_put(struct dskvs__blk_shard *held, struct dskvs__blk *b,
+                     size_t sz)
+{
+	struct dskvs__slab *s = dskvs__slab_of(b);
+	struct dskvs__blk_shard *sh = shard_of_slab(s);
+	if (sh != held)
+		pthread_mutex_lock(&sh->mu);
+	dskvs__slab_free(s, b);
+	/* Atomic only for the release's racy peek. */
+	__atomic_store_n(&sh->slab_freed, sh->slab_freed + sz,
+	                 __ATOMIC_RELAXED);
+	if (sh != held)
+		pthread_mutex_unlock(&sh->mu);
+}
+
+/* Free a dead block: to its slab (taking its shard's lock) or to malloc.
+ * Holding no shard's lock. */
+static void blk_free(struct dskvs__blk *b)
+{
+	size_t sz = blk_rounded_size(b);
+	if (sz <= BLK_POOL_MAX_SIZE) {
+		slab_put(NULL, b, sz);
+		return;
+	}
+	dskvs__note_freed(malloc_usable_size(b));
+	free(b);
 }
 
 /* The calling thread's shard: numbers dealt out on first use. */
@@ -95,20 +124,17 @@ struct dskvs__blk *dskvs__blk_alloc(struct dskvs__blk_pool *p, const char *coll,
 			 * miss, taken now, in the background. */
 			if (b->next != NULL)
 				__builtin_prefetch(b->next);
+		} else {
+			b = dskvs__slab_alloc(&sh->slab, sz);
 		}
 		pthread_mutex_unlock(&sh->mu);
-	}
-	if (b == NULL && (b = malloc(sz)) == NULL)
+		if (b == NULL)
+			return NULL;
+	} else if ((b = malloc(sz)) == NULL) {
 		return NULL;
+	}
 	blk_fill(b, coll, clen, member, mlen, val, vlen, refs);
 	return b;
-}
-
-/* Free a dead block to malloc. */
-static void blk_free(struct dskvs__blk *b)
-{
-	dskvs__note_freed(malloc_usable_size(b));
-	free(b);
 }
 
 /* Drop a reference; true if it was the last (the block is dead, and the
@@ -126,6 +152,12 @@ static inline bool blk_drop(struct dskvs__blk *b)
 void dskvs__blk_unref(struct dskvs__blk *b)
 {
 	if (blk_drop(b))
+		blk_free(b);
+}
+
+void dskvs__blk_discard(struct dskvs__blk *b)
+{
+	if (b != NULL)
 		blk_free(b);
 }
 
@@ -171,13 +203,16 @@ static void carrier_cb(struct rcu_head *h)
 	}
 	for (b = dead; b != NULL; b = nx) {
 		nx = b->next;
-		size_t sz = blk_round(blk_size(b->clen, b->mlen, b->vlen));
+		size_t sz = blk_rounded_size(b);
 		if (sz <= BLK_POOL_MAX_SIZE &&
 		    sh->pooled_bytes + sz <= BLK_POOL_BYTES) {
 			unsigned k = blk_class(sz);
 			b->next = sh->free_list[k];
 			sh->free_list[k] = b;
 			sh->pooled_bytes += sz;
+		} else if (sz <= BLK_POOL_MAX_SIZE &&
+		           dskvs__slab_of(b) == &sh->slab) {
+			slab_put(sh, b, sz); /* ours: under the lock held */
 		} else {
 			b->next = spill;
 			spill = b;
@@ -264,23 +299,49 @@ void dskvs__blk_pool_trim(struct dskvs__blk_pool *p)
 {
 	for (unsigned i = 0; i < BLK_SHARDS; i++) {
 		struct dskvs__blk_shard *sh = &p->sh[i];
-		struct dskvs__blk *all = NULL, *b, *nx;
+		struct dskvs__blk *others = NULL, *b, *nx;
 		pthread_mutex_lock(&sh->mu);
 		for (unsigned k = 0; k < BLK_POOL_CLASSES; k++) {
 			for (b = sh->free_list[k]; b != NULL; b = nx) {
 				nx = b->next;
-				b->next = all;
-				all = b;
+				if (dskvs__slab_of(b) == &sh->slab) {
+					slab_put(sh, b, (size_t)k * SLAB_GRAIN);
+				} else {
+					b->next = others;
+					others = b;
+				}
 			}
 			sh->free_list[k] = NULL;
 		}
 		sh->pooled_bytes = 0;
 		pthread_mutex_unlock(&sh->mu);
-		for (b = all; b != NULL; b = nx) {
+		for (b = others; b != NULL; b = nx) {
 			nx = b->next;
 			blk_free(b);
 		}
 	}
+	/* Every block freed first, so that a page emptied by a block of
+	 * another shard's list is given back too. */
+	(void)dskvs__blk_pool_release(p, 0);
+}
+
+size_t dskvs__blk_pool_release(struct dskvs__blk_pool *p, size_t min_bytes)
+{
+	size_t given = 0;
+	for (unsigned i = 0; i < BLK_SHARDS; i++) {
+		struct dskvs__blk_shard *sh = &p->sh[i];
+		/* A racy peek (the lock decides): most shards are idle. */
+		if (__atomic_load_n(&sh->slab_freed, __ATOMIC_RELAXED) <
+		    min_bytes)
+			continue;
+		pthread_mutex_lock(&sh->mu);
+		if (sh->slab_freed >= min_bytes) {
+			given += dskvs__slab_release(&sh->slab);
+			__atomic_store_n(&sh->slab_freed, 0, __ATOMIC_RELAXED);
+		}
+		pthread_mutex_unlock(&sh->mu);
+	}
+	return given;
 }
 
 void dskvs__blk_pool_init(struct dskvs__blk_pool *p)
@@ -289,6 +350,7 @@ void dskvs__blk_pool_init(struct dskvs__blk_pool *p)
 	for (unsigned i = 0; i < BLK_SHARDS; i++) {
 		pthread_mutex_init(&p->sh[i].mu, NULL);
 		struct dskvs__blk_shard *sh = &p->sh[i];
+		dskvs__slab_init(&sh->slab);
 		for (unsigned k = 0; k < BLK_CARRIERS; k++) {
 			sh->carrier[k].sh = sh;
 			if (k > 0) {
@@ -325,7 +387,11 @@ void dskvs__blk_pool_destroy(struct dskvs__blk_pool *p)
 				nx = b->next;
 				blk_free(b);
 			}
-		pthread_mutex_destroy(&sh->mu);
+	}
+	/* Only now: a block above may have come from another shard's slab. */
+	for (unsigned i = 0; i < BLK_SHARDS; i++) {
+		dskvs__slab_destroy(&p->sh[i].slab);
+		pthread_mutex_destroy(&p->sh[i].mu);
 	}
 	memset(p, 0, sizeof(*p));
 }

@@ -8,6 +8,7 @@
 
 #include "base.h"
 #include "rcu.h"
+#include "slab.h"
 
 #include <pthread.h>
 
@@ -89,13 +90,22 @@ static inline char *dskvs__blk_val(struct dskvs__blk *b)
  *
  * The RCU callback drops each block's table reference; a block whose last
  * reference that was goes onto its shard's free list of its size class
- * (sizes 16k + 8, what one glibc chunk of 16k + 16 holds, up to
- * BLK_POOL_MAX_SIZE), while the shard keeps under BLK_POOL_BYTES of
- * them, or back to malloc. dskvs__blk_alloc takes from the calling
- * thread's shard first: in a steady overwrite a put reuses a block that
- * the same thread retired, allocated and freed in the same thread, with
- * no malloc and no free (malloc's arena lock, taken by a free from
- * another thread, cost a futex wake per few puts).
+ * (sizes 16k, up to BLK_POOL_MAX_SIZE), while the shard keeps under
+ * BLK_POOL_BYTES of them, or back to the slab that owns it.
+ * dskvs__blk_alloc takes from the calling thread's shard first: in a
+ * steady overwrite a put reuses a block that the same thread retired,
+ * with no allocation and no free at all.
+ *
+ * Where blocks live: a block of up to BLK_POOL_MAX_SIZE bytes comes from
+ * the slab (slab.h) of the allocating thread's shard, on 2 MiB regions
+ * that ask for huge pages, packed at 16-byte granularity with no header;
+ * a larger one from malloc. The size decides, so a block is freed to the
+ * right place from its lengths alone: to malloc, or to the slab its
+ * address names (dskvs__slab_of), under that slab's shard's lock. A
+ * block's owner is the slab it came from, whichever shard's free list it
+ * passes through. The janitor gives empty slab pages back to the system
+ * (dskvs__blk_pool_trim once its store is idle, dskvs__blk_pool_release
+ * under load), as malloc_trim does for the heap.
  *
  * Shards: a thread uses shard (its number mod BLK_SHARDS), numbers dealt
  * out in thread order on first use; two threads share a shard only past
@@ -105,8 +115,10 @@ static inline char *dskvs__blk_val(struct dskvs__blk *b)
  * janitor's flush), the carriers' `busy` flags (set by whoever hands a
  * carrier to call_rcu, cleared by its callback once it is done with the
  * carrier's array), the free lists and pooled_bytes (pushed by
- * callbacks, popped by allocating writers). A carrier in flight is its
- * callback's alone. The lock is a leaf: nothing else is taken while it
+ * callbacks, popped by allocating writers), the slab and
+ * slab_freed (every call on the slab: allocating writers, callbacks and
+ * any thread dropping a block's last reference). A carrier in flight is
+ * its callback's alone. The lock is a leaf: nothing else is taken while it
  * is held, and nothing it protects is reached by readers.
  */
 #define BLK_SHARDS 8
@@ -122,11 +134,11 @@ static inline char *dskvs__blk_val(struct dskvs__blk *b)
  * wakeup becomes noise, and a carrier's array is 2 KiB. */
 #define BLK_RETIRE_N     256
 #define BLK_RETIRE_BYTES (1u << 20)
-/* Pooled sizes: 16k + 8 bytes for k < BLK_POOL_CLASSES. 4 MiB a shard
- * covers the blocks one writer retires during a grace period at full
- * speed (about 300k puts/s of 150-byte blocks over several ms). */
-#define BLK_POOL_CLASSES  64
-#define BLK_POOL_MAX_SIZE (16u * (BLK_POOL_CLASSES - 1) + 8)
+/* Pooled and slab sizes: 16k bytes for 0 < k < BLK_POOL_CLASSES. 4 MiB a
+ * shard covers the blocks one writer retires during a grace period at
+ * full speed (about 300k puts/s of 150-byte blocks over several ms). */
+#define BLK_POOL_CLASSES  SLAB_CLASSES
+#define BLK_POOL_MAX_SIZE SLAB_MAX
 #define BLK_POOL_BYTES    (4u << 20)
 
 struct dskvs__blk_shard;
@@ -155,6 +167,8 @@ struct dskvs__blk_shard {
 	struct dskvs__blk_carrier carrier[BLK_CARRIERS];
 	struct dskvs__blk *free_list[BLK_POOL_CLASSES];
 	size_t pooled_bytes;
+	struct dskvs__slab slab;
+	size_t slab_freed; /* bytes freed to the slab since its release */
 } DSKVS_ALIGNED;
 
 struct dskvs__blk_pool {
@@ -172,31 +186,41 @@ DSKVS_LOCAL void dskvs__blk_pool_destroy(struct dskvs__blk_pool *p);
  * batch); never waits. */
 DSKVS_LOCAL void dskvs__blk_pool_flush(struct dskvs__blk_pool *p);
 
-/* Give the free lists' blocks back to malloc (any thread; takes each
- * shard's lock in turn). The janitor, once its store is idle. */
+/* Give the free lists' blocks back to their slabs (or malloc) and every
+ * slab's empty pages back to the system (any thread; takes each shard's
+ * lock in turn, and holds it through the madvise calls). The janitor,
+ * once its store is idle. */
 DSKVS_LOCAL void dskvs__blk_pool_trim(struct dskvs__blk_pool *p);
+/* Give back the empty pages of each slab that had at least min_bytes freed
+ * to it since its last release (dskvs__slab_release, under its shard's
+ * lock). The janitor, under load, at most every second or so. Returns the
+ * bytes given back. */
+DSKVS_LOCAL size_t dskvs__blk_pool_release(struct dskvs__blk_pool *p,
+                                           size_t min_bytes);
 
-/* As dskvs__blk_new, from the calling thread's shard of p when it has a
- * block of the size. */
+/* A block holding coll/member and a copy of val, with `refs` references
+ * and seq 0. member == NULL makes a DeleteAll record (mlen must be 0); a
+ * member of mlen 0 is an empty member name. From the calling thread's
+ * shard of p: its free list, else its slab, else (over BLK_POOL_MAX_SIZE)
+ * malloc. NULL when out of memory. Any thread; takes the shard's lock. */
 DSKVS_LOCAL struct dskvs__blk *dskvs__blk_alloc(struct dskvs__blk_pool *p,
                                                 const char *coll, size_t clen,
                                                 const char *member, size_t mlen,
                                                 const void *val, size_t vlen,
                                                 uint32_t refs);
-/* A block holding coll/member and a copy of val, with `refs` references
- * and seq 0. member == NULL makes a DeleteAll record (mlen must be 0); a
- * member of mlen 0 is an empty member name. NULL when out of memory. */
-DSKVS_LOCAL struct dskvs__blk *dskvs__blk_new(const char *coll, size_t clen,
-                                              const char *member, size_t mlen,
-                                              const void *val, size_t vlen,
-                                              uint32_t refs);
-/* Drop one reference; the last one frees the block. Never call it for the
+/* Drop one reference; the last one frees the block (to its slab, under
+ * the owning shard's lock, or to malloc): not while holding a shard's
+ * lock. Never call it for the
  * table's reference of a published block: readers may hold it (retire).
  * A new reference is only ever taken by a thread that holds one already
  * (the table's, under the collection's lock, or a queued record's), so a
  * holder that reads refs == 1 holds the block alone and frees it without
  * an atomic read-modify-write. */
 DSKVS_LOCAL void dskvs__blk_unref(struct dskvs__blk *b);
+/* Free a block that was never published nor queued, whatever its refs
+ * say (the caller's own, from dskvs__blk_alloc, on a path that gave up).
+ * NULL is a no-op. Not while holding a shard's lock. */
+DSKVS_LOCAL void dskvs__blk_discard(struct dskvs__blk *b);
 /* Drop the table's reference after a grace period (batched through p,
  * see above): for a block just unpublished (replaced or removed). Any
  * thread, inside a read-side section or not; never waits, never fails. */

@@ -112,6 +112,7 @@ static void *janitor_main(void *arg)
 {
 	struct dskvs__janitor *j = arg;
 	unsigned naps = TRIM_IDLE_NAPS; /* idle naps since the last batch */
+	uint64_t released_ns = 0;       /* the last busy slab release */
 
 	for (;;) {
 		size_t n = dskvs__janitor_drain(j, 0);
@@ -129,6 +130,13 @@ static void *janitor_main(void *arg)
 		if (n) {
 			naps = 0;
 			(void)dskvs__trim(TRIM_BUSY_MIN, TRIM_BUSY_INTERVAL_NS);
+			/* The blocks' slabs, on the same terms (blk.h). */
+			uint64_t now = dskvs__now_ns();
+			if (now - released_ns >= TRIM_BUSY_INTERVAL_NS) {
+				(void)dskvs__blk_pool_release(&j->t->pool,
+				                              TRIM_BUSY_MIN);
+				released_ns = now;
+			}
 			continue;
 		}
 

@@ -889,7 +889,7 @@ int dskvs__replay_put(struct dskvs__tables *t, const char *key, size_t klen,
 	ck_ht_hash(&h, &c->members, dskvs__blk_member(b), (uint16_t)k.mlen);
 	ck_ht_entry_set(&e, h, dskvs__blk_member(b), (uint16_t)k.mlen, b);
 	if (!ck_ht_set_spmc(&c->members, h, &e)) {
-		free(b);
+		dskvs__blk_discard(b);
 		dskvs__rcu_read_unlock();
 		return DSKVS_ENOMEM;
 	}
@@ -902,7 +902,7 @@ int dskvs__replay_put(struct dskvs__tables *t, const char *key, size_t klen,
 		ck_ht_entry_set(&e, h, dskvs__blk_member(prev),
 		                (uint16_t)k.mlen, prev);
 		ck_ht_set_spmc(&c->members, h, &e);
-		free(b);
+		dskvs__blk_discard(b);
 		dskvs__rcu_read_unlock();
 		return DSKVS_OK;
 	}

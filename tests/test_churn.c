@@ -490,12 +490,14 @@ Test(churn, gather_syncs_outside_read_side_sections)
 Test(churn, drain_with_limit_keeps_byte_bound)
 {
 	struct dskvs__queue q;
+	static struct dskvs__blk_pool pool;
 	static char val[4000];
 	void *batch[256];
+	dskvs__blk_pool_init(&pool);
 	cr_assert_eq(dskvs__queue_init(&q, 256, NULL), DSKVS_OK);
 	for (int i = 0; i < 200; i++) {
-		struct dskvs__blk *b =
-		    dskvs__blk_new("c", 1, "m", 1, val, sizeof(val), 1);
+		struct dskvs__blk *b = dskvs__blk_alloc(&pool, "c", 1, "m", 1,
+		                                        val, sizeof(val), 1);
 		cr_assert_not_null(b);
 		dskvs__queue_enqueue(&q, b, DSKVS_OP_PUT);
 	}
@@ -512,6 +514,7 @@ Test(churn, drain_with_limit_keeps_byte_bound)
 		got += n;
 	}
 	dskvs__queue_destroy(&q);
+	dskvs__blk_pool_destroy(&pool);
 }
 
 /* ---- memory comes back after mass deletes --------------------------------

@@ -1,0 +1,115 @@
+/*
+ * Layer 0: a slab allocator for small objects (the value blocks), on 2 MiB
+ * regions that ask for huge pages, that gives memory back.
+ *
+ * Why: a random get reaches a slot and then its block; with blocks from
+ * malloc, spread over a heap of 4 KiB pages, the block costs a TLB miss
+ * and a page walk on top of its cache miss (measured with a scratch build,
+ * bench/README.md "Huge pages": +5% to +18% readrandom). malloc also puts
+ * an 8-byte header in front of every block; a slab does not.
+ *
+ * Layout. A region is 2 MiB, aligned to 2 MiB, mapped on its own. Its
+ * first SLAB_HDR_PAGES pages hold its header (struct dskvs__slab_region):
+ * the owner and one descriptor per 4 KiB page. Every other page is either
+ * empty or holds objects of one size class (16 .. SLAB_MAX bytes, a
+ * multiple of 16), packed from the page's start, none crossing the page's
+ * end. The owner and the page of any object are found from its address
+ * alone (round down to 2 MiB, then the page index), so an object is freed
+ * without knowing where it came from.
+ *
+ * Memory back (DESIGN rule 7: what the store holds now, never its
+ * history). A page whose last object is freed goes back to its slab's list
+ * of empty pages, for any class; a region whose pages are all empty is
+ * unmapped at once (one spare kept per slab against map/unmap churn at a
+ * boundary). dskvs__slab_release gives the empty pages of partly used
+ * regions back to the system (MADV_DONTNEED: RSS drops at once), so after
+ * a random delete of 99.9% only the pages that still hold an object stay
+ * resident, as with malloc_trim. A region whose in-use pages fall under a
+ * quarter is advised MADV_NOHUGEPAGE at release, so that khugepaged does
+ * not collapse its few resident pages back into a whole 2 MiB page; it is
+ * advised MADV_HUGEPAGE again once it is three-quarters used. A slab's
+ * first region is advised only once a second one is needed: a small store
+ * stays on 4 KiB pages and a few KiB of memory.
+ *
+ * Locking: none inside. Every call on a slab (and every free of an object
+ * it owns) is made under the one lock its owner keeps for it (blk.c: the
+ * shard's mutex). dskvs__slab_of only reads the region header's `owner`,
+ * written once before any object of the region was handed out.
+ *
+ * Under ASan a free object is poisoned until it is handed out again, and a
+ * region is unpoisoned before it is unmapped.
+ */
+#ifndef DSKVS_SLAB_H
+#define DSKVS_SLAB_H
+
+#include "base.h"
+
+#define SLAB_REGION (2u << 20)
+#define SLAB_PAGE   4096u
+#define SLAB_PAGES  (SLAB_REGION / SLAB_PAGE)
+/* Classes are multiples of SLAB_GRAIN: the queue tags block pointers in
+ * their low 4 bits (queue.h), so objects are 16-aligned. */
+#define SLAB_GRAIN   16u
+#define SLAB_MAX     1008u /* the largest class */
+#define SLAB_CLASSES (SLAB_MAX / SLAB_GRAIN + 1)
+
+struct dskvs__slab_page {
+	/* Either on its class's list of pages with room (partial), on the
+	 * slab's list of empty pages, or full and on no list. */
+	struct dskvs__slab_page *prev, *next;
+	void *free;       /* freed objects of this page, linked through their
+	                   * first word */
+	uint16_t live;    /* objects handed out */
+	uint16_t bump;    /* objects ever carved since the page got its class */
+	uint8_t cls;      /* size / SLAB_GRAIN; 0 while empty */
+	uint8_t where;    /* SLAB_ON_* */
+	uint8_t released; /* given back (MADV_DONTNEED) since last used */
+};
+
+struct dskvs__slab;
+struct dskvs__slab_region {
+	struct dskvs__slab *owner;              /* constant */
+	struct dskvs__slab_region *prev, *next; /* the owner's regions */
+	unsigned used; /* pages holding at least one object */
+	bool huge;     /* advised MADV_HUGEPAGE now */
+	struct dskvs__slab_page page[SLAB_PAGES];
+};
+#define SLAB_HDR_PAGES \
+	((sizeof(struct dskvs__slab_region) + SLAB_PAGE - 1) / SLAB_PAGE)
+#define SLAB_DATA_PAGES (SLAB_PAGES - SLAB_HDR_PAGES)
+
+struct dskvs__slab {
+	struct dskvs__slab_page *partial[SLAB_CLASSES];
+	struct dskvs__slab_page *empty; /* empty pages, resident ones first */
+	struct dskvs__slab_region *regions;
+	struct dskvs__slab_region *spare; /* an empty region kept mapped */
+	unsigned nregions;                /* mapped, the spare included */
+	size_t in_use;                    /* bytes of objects handed out */
+};
+
+DSKVS_LOCAL void dskvs__slab_init(struct dskvs__slab *s);
+/* Unmap every region. Only once no object of s is in use or reachable. */
+DSKVS_LOCAL void dskvs__slab_destroy(struct dskvs__slab *s);
+/* An object of `size` bytes (SLAB_GRAIN .. SLAB_MAX, a multiple of
+ * SLAB_GRAIN), SLAB_GRAIN-aligned;
+ * NULL when no region can be mapped (ENOMEM). Under the owner's lock. */
+DSKVS_LOCAL void *dskvs__slab_alloc(struct dskvs__slab *s, size_t size);
+/* Free an object of s (dskvs__slab_of(p) == s). Under the owner's lock;
+ * may unmap a region (a system call). */
+DSKVS_LOCAL void dskvs__slab_free(struct dskvs__slab *s, void *p);
+/* Give the empty pages back to the system (MADV_DONTNEED) and un-advise
+ * sparse regions; returns the bytes given back. Under the owner's lock
+ * (a system call per run of empty pages: the janitor, at idle or rarely). */
+DSKVS_LOCAL size_t dskvs__slab_release(struct dskvs__slab *s);
+
+/* The slab that owns an object from dskvs__slab_alloc. Any thread that
+ * holds the object. */
+static inline struct dskvs__slab *dskvs__slab_of(const void *p)
+{
+	return ((const struct dskvs__slab_region *)((uintptr_t)p &
+	                                            ~(uintptr_t)(SLAB_REGION -
+	                                                         1)))
+	    ->owner;
+}
+
+#endif
