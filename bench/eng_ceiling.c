@@ -12,7 +12,10 @@
  * free while readers may hold it, and with no RCU nothing says when it is:
  * it is parked on a per-thread list and freed by quiesce(), which the
  * harness calls between runs when no thread is inside. Maps of 2 MiB or
- * more are huge-page mappings, as dskvs's are (see ck_malloc_cb).
+ * more are huge-page mappings, as dskvs's are (see ck_malloc_cb), and
+ * blocks of up to SLAB_MAX bytes come from the same slab allocator as
+ * dskvs's (src/slab.c, compiled in: 2 MiB regions advised MADV_HUGEPAGE,
+ * no header per block), one per thread shard under a mutex, as dskvs's.
  *
  * ceiling uses ck_ht in bytestring mode (what dskvs uses: a 32-byte slot that
  * holds key pointer, value pointer, key length and the full hash, so a probe
@@ -35,6 +38,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "slab.h"
 
 /* ---- retired memory ------------------------------------------------------ */
 
@@ -150,11 +154,82 @@ static void map_free(void *p)
 		free(h);
 }
 
-/* Free what retire() parked: a block, or a map tagged with bit 0. */
+/* ---- blocks: dskvs's slab (src/slab.h) -----------------------------------
+ * A shard per thread (dealt out in thread order), its slab under its
+ * mutex; a block is freed to the slab its address names. Blocks over
+ * SLAB_MAX come from malloc, as in dskvs. */
+struct cshard {
+	pthread_mutex_t mu;
+	struct dskvs__slab slab; /* zero is empty */
+} __attribute__((aligned(64)));
+#define CSHARDS 8
+static struct cshard cshard[CSHARDS] = {
+	[0 ... CSHARDS - 1] = { .mu = PTHREAD_MUTEX_INITIALIZER },
+};
+static unsigned cshard_next;
+static __thread unsigned cshard_mine; /* 1 + number; 0: none yet */
+
+static size_t cblk_round(size_t n)
+{
+	return (n + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1);
+}
+
+static void *cblk_alloc(size_t n)
+{
+	size_t sz = cblk_round(n);
+	if (sz > SLAB_MAX)
+		return malloc(n);
+	if (cshard_mine == 0)
+		cshard_mine =
+		    1 + __atomic_fetch_add(&cshard_next, 1, __ATOMIC_RELAXED);
+	struct cshard *sh = &cshard[(cshard_mine - 1) % CSHARDS];
+	pthread_mutex_lock(&sh->mu);
+	void *p = dskvs__slab_alloc(&sh->slab, sz);
+	pthread_mutex_unlock(&sh->mu);
+	return p;
+}
+
+static void cblk_free_slab(void *p)
+{
+	struct dskvs__slab *s = dskvs__slab_of(p);
+	struct cshard *sh =
+	    (struct cshard *)((char *)s - offsetof(struct cshard, slab));
+	pthread_mutex_lock(&sh->mu);
+	dskvs__slab_free(s, p);
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* Free a block of n bytes (n as allocated). */
+static void cblk_free(void *p, size_t n)
+{
+	if (cblk_round(n) > SLAB_MAX)
+		free(p);
+	else
+		cblk_free_slab(p);
+}
+
+/* What a block occupies: its slab class, or malloc's chunk. */
+static size_t cblk_usable(void *p, size_t n)
+{
+	return cblk_round(n) > SLAB_MAX ? malloc_usable_size(p) + 8
+	                                : cblk_round(n);
+}
+
+/* Park a block of n bytes: slab blocks tagged with bit 1 (blocks are
+ * 16-byte aligned). */
+static void retire_blk(void *p, size_t n)
+{
+	retire(cblk_round(n) > SLAB_MAX ? p : (void *)((uintptr_t)p | 2));
+}
+
+/* Free what retire() parked: a block (a slab one tagged with bit 1), or a
+ * map tagged with bit 0. */
 static void free_retired(void *p)
 {
 	if ((uintptr_t)p & 1)
 		map_free((void *)((uintptr_t)p & ~(uintptr_t)1));
+	else if ((uintptr_t)p & 2)
+		cblk_free_slab((void *)((uintptr_t)p & ~(uintptr_t)2));
 	else
 		free(p);
 }
@@ -189,9 +264,14 @@ struct blk {
 	char data[]; /* key, then value */
 };
 
+static size_t blk_bytes(const struct blk *b)
+{
+	return sizeof(*b) + b->klen + b->vlen;
+}
+
 static struct blk *blk_new(const char *k, size_t kl, const void *v, size_t vl)
 {
-	struct blk *b = malloc(sizeof(*b) + kl + vl);
+	struct blk *b = cblk_alloc(sizeof(*b) + kl + vl);
 
 	if (b == NULL)
 		return NULL;
@@ -314,12 +394,14 @@ static int ceil_put(void *d, void *t, const struct bkey *k, const void *v,
 	pthread_mutex_lock(&co->wlock);
 	if (!ck_ht_set_spmc(&co->ht, h, &e)) {
 		pthread_mutex_unlock(&co->wlock);
-		free(b);
+		cblk_free(b, blk_bytes(b));
 		return -1;
 	}
 	pthread_mutex_unlock(&co->wlock);
-	if (ck_ht_entry_value(&e) != NULL && ck_ht_entry_value(&e) != b)
-		retire(ck_ht_entry_value(&e));
+	if (ck_ht_entry_value(&e) != NULL && ck_ht_entry_value(&e) != b) {
+		struct blk *old = ck_ht_entry_value(&e);
+		retire_blk(old, blk_bytes(old));
+	}
 	return 0;
 }
 
@@ -340,7 +422,8 @@ static int ceil_del(void *d, void *t, const struct bkey *k)
 	ck_ht_entry_key_set(&e, m, (uint16_t)ml);
 	pthread_mutex_lock(&co->wlock);
 	if (ck_ht_remove_spmc(&co->ht, h, &e)) {
-		retire(ck_ht_entry_value(&e));
+		struct blk *old = ck_ht_entry_value(&e);
+		retire_blk(old, blk_bytes(old));
 		rc = 0;
 	}
 	pthread_mutex_unlock(&co->wlock);
@@ -382,8 +465,10 @@ static void ceil_close(void *d)
 		struct hcoll *co = ck_ht_entry_value(e);
 		ck_ht_iterator_t mi = CK_HT_ITERATOR_INITIALIZER;
 		ck_ht_entry_t *me;
-		while (ck_ht_next(&co->ht, &mi, &me))
-			free(ck_ht_entry_value(me));
+		while (ck_ht_next(&co->ht, &mi, &me)) {
+			struct blk *b = ck_ht_entry_value(me);
+			cblk_free(b, blk_bytes(b));
+		}
 		ck_ht_destroy(&co->ht);
 		free(co);
 	}
@@ -419,9 +504,8 @@ static void ceil_mem_report(void *d, char *out, size_t outlen)
 		uint64_t cn = 0;
 		while (ck_ht_next(&co->ht, &mi, &me)) {
 			struct blk *b = ck_ht_entry_value(me);
-			req += sizeof(*b) + b->klen + b->vlen;
-			usable +=
-			    malloc_usable_size(b) + 8; /* + chunk header */
+			req += blk_bytes(b);
+			usable += cblk_usable(b, blk_bytes(b));
 			cn++;
 		}
 		slots += ht_capacity(cn, 64) * sizeof(ck_ht_entry_t);
@@ -431,7 +515,7 @@ static void ceil_mem_report(void *d, char *out, size_t outlen)
 		return;
 	snprintf(out, outlen,
 	         "slots=%.1fB/entry(%zuB each) block_header=%.1fB "
-	         "malloc_overhead=%.1fB",
+	         "alloc_overhead=%.1fB",
 	         (double)slots / (double)n, sizeof(ck_ht_entry_t),
 	         (double)sizeof(struct blk),
 	         (double)(usable - req) / (double)n);
@@ -470,6 +554,12 @@ struct hsblk {
 	uint32_t vlen;
 	char data[];
 };
+
+static size_t hsblk_bytes(const void *p)
+{
+	const struct hsblk *b = p;
+	return sizeof(*b) + b->k.klen + b->vlen;
+}
 
 struct hscoll {
 	struct hkey k;
@@ -573,7 +663,7 @@ static int hs_put(void *d, void *t, const struct bkey *k, const void *v,
 	struct hscoll *co = hscoll_get_or_create(d, k->full, k->coll_len);
 	const char *m = bkey_member(k);
 	size_t ml = bkey_member_len(k);
-	struct hsblk *b = malloc(sizeof(*b) + ml + vl);
+	struct hsblk *b = cblk_alloc(sizeof(*b) + ml + vl);
 	void *prev = NULL;
 
 	(void)t;
@@ -588,12 +678,12 @@ static int hs_put(void *d, void *t, const struct bkey *k, const void *v,
 	pthread_mutex_lock(&co->wlock);
 	if (!ck_hs_set(&co->hs, (unsigned long)b->k.hash, b, &prev)) {
 		pthread_mutex_unlock(&co->wlock);
-		free(b);
+		cblk_free(b, hsblk_bytes(b));
 		return -1;
 	}
 	pthread_mutex_unlock(&co->wlock);
 	if (prev)
-		retire(prev);
+		retire_blk(prev, hsblk_bytes(prev));
 	return 0;
 }
 
@@ -613,7 +703,7 @@ static int hs_del(void *d, void *t, const struct bkey *k)
 	pthread_mutex_unlock(&co->wlock);
 	if (prev == NULL)
 		return BENCH_NOTFOUND;
-	retire(prev);
+	retire_blk(prev, hsblk_bytes(prev));
 	return 0;
 }
 
@@ -650,7 +740,7 @@ static void hs_close(void *d)
 		ck_hs_iterator_t mi = CK_HS_ITERATOR_INITIALIZER;
 		void *mo;
 		while (ck_hs_next(&co->hs, &mi, &mo))
-			free(mo);
+			cblk_free(mo, hsblk_bytes(mo));
 		ck_hs_destroy(&co->hs);
 		free(co);
 	}
@@ -672,14 +762,14 @@ static void hs_mem_report(void *d, char *out, size_t outlen)
 		void *mo;
 		while (ck_hs_next(&co->hs, &mi, &mo)) {
 			struct hsblk *b = mo;
-			req += sizeof(*b) + b->k.klen + b->vlen;
-			usable += malloc_usable_size(b) + 8;
+			req += hsblk_bytes(b);
+			usable += cblk_usable(b, hsblk_bytes(b));
 			n++;
 		}
 	}
 	if (n == 0)
 		return;
-	snprintf(out, outlen, "block_header=%zuB malloc_overhead=%.1fB",
+	snprintf(out, outlen, "block_header=%zuB alloc_overhead=%.1fB",
 	         sizeof(struct hsblk), (double)(usable - req) / (double)n);
 }
 
