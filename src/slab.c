@@ -95,15 +95,19 @@ static struct dskvs__slab_region *region_map(struct dskvs__slab *s)
 		munmap(r0 + SLAB_REGION,
 		       (size_t)(m + len - (r0 + SLAB_REGION)));
 
-	/* Fresh anonymous memory is zero: every page descriptor is empty,
-	 * on no list, not released. */
+	/* Advise before the first touch: a page fault in an unadvised
+	 * range maps 4 KiB pages, and the range is then no longer eligible
+	 * for a huge page on fault. Fresh anonymous memory is zero: every
+	 * page descriptor is empty, on no list, not released. */
 	struct dskvs__slab_region *r = (struct dskvs__slab_region *)r0;
+	if (s->nregions >= 1)
+		(void)madvise(r0, SLAB_REGION, MADV_HUGEPAGE);
+	r->huge = s->nregions >= 1;
 	r->owner = s;
-	/* A second region: the first was full, both ask for huge pages. */
+	/* A second region: the first was full, and asks now too (khugepaged
+	 * may collapse it later). */
 	if (s->nregions == 1 && !s->regions->huge)
 		region_advise(s->regions, true);
-	if (s->nregions >= 1)
-		region_advise(r, true);
 	r->next = s->regions;
 	if (s->regions != NULL)
 		s->regions->prev = r;
