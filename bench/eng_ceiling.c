@@ -216,7 +216,7 @@ static size_t cblk_usable(void *p, size_t n)
 }
 
 /* Park a block of n bytes: slab blocks tagged with bit 1 (blocks are
- * 16-byte aligned). */
+ * 8-byte aligned). */
 static void retire_blk(void *p, size_t n)
 {
 	retire(cblk_round(n) > SLAB_MAX ? p : (void *)((uintptr_t)p | 2));

@@ -134,7 +134,7 @@ static int dk_coll_mem(const char *name, size_t nl, uint64_t members,
 /* Where an entry's bytes go, from the public stats plus the block layout
  * of src/blk.h (a 28-byte header: the retire link, seq, refs, lengths;
  * the full "coll/member" key and a NUL; the value), rounded to the slab's
- * 16-byte classes (src/slab.h; over 1008 bytes, glibc's malloc: 8 bytes
+ * 8-byte classes (src/slab.h; over 1016 bytes, glibc's malloc: 8 bytes
  * of chunk header, 16-byte granules). An estimate, shown next to the
  * measured RSS growth. */
 static void dk_mem_report(void *db, char *out, size_t outlen)
@@ -149,8 +149,8 @@ static void dk_mem_report(void *db, char *out, size_t outlen)
 	double kv = (double)st.live_bytes / (double)st.entries;
 	double coll = m.n ? (double)m.names / (double)m.n : 0;
 	double req = 28 + coll + 1 + kv + 1; /* header, coll, '/', ..., NUL */
-	double chunk = (uint64_t)(req + 15) / 16 * 16 <= 1008
-	                   ? (double)((uint64_t)(req + 15) / 16 * 16)
+	double chunk = (uint64_t)(req + 7) / 8 * 8 <= 1016
+	                   ? (double)((uint64_t)(req + 7) / 8 * 8)
 	                   : (double)((uint64_t)(req + 8 + 15) / 16 * 16);
 	snprintf(out, outlen,
 	         "est: slots=%.1fB/entry(32B each) block_header=28B "

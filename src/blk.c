@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The allocation size of a block of sz bytes: a multiple of 16 (the
- * slab's classes: blocks are 16-aligned, queue.h tags their pointers). */
+/* The allocation size of a block of sz bytes: a multiple of 8, the slab's
+ * classes (queue.h tags block pointers in their low 3 bits). */
 static inline size_t blk_round(size_t sz)
 {
 	return (sz + SLAB_GRAIN - 1) & ~(size_t)(SLAB_GRAIN - 1);

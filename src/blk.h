@@ -90,7 +90,7 @@ static inline char *dskvs__blk_val(struct dskvs__blk *b)
  *
  * The RCU callback drops each block's table reference; a block whose last
  * reference that was goes onto its shard's free list of its size class
- * (sizes 16k, up to BLK_POOL_MAX_SIZE), while the shard keeps under
+ * (sizes 8k, up to BLK_POOL_MAX_SIZE), while the shard keeps under
  * BLK_POOL_BYTES of them, or back to the slab that owns it.
  * dskvs__blk_alloc takes from the calling thread's shard first: in a
  * steady overwrite a put reuses a block that the same thread retired,
@@ -98,7 +98,7 @@ static inline char *dskvs__blk_val(struct dskvs__blk *b)
  *
  * Where blocks live: a block of up to BLK_POOL_MAX_SIZE bytes comes from
  * the slab (slab.h) of the allocating thread's shard, on 2 MiB regions
- * that ask for huge pages, packed at 16-byte granularity with no header;
+ * that ask for huge pages, packed at 8-byte granularity with no header;
  * a larger one from malloc. The size decides, so a block is freed to the
  * right place from its lengths alone: to malloc, or to the slab its
  * address names (dskvs__slab_of), under that slab's shard's lock. A
@@ -134,7 +134,7 @@ static inline char *dskvs__blk_val(struct dskvs__blk *b)
  * wakeup becomes noise, and a carrier's array is 2 KiB. */
 #define BLK_RETIRE_N     256
 #define BLK_RETIRE_BYTES (1u << 20)
-/* Pooled and slab sizes: 16k bytes for 0 < k < BLK_POOL_CLASSES. 4 MiB a
+/* Pooled and slab sizes: 8k bytes for 0 < k < BLK_POOL_CLASSES. 4 MiB a
  * shard covers the blocks one writer retires during a grace period at
  * full speed (about 300k puts/s of 150-byte blocks over several ms). */
 #define BLK_POOL_CLASSES  SLAB_CLASSES

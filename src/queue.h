@@ -61,34 +61,50 @@ struct dskvs__queue {
 	const struct dskvs__diag *diag; /* constant */
 };
 
-/* Ring entry tags (blocks are 16-byte aligned). */
+/* Ring entry ops. */
 #define DSKVS_OP_PUT    1u
 #define DSKVS_OP_DEL    2u
 #define DSKVS_OP_DELALL 3u
 #define DSKVS_OP_NOP    4u /* reserved slot whose write failed */
-/* Tag bit, on a put or delete of a dskvs_write_batch: more records of the
- * same batch of writes follow in the ring (the last one has it clear). A
- * batch's records are committed to the ring at once (reserve_n/commit_n)
- * and dequeued whole (drain), so the janitor always writes a batch of
- * writes inside one of its own batches. */
-#define DSKVS_OP_GRP   8u
-#define DSKVS_OP_MASK  7u
-#define DSKVS_TAG_MASK ((uintptr_t)15)
+/* Flag, on a put or delete of a dskvs_write_batch (or a NOP slot of one):
+ * more records of the same batch of writes follow in the ring (the last
+ * one has it clear). A batch's records are committed to the ring at once
+ * (reserve_n/commit_n) and dequeued whole (drain), so the janitor always
+ * writes a batch of writes inside one of its own batches. */
+#define DSKVS_OP_GRP  8u
+#define DSKVS_OP_MASK 7u
+
+/* A ring entry is a block pointer with a code in its low 3 bits (blocks
+ * are 8-byte aligned: the slab's classes, slab.h): 1 to 4 an op alone,
+ * 5 and 6 a put and a delete with DSKVS_OP_GRP, 7 a NOP with it. A
+ * DeleteAll never carries the flag. */
+#define DSKVS_TAG_MASK ((uintptr_t)7)
+#define DSKVS_TAG_GRP  5u /* the first code with the flag */
 
 static inline void *dskvs__tag(struct dskvs__blk *b, unsigned op)
 {
-	return (void *)((uintptr_t)b | op);
+	unsigned code = op & DSKVS_OP_MASK;
+	DSKVS_CHECK(((uintptr_t)b & DSKVS_TAG_MASK) == 0,
+	            "ring entry: block not 8-byte aligned");
+	DSKVS_CHECK(!(op & DSKVS_OP_GRP) || code != DSKVS_OP_DELALL,
+	            "ring entry: a DeleteAll in a batch of writes");
+	if (op & DSKVS_OP_GRP)
+		code = code == DSKVS_OP_NOP ? 7u : code + 4u;
+	return (void *)((uintptr_t)b | code);
 }
 static inline struct dskvs__blk *dskvs__untag(void *p, unsigned *op)
 {
-	*op = (unsigned)((uintptr_t)p & DSKVS_OP_MASK);
+	unsigned code = (unsigned)((uintptr_t)p & DSKVS_TAG_MASK);
+	*op = code == 7u              ? DSKVS_OP_NOP
+	      : code >= DSKVS_TAG_GRP ? code - 4u
+	                              : code;
 	return (struct dskvs__blk *)((uintptr_t)p & ~DSKVS_TAG_MASK);
 }
 
 /* Does the entry carry DSKVS_OP_GRP (more of its batch follow)? */
 static inline bool dskvs__tag_grp(const void *p)
 {
-	return ((uintptr_t)p & DSKVS_OP_GRP) != 0;
+	return ((uintptr_t)p & DSKVS_TAG_MASK) >= DSKVS_TAG_GRP;
 }
 
 /* The value length a record of this op carries. */

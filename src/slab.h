@@ -6,13 +6,14 @@
  * malloc, spread over a heap of 4 KiB pages, the block costs a TLB miss
  * and a page walk on top of its cache miss (measured with a scratch build,
  * bench/README.md "Huge pages": +5% to +18% readrandom). malloc also puts
- * an 8-byte header in front of every block; a slab does not.
+ * an 8-byte header in front of every block and rounds to 16 bytes; a slab
+ * of 8-byte classes does neither.
  *
  * Layout. A region is 2 MiB, aligned to 2 MiB, mapped on its own. Its
  * first SLAB_HDR_PAGES pages hold its header (struct dskvs__slab_region):
  * the owner and one descriptor per 4 KiB page. Every other page is either
- * empty or holds objects of one size class (16 .. SLAB_MAX bytes, a
- * multiple of 16), packed from the page's start, none crossing the page's
+ * empty or holds objects of one size class (8 .. SLAB_MAX bytes, a
+ * multiple of 8), packed from the page's start, none crossing the page's
  * end. The owner and the page of any object are found from its address
  * alone (round down to 2 MiB, then the page index), so an object is freed
  * without knowing where it came from.
@@ -47,10 +48,10 @@
 #define SLAB_REGION (2u << 20)
 #define SLAB_PAGE   4096u
 #define SLAB_PAGES  (SLAB_REGION / SLAB_PAGE)
-/* Classes are multiples of SLAB_GRAIN: the queue tags block pointers in
- * their low 4 bits (queue.h), so objects are 16-aligned. */
-#define SLAB_GRAIN   16u
-#define SLAB_MAX     1008u /* the largest class */
+/* Classes are multiples of SLAB_GRAIN: 8, what a block's uint64_t needs,
+ * and what leaves the queue its 3 tag bits (queue.h). */
+#define SLAB_GRAIN   8u
+#define SLAB_MAX     1016u /* the largest class */
 #define SLAB_CLASSES (SLAB_MAX / SLAB_GRAIN + 1)
 
 struct dskvs__slab_page {
