@@ -76,6 +76,7 @@ static void retire(void *p)
 }
 
 static void free_retired(void *p);
+static void cblk_release(void);
 
 static void *ceil_thread_begin(void *db)
 {
@@ -106,6 +107,7 @@ static void ceil_quiesce(void *db)
 		free_retired(retire_global.p[i]);
 	retire_global.n = 0;
 	pthread_mutex_unlock(&retire_mu);
+	cblk_release();
 }
 
 /* Table maps as dskvs allocates them (src/table.c): a header in front
@@ -197,6 +199,16 @@ static void cblk_free_slab(void *p)
 	pthread_mutex_lock(&sh->mu);
 	dskvs__slab_free(s, p);
 	pthread_mutex_unlock(&sh->mu);
+}
+
+/* The slabs' empty pages back to the system, as dskvs's janitor does. */
+static void cblk_release(void)
+{
+	for (unsigned i = 0; i < CSHARDS; i++) {
+		pthread_mutex_lock(&cshard[i].mu);
+		(void)dskvs__slab_release(&cshard[i].slab);
+		pthread_mutex_unlock(&cshard[i].mu);
+	}
 }
 
 /* Free a block of n bytes (n as allocated). */

@@ -162,9 +162,14 @@ static void *janitor_main(void *arg)
 				j->scratch = NULL;
 				j->scratch_cap = 0;
 			}
-			/* So do the free blocks kept for the next puts. */
+			/* So do the free blocks kept for the next puts;
+			 * before that, the slabs' empty pages, on the
+			 * terms of malloc_trim's (blk.h). */
 			if (naps == TRIM_IDLE_NAPS)
 				dskvs__blk_pool_trim(&j->t->pool);
+			else
+				(void)dskvs__blk_pool_release(&j->t->pool,
+				                              TRIM_IDLE_MIN);
 			(void)dskvs__trim(TRIM_IDLE_MIN, 0);
 		}
 	}

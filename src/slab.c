@@ -1,11 +1,12 @@
 /*
- * The slab (slab.h): 2 MiB regions of 4 KiB pages, one size class per
+ * The slab (slab.h): 2 MiB regions of 16 KiB pages, one size class per
  * page, empty pages shared by every class, memory given back by page and
  * by region. Every function runs under the owner's lock (slab.h).
  */
 #include "slab.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <string.h>
 
@@ -20,7 +21,7 @@
 
 enum { SLAB_ON_NONE, SLAB_ON_PARTIAL, SLAB_ON_EMPTY };
 
-_Static_assert(SLAB_HDR_PAGES < SLAB_PAGES / 8, "header too large");
+_Static_assert(SLAB_HDR_PAGES == 1, "the header fits in one slab page");
 _Static_assert(SLAB_PAGE / SLAB_GRAIN <= UINT16_MAX, "objects a page");
 _Static_assert(SLAB_CLASSES <= 256, "class: uint8_t");
 
@@ -34,6 +35,45 @@ static inline char *page_base(struct dskvs__slab_page *pg)
 {
 	struct dskvs__slab_region *r = region_of(pg);
 	return (char *)r + (size_t)(pg - r->page) * SLAB_PAGE;
+}
+
+/* Count an object in or out of the system pages it touches. */
+static inline void sys_count(struct dskvs__slab_region *r, const void *p,
+                             size_t size, int d)
+{
+	size_t off = (uintptr_t)p - (uintptr_t)r;
+	size_t first = off / SLAB_SYS, last = (off + size - 1) / SLAB_SYS;
+	r->sys_live[first] = (uint16_t)(r->sys_live[first] + d);
+	if (last != first)
+		r->sys_live[last] = (uint16_t)(r->sys_live[last] + d);
+}
+
+/* Clear the given-back marks of the system pages an object touches (they
+ * are resident again once it is written). */
+static inline void sys_touch(struct dskvs__slab_region *r,
+                             struct dskvs__slab_page *pg, const void *p,
+                             size_t size)
+{
+	size_t base = (size_t)(pg - r->page) * SLAB_SYS_PER;
+	size_t off = (uintptr_t)p - (uintptr_t)r;
+	size_t first = off / SLAB_SYS, last = (off + size - 1) / SLAB_SYS;
+	pg->sys_released &= (uint8_t) ~(1u << (first - base));
+	pg->sys_released &= (uint8_t) ~(1u << (last - base));
+}
+
+/* A free object's link (its first word), which ASan keeps poisoned. */
+static inline void *link_get(void *o)
+{
+	SLAB_UNPOISON(o, sizeof(void *));
+	void *n = *(void **)o;
+	SLAB_POISON(o, sizeof(void *));
+	return n;
+}
+static inline void link_set(void *o, void *n)
+{
+	SLAB_UNPOISON(o, sizeof(void *));
+	*(void **)o = n;
+	SLAB_POISON(o, sizeof(void *));
 }
 
 static inline unsigned page_cap(unsigned cls)
@@ -170,6 +210,7 @@ void *dskvs__slab_alloc(struct dskvs__slab *s, size_t size)
 		pg->bump = 0;
 		pg->free = NULL;
 		pg->released = 0;
+		pg->sys_released = 0;
 		list_push(&s->partial[cls], pg, SLAB_ON_PARTIAL);
 	}
 	if (pg->free != NULL) {
@@ -184,6 +225,10 @@ void *dskvs__slab_alloc(struct dskvs__slab *s, size_t size)
 	pg->live++;
 	if (pg->free == NULL && pg->bump == page_cap(cls))
 		list_unlink(&s->partial[cls], pg); /* full */
+	struct dskvs__slab_region *r = region_of(pg);
+	sys_count(r, p, size, +1);
+	if (DSKVS_UNLIKELY(pg->sys_released))
+		sys_touch(r, pg, p, size);
 	s->in_use += size;
 	return p;
 }
@@ -198,6 +243,7 @@ void dskvs__slab_free(struct dskvs__slab *s, void *p)
 	DSKVS_CHECK(r->owner == s, "slab_free: object of another slab");
 	DSKVS_CHECK(pg->live > 0, "slab_free: page holds no object");
 	s->in_use -= size;
+	sys_count(r, p, size, -1);
 	if (--pg->live == 0) {
 		/* Empty: any class may take it now. */
 		if (pg->where == SLAB_ON_PARTIAL)
@@ -220,9 +266,63 @@ void dskvs__slab_free(struct dskvs__slab *s, void *p)
 /* ---- giving memory back
  * ------------------------------------------------------ */
 
+/* Give back the system pages of a slab page in use that no object handed
+ * out touches: first drop the free objects that lie on them from the
+ * page's free list (they come back when the page empties), then madvise.
+ * Returns the bytes given back. */
+static size_t release_in_use(struct dskvs__slab *s,
+                             struct dskvs__slab_region *r,
+                             struct dskvs__slab_page *pg)
+{
+	size_t base = (size_t)(pg - r->page) * SLAB_SYS_PER, given = 0;
+	size_t size = (size_t)pg->cls * SLAB_GRAIN;
+	unsigned mask = 0;
+
+	for (unsigned k = 0; k < SLAB_SYS_PER; k++)
+		if (r->sys_live[base + k] == 0 &&
+		    !(pg->sys_released & (1u << k)))
+			mask |= 1u << k;
+	if (mask == 0)
+		return 0;
+	/* Unlink every free object that touches a page of the mask. */
+	void **prev = &pg->free, *o = pg->free, *prev_obj = NULL;
+	while (o != NULL) {
+		void *nx = link_get(o);
+		size_t off = (uintptr_t)o - (uintptr_t)r;
+		size_t first = off / SLAB_SYS - base;
+		size_t last = (off + size - 1) / SLAB_SYS - base;
+		if ((mask >> first & 1) || (mask >> last & 1)) {
+			if (prev_obj == NULL)
+				*prev = nx;
+			else
+				link_set(prev_obj, nx);
+		} else {
+			prev_obj = o;
+		}
+		o = nx;
+	}
+	char *a = (char *)r + base * SLAB_SYS;
+	for (unsigned k = 0; k < SLAB_SYS_PER; k++) {
+		if (!(mask & (1u << k)))
+			continue;
+		if (madvise(a + (size_t)k * SLAB_SYS, SLAB_SYS,
+		            MADV_DONTNEED) == 0) {
+			pg->sys_released |= (uint8_t)(1u << k);
+			given += SLAB_SYS;
+		}
+	}
+	/* Its room may have been only those free objects. */
+	if (pg->where == SLAB_ON_PARTIAL && pg->free == NULL &&
+	    pg->bump == page_cap(pg->cls))
+		list_unlink(&s->partial[pg->cls], pg);
+	return given;
+}
+
 size_t dskvs__slab_release(struct dskvs__slab *s)
 {
 	size_t given = 0;
+	/* Inside pages in use only where the system page is SLAB_SYS. */
+	bool sys4k = sysconf(_SC_PAGESIZE) == SLAB_SYS;
 	struct dskvs__slab_page *released = NULL, *tail = NULL;
 
 	/* The spare region goes whole. */
@@ -235,6 +335,11 @@ size_t dskvs__slab_release(struct dskvs__slab *s)
 	     r = r->next) {
 		if (r->huge && r->used < SLAB_DATA_PAGES / 4)
 			region_advise(r, false);
+		if (sys4k)
+			for (unsigned i = SLAB_HDR_PAGES; i < SLAB_PAGES; i++)
+				if (r->page[i].where != SLAB_ON_EMPTY)
+					given +=
+					    release_in_use(s, r, &r->page[i]);
 		/* Runs of empty, still resident pages: one madvise each. */
 		unsigned i = SLAB_HDR_PAGES;
 		while (i < SLAB_PAGES) {
