@@ -13,7 +13,7 @@
  * it is parked on a per-thread list and freed by quiesce(), which the
  * harness calls between runs when no thread is inside. Maps of 2 MiB or
  * more are huge-page mappings, as dskvs's are (see ck_malloc_cb), and
- * blocks of up to SLAB_MAX bytes come from the same slab allocator as
+ * blocks of up to SLAB_OBJ_MAX bytes come from the same slab allocator as
  * dskvs's (src/slab.c, compiled in: 2 MiB regions advised MADV_HUGEPAGE,
  * no header per block), one per thread shard under a mutex, as dskvs's.
  *
@@ -159,7 +159,7 @@ static void map_free(void *p)
 /* ---- blocks: dskvs's slab (src/slab.h) -----------------------------------
  * A shard per thread (dealt out in thread order), its slab under its
  * mutex; a block is freed to the slab its address names. Blocks over
- * SLAB_MAX come from malloc, as in dskvs. */
+ * SLAB_OBJ_MAX come from malloc, as in dskvs. */
 struct cshard {
 	pthread_mutex_t mu;
 	struct dskvs__slab slab; /* zero is empty */
@@ -179,7 +179,7 @@ static size_t cblk_round(size_t n)
 static void *cblk_alloc(size_t n)
 {
 	size_t sz = cblk_round(n);
-	if (sz > SLAB_MAX)
+	if (sz > SLAB_OBJ_MAX)
 		return malloc(n);
 	if (cshard_mine == 0)
 		cshard_mine =
@@ -206,7 +206,7 @@ static void cblk_release(void)
 {
 	for (unsigned i = 0; i < CSHARDS; i++) {
 		pthread_mutex_lock(&cshard[i].mu);
-		(void)dskvs__slab_release(&cshard[i].slab);
+		(void)dskvs__slab_release(&cshard[i].slab, ~0u);
 		pthread_mutex_unlock(&cshard[i].mu);
 	}
 }
@@ -214,7 +214,7 @@ static void cblk_release(void)
 /* Free a block of n bytes (n as allocated). */
 static void cblk_free(void *p, size_t n)
 {
-	if (cblk_round(n) > SLAB_MAX)
+	if (cblk_round(n) > SLAB_OBJ_MAX)
 		free(p);
 	else
 		cblk_free_slab(p);
@@ -223,15 +223,15 @@ static void cblk_free(void *p, size_t n)
 /* What a block occupies: its slab class, or malloc's chunk. */
 static size_t cblk_usable(void *p, size_t n)
 {
-	return cblk_round(n) > SLAB_MAX ? malloc_usable_size(p) + 8
-	                                : cblk_round(n);
+	return cblk_round(n) > SLAB_OBJ_MAX ? malloc_usable_size(p) + 8
+	                                    : cblk_round(n);
 }
 
 /* Park a block of n bytes: slab blocks tagged with bit 1 (blocks are
  * 8-byte aligned). */
 static void retire_blk(void *p, size_t n)
 {
-	retire(cblk_round(n) > SLAB_MAX ? p : (void *)((uintptr_t)p | 2));
+	retire(cblk_round(n) > SLAB_OBJ_MAX ? p : (void *)((uintptr_t)p | 2));
 }
 
 /* Free what retire() parked: a block (a slab one tagged with bit 1), or a

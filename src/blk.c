@@ -79,6 +79,15 @@ static void slab_put(struct dskvs__blk_shard *held, struct dskvs__blk *b,
 		pthread_mutex_unlock(&sh->mu);
 }
 
+/* A large block back to malloc. Its own function, not inlined, so that
+ * stress/tsan.supp can name this free (after a grace period TSan cannot
+ * see) and nothing else. */
+static __attribute__((noinline)) void blk_free_malloced(struct dskvs__blk *b)
+{
+	dskvs__note_freed(malloc_usable_size(b));
+	free(b);
+}
+
 /* Free a dead block: to its slab (taking its shard's lock) or to malloc.
  * Holding no shard's lock. */
 static void blk_free(struct dskvs__blk *b)
@@ -88,8 +97,7 @@ static void blk_free(struct dskvs__blk *b)
 		slab_put(NULL, b, sz);
 		return;
 	}
-	dskvs__note_freed(malloc_usable_size(b));
-	free(b);
+	blk_free_malloced(b);
 }
 
 /* The calling thread's shard: numbers dealt out on first use. */
@@ -322,22 +330,38 @@ void dskvs__blk_pool_trim(struct dskvs__blk_pool *p)
 	}
 	/* Every block freed first, so that a page emptied by a block of
 	 * another shard's list is given back too. */
-	(void)dskvs__blk_pool_release(p, 0);
+	(void)dskvs__blk_pool_release(p, 1);
 }
+
+/* Regions a shard's lock is held for at a time while releasing: at most
+ * 8 x 128 runs of given-back pages, a few ms; writers of the shard and
+ * the RCU callbacks that recycle into it get the lock between chunks. */
+#define BLK_RELEASE_CHUNK 8
 
 size_t dskvs__blk_pool_release(struct dskvs__blk_pool *p, size_t min_bytes)
 {
-	size_t given = 0;
+	size_t given = 0, freed = 0;
+	/* Racy peeks (the locks decide): a hint of what was freed. */
+	for (unsigned i = 0; i < BLK_SHARDS; i++)
+		freed +=
+		    __atomic_load_n(&p->sh[i].slab_freed, __ATOMIC_RELAXED);
+	if (freed < min_bytes || freed == 0)
+		return 0;
 	for (unsigned i = 0; i < BLK_SHARDS; i++) {
 		struct dskvs__blk_shard *sh = &p->sh[i];
-		/* A racy peek (the lock decides): most shards are idle. */
-		if (__atomic_load_n(&sh->slab_freed, __ATOMIC_RELAXED) <
-		    min_bytes)
+		if (__atomic_load_n(&sh->slab_freed, __ATOMIC_RELAXED) == 0)
 			continue;
 		pthread_mutex_lock(&sh->mu);
-		if (sh->slab_freed >= min_bytes) {
-			given += dskvs__slab_release(&sh->slab);
-			__atomic_store_n(&sh->slab_freed, 0, __ATOMIC_RELAXED);
+		unsigned n = sh->slab.nregions + 1; /* the spare too */
+		__atomic_store_n(&sh->slab_freed, 0, __ATOMIC_RELAXED);
+		for (unsigned done = 0;;) {
+			given +=
+			    dskvs__slab_release(&sh->slab, BLK_RELEASE_CHUNK);
+			done += BLK_RELEASE_CHUNK;
+			if (done >= n)
+				break;
+			pthread_mutex_unlock(&sh->mu);
+			pthread_mutex_lock(&sh->mu);
 		}
 		pthread_mutex_unlock(&sh->mu);
 	}

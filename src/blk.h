@@ -138,7 +138,7 @@ static inline char *dskvs__blk_val(struct dskvs__blk *b)
  * shard covers the blocks one writer retires during a grace period at
  * full speed (about 300k puts/s of 150-byte blocks over several ms). */
 #define BLK_POOL_CLASSES  SLAB_CLASSES
-#define BLK_POOL_MAX_SIZE SLAB_MAX
+#define BLK_POOL_MAX_SIZE SLAB_OBJ_MAX
 #define BLK_POOL_BYTES    (4u << 20)
 
 struct dskvs__blk_shard;
@@ -191,10 +191,11 @@ DSKVS_LOCAL void dskvs__blk_pool_flush(struct dskvs__blk_pool *p);
  * lock in turn, and holds it through the madvise calls). The janitor,
  * once its store is idle. */
 DSKVS_LOCAL void dskvs__blk_pool_trim(struct dskvs__blk_pool *p);
-/* Give back the empty pages of each slab that had at least min_bytes freed
- * to it since its last release (dskvs__slab_release, under its shard's
- * lock). The janitor, under load, at most every second or so. Returns the
- * bytes given back. */
+/* Once at least min_bytes (and at least 1) were freed to the pool's slabs
+ * since their last release, give back the empty pages of every slab that
+ * had some (dskvs__slab_release, under its shard's lock, taken for a few
+ * regions at a time). Any thread: the janitor, at idle and, under load, at
+ * most every second or so. Returns the bytes given back. */
 DSKVS_LOCAL size_t dskvs__blk_pool_release(struct dskvs__blk_pool *p,
                                            size_t min_bytes);
 

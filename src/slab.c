@@ -19,7 +19,7 @@
 #define SLAB_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-enum { SLAB_ON_NONE, SLAB_ON_PARTIAL, SLAB_ON_EMPTY };
+enum { SLAB_ON_NONE, SLAB_ON_PARTIAL, SLAB_ON_EMPTY, SLAB_ON_EMPTY_REL };
 
 _Static_assert(SLAB_HDR_PAGES == 1, "the header fits in one slab page");
 _Static_assert(SLAB_PAGE / SLAB_GRAIN <= UINT16_MAX, "objects a page");
@@ -69,7 +69,10 @@ static inline void *link_get(void *o)
 	SLAB_POISON(o, sizeof(void *));
 	return n;
 }
-static inline void link_set(void *o, void *n)
+/* Not inlined: the one write the slab makes into a freed object's bytes,
+ * which a reader may have read before the grace period that TSan cannot
+ * see; stress/tsan.supp names it alone. */
+static __attribute__((noinline)) void link_set(void *o, void *n)
 {
 	SLAB_UNPOISON(o, sizeof(void *));
 	*(void **)o = n;
@@ -160,9 +163,12 @@ static struct dskvs__slab_region *region_map(struct dskvs__slab *s)
 
 static void region_unmap(struct dskvs__slab *s, struct dskvs__slab_region *r)
 {
-	for (unsigned i = SLAB_HDR_PAGES; i < SLAB_PAGES; i++)
+	for (unsigned i = SLAB_HDR_PAGES; i < SLAB_PAGES; i++) {
 		if (r->page[i].where == SLAB_ON_EMPTY)
 			list_unlink(&s->empty, &r->page[i]);
+		else if (r->page[i].where == SLAB_ON_EMPTY_REL)
+			list_unlink(&s->empty_rel, &r->page[i]);
+	}
 	if (r->prev != NULL)
 		r->prev->next = r->next;
 	else
@@ -189,47 +195,55 @@ static void region_emptied(struct dskvs__slab *s, struct dskvs__slab_region *r)
 
 void *dskvs__slab_alloc(struct dskvs__slab *s, size_t size)
 {
-	unsigned cls = (unsigned)(size / SLAB_GRAIN);
+	size_t osz = size + SLAB_REDZONE; /* the object, red zone included */
+	unsigned cls = (unsigned)(osz / SLAB_GRAIN);
 	struct dskvs__slab_page *pg = s->partial[cls];
 	void *p;
 
 	if (DSKVS_UNLIKELY(pg == NULL)) {
-		if (s->empty == NULL && region_map(s) == NULL)
+		/* A resident empty page first, then one given back, then a
+		 * new region. */
+		if (s->empty != NULL) {
+			pg = s->empty;
+			list_unlink(&s->empty, pg);
+		} else if (s->empty_rel != NULL) {
+			pg = s->empty_rel;
+			list_unlink(&s->empty_rel, pg);
+		} else if (region_map(s) != NULL) {
+			pg = s->empty;
+			list_unlink(&s->empty, pg);
+		} else {
 			return NULL;
-		pg = s->empty;
-		list_unlink(&s->empty, pg);
+		}
 		struct dskvs__slab_region *r = region_of(pg);
 		if (r == s->spare)
 			s->spare = NULL;
 		r->used++;
-		if (!r->huge && s->nregions > 1 &&
-		    r->used >= SLAB_DATA_PAGES / 4 * 3)
-			region_advise(r, true);
 		pg->cls = (uint8_t)cls;
 		pg->live = 0;
 		pg->bump = 0;
 		pg->free = NULL;
-		pg->released = 0;
 		pg->sys_released = 0;
+		/* Nothing in it is anyone's until carved. */
+		SLAB_POISON(page_base(pg), SLAB_PAGE);
 		list_push(&s->partial[cls], pg, SLAB_ON_PARTIAL);
 	}
 	if (pg->free != NULL) {
 		p = pg->free;
-		SLAB_UNPOISON(p, size);
-		pg->free = *(void **)p;
+		pg->free = link_get(p);
 	} else {
-		p = page_base(pg) + (size_t)pg->bump * size;
+		p = page_base(pg) + (size_t)pg->bump * osz;
 		pg->bump++;
-		SLAB_UNPOISON(p, size);
 	}
+	SLAB_UNPOISON(p, size); /* the red zone stays poisoned */
 	pg->live++;
 	if (pg->free == NULL && pg->bump == page_cap(cls))
 		list_unlink(&s->partial[cls], pg); /* full */
 	struct dskvs__slab_region *r = region_of(pg);
-	sys_count(r, p, size, +1);
+	sys_count(r, p, osz, +1);
 	if (DSKVS_UNLIKELY(pg->sys_released))
-		sys_touch(r, pg, p, size);
-	s->in_use += size;
+		sys_touch(r, pg, p, osz);
+	s->in_use += osz;
 	return p;
 }
 
@@ -256,9 +270,9 @@ void dskvs__slab_free(struct dskvs__slab *s, void *p)
 			region_emptied(s, r);
 		return;
 	}
-	*(void **)p = pg->free;
-	pg->free = p;
 	SLAB_POISON(p, size);
+	link_set(p, pg->free);
+	pg->free = p;
 	if (pg->where == SLAB_ON_NONE) /* was full */
 		list_push(&s->partial[pg->cls], pg, SLAB_ON_PARTIAL);
 }
@@ -318,12 +332,58 @@ static size_t release_in_use(struct dskvs__slab *s,
 	return given;
 }
 
-size_t dskvs__slab_release(struct dskvs__slab *s)
+/* Give back the empty pages of r that are still resident, in runs. */
+static size_t release_empty(struct dskvs__slab *s, struct dskvs__slab_region *r)
+{
+	size_t given = 0;
+	unsigned i = SLAB_HDR_PAGES;
+	while (i < SLAB_PAGES) {
+		if (r->page[i].where != SLAB_ON_EMPTY) {
+			i++;
+			continue;
+		}
+		unsigned j = i;
+		while (j < SLAB_PAGES && r->page[j].where == SLAB_ON_EMPTY)
+			j++;
+		char *a = (char *)r + (size_t)i * SLAB_PAGE;
+		size_t n = (size_t)(j - i) * SLAB_PAGE;
+		if (madvise(a, n, MADV_DONTNEED) == 0) {
+			given += n;
+			for (unsigned k = i; k < j; k++) {
+				list_unlink(&s->empty, &r->page[k]);
+				list_push(&s->empty_rel, &r->page[k],
+				          SLAB_ON_EMPTY_REL);
+			}
+		}
+		i = j;
+	}
+	return given;
+}
+
+/* Move r from the head of the region list to its tail. */
+static void region_rotate(struct dskvs__slab *s, struct dskvs__slab_region *r)
+{
+	if (r->next == NULL)
+		return;
+	struct dskvs__slab_region *t = r->next;
+	while (t->next != NULL)
+		t = t->next;
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		s->regions = r->next;
+	r->next->prev = r->prev;
+	r->prev = t;
+	r->next = NULL;
+	t->next = r;
+}
+
+size_t dskvs__slab_release(struct dskvs__slab *s, unsigned max_regions)
 {
 	size_t given = 0;
 	/* Inside pages in use only where the system page is SLAB_SYS. */
 	bool sys4k = sysconf(_SC_PAGESIZE) == SLAB_SYS;
-	struct dskvs__slab_page *released = NULL, *tail = NULL;
+	const unsigned sys_data = SLAB_DATA_PAGES * SLAB_SYS_PER;
 
 	/* The spare region goes whole. */
 	if (s->spare != NULL) {
@@ -331,63 +391,26 @@ size_t dskvs__slab_release(struct dskvs__slab *s)
 		s->spare = NULL;
 		given += SLAB_REGION;
 	}
-	for (struct dskvs__slab_region *r = s->regions; r != NULL;
-	     r = r->next) {
-		if (r->huge && r->used < SLAB_DATA_PAGES / 4)
-			region_advise(r, false);
+	for (unsigned n = 0; n < max_regions && n < s->nregions; n++) {
+		struct dskvs__slab_region *r = s->regions;
 		if (sys4k)
 			for (unsigned i = SLAB_HDR_PAGES; i < SLAB_PAGES; i++)
-				if (r->page[i].where != SLAB_ON_EMPTY)
+				if (r->page[i].where == SLAB_ON_PARTIAL ||
+				    r->page[i].where == SLAB_ON_NONE)
 					given +=
 					    release_in_use(s, r, &r->page[i]);
-		/* Runs of empty, still resident pages: one madvise each. */
-		unsigned i = SLAB_HDR_PAGES;
-		while (i < SLAB_PAGES) {
-			struct dskvs__slab_page *pg = &r->page[i];
-			if (pg->where != SLAB_ON_EMPTY || pg->released) {
-				i++;
-				continue;
-			}
-			unsigned j = i;
-			while (j < SLAB_PAGES &&
-			       r->page[j].where == SLAB_ON_EMPTY &&
-			       !r->page[j].released)
-				j++;
-			char *a = (char *)r + (size_t)i * SLAB_PAGE;
-			size_t n = (size_t)(j - i) * SLAB_PAGE;
-			if (madvise(a, n, MADV_DONTNEED) == 0) {
-				given += n;
-				for (unsigned k = i; k < j; k++)
-					r->page[k].released = 1;
-			}
-			i = j;
-		}
-	}
-	/* Released pages to the end of the empty list, so that allocation
-	 * takes resident ones first. */
-	for (struct dskvs__slab_page *pg = s->empty, *nx; pg != NULL; pg = nx) {
-		nx = pg->next;
-		if (!pg->released)
-			continue;
-		list_unlink(&s->empty, pg);
-		pg->next = NULL;
-		pg->prev = tail;
-		pg->where = SLAB_ON_EMPTY;
-		if (tail != NULL)
-			tail->next = pg;
-		else
-			released = pg;
-		tail = pg;
-	}
-	if (released != NULL) {
-		struct dskvs__slab_page **end = &s->empty;
-		struct dskvs__slab_page *last = NULL;
-		while (*end != NULL) {
-			last = *end;
-			end = &(*end)->next;
-		}
-		*end = released;
-		released->prev = last;
+		given += release_empty(s, r);
+		/* What is given back now: the system pages no object
+		 * touches (a failed madvise aside). */
+		unsigned gone = 0;
+		for (unsigned i = SLAB_HDR_PAGES * SLAB_SYS_PER;
+		     i < SLAB_PAGES * SLAB_SYS_PER; i++)
+			gone += r->sys_live[i] == 0;
+		if (r->huge && gone > sys_data / 8)
+			region_advise(r, false);
+		else if (!r->huge && gone <= sys_data / 16 && s->nregions > 1)
+			region_advise(r, true);
+		region_rotate(s, r);
 	}
 	return given;
 }

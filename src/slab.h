@@ -63,20 +63,29 @@
 #define SLAB_GRAIN   8u
 #define SLAB_MAX     1016u /* the largest class */
 #define SLAB_CLASSES (SLAB_MAX / SLAB_GRAIN + 1)
+/* Under ASan every object is followed by a poisoned red zone, as malloc's
+ * are, so that an overflow into the next object is reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SLAB_REDZONE 16u
+#else
+#define SLAB_REDZONE 0u
+#endif
+/* The largest object one may ask for. */
+#define SLAB_OBJ_MAX (SLAB_MAX - SLAB_REDZONE)
 
 struct dskvs__slab_page {
 	/* Either on its class's list of pages with room (partial), on the
 	 * slab's list of empty pages, or full and on no list. */
 	struct dskvs__slab_page *prev, *next;
-	void *free;       /* freed objects of this page, linked through their
-	                   * first word */
-	uint16_t live;    /* objects handed out */
-	uint16_t bump;    /* objects ever carved since the page got its class */
-	uint8_t cls;      /* size / SLAB_GRAIN; 0 while empty */
-	uint8_t where;    /* SLAB_ON_* */
-	uint8_t released; /* empty, and given back (MADV_DONTNEED) since */
+	void *free;    /* freed objects of this page, linked through their
+	                * first word */
+	uint16_t live; /* objects handed out */
+	uint16_t bump; /* objects ever carved since the page got its class */
+	uint8_t cls;   /* size / SLAB_GRAIN; 0 while empty */
+	uint8_t where; /* SLAB_ON_* */
 	/* In use: which of its SLAB_SYS_PER system pages were given back
-	 * (no object on them; free objects on them dropped from `free`). */
+	 * (no object on them; free objects on them dropped from `free`).
+	 * An empty page given back whole is on the slab's `empty_rel`. */
 	uint8_t sys_released;
 };
 
@@ -97,7 +106,8 @@ struct dskvs__slab_region {
 
 struct dskvs__slab {
 	struct dskvs__slab_page *partial[SLAB_CLASSES];
-	struct dskvs__slab_page *empty; /* empty pages, resident ones first */
+	struct dskvs__slab_page *empty;     /* empty pages, resident */
+	struct dskvs__slab_page *empty_rel; /* empty pages given back */
 	struct dskvs__slab_region *regions;
 	struct dskvs__slab_region *spare; /* an empty region kept mapped */
 	unsigned nregions;                /* mapped, the spare included */
@@ -107,17 +117,26 @@ struct dskvs__slab {
 DSKVS_LOCAL void dskvs__slab_init(struct dskvs__slab *s);
 /* Unmap every region. Only once no object of s is in use or reachable. */
 DSKVS_LOCAL void dskvs__slab_destroy(struct dskvs__slab *s);
-/* An object of `size` bytes (SLAB_GRAIN .. SLAB_MAX, a multiple of
- * SLAB_GRAIN), SLAB_GRAIN-aligned;
- * NULL when no region can be mapped (ENOMEM). Under the owner's lock. */
+/* An object of `size` bytes (SLAB_GRAIN .. SLAB_OBJ_MAX, a multiple of
+ * SLAB_GRAIN), SLAB_GRAIN-aligned; NULL when no region can be mapped
+ * (ENOMEM). Under the owner's lock; may map a region (system calls). */
 DSKVS_LOCAL void *dskvs__slab_alloc(struct dskvs__slab *s, size_t size);
 /* Free an object of s (dskvs__slab_of(p) == s). Under the owner's lock;
  * may unmap a region (a system call). */
 DSKVS_LOCAL void dskvs__slab_free(struct dskvs__slab *s, void *p);
-/* Give the empty pages back to the system (MADV_DONTNEED) and un-advise
- * sparse regions; returns the bytes given back. Under the owner's lock
- * (a system call per run of empty pages: the janitor, at idle or rarely). */
-DSKVS_LOCAL size_t dskvs__slab_release(struct dskvs__slab *s);
+/* Give back to the system (MADV_DONTNEED) the 4 KiB pages of up to
+ * max_regions regions that hold no object, taken from the head of the
+ * region list and moved to its tail (so that calls of max_regions each,
+ * nregions / max_regions of them, cover every region once), and unmap the
+ * spare region. A region left with more than an eighth of its system
+ * pages given back stops asking for huge pages (khugepaged would fill
+ * them back in: with max_ptes_none at 511, one resident page is enough
+ * for it to collapse a whole 2 MiB), and one with at most a sixteenth
+ * asks again. Returns the bytes given back. Under the owner's lock: a
+ * system call per run of given-back pages, so callers bound a call by
+ * max_regions and let go of the lock between calls (blk.c). */
+DSKVS_LOCAL size_t dskvs__slab_release(struct dskvs__slab *s,
+                                       unsigned max_regions);
 
 /* The slab that owns an object from dskvs__slab_alloc. Any thread that
  * holds the object. */
