@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The allocation size of a block of sz bytes: a multiple of 8, the slab's
  * classes (queue.h tags block pointers in their low 3 bits). */
@@ -334,9 +335,14 @@ void dskvs__blk_pool_trim(struct dskvs__blk_pool *p)
 }
 
 /* Regions a shard's lock is held for at a time while releasing: at most
- * 8 x 128 runs of given-back pages, a few ms; writers of the shard and
- * the RCU callbacks that recycle into it get the lock between chunks. */
-#define BLK_RELEASE_CHUNK 8
+ * 4 x 127 x 2 madvise calls (a slab page in use gives back at most two
+ * runs of system pages; an empty one joins its neighbours' run), a few
+ * ms. Between chunks the releaser sleeps a moment with the lock free: an
+ * unlock followed at once by a lock takes it back before a woken waiter
+ * runs, so without the pause writers of the shard (and the RCU callbacks
+ * that recycle into it) waited for the whole release. */
+#define BLK_RELEASE_CHUNK    4
+#define BLK_RELEASE_PAUSE_NS 20000
 
 size_t dskvs__blk_pool_release(struct dskvs__blk_pool *p, size_t min_bytes)
 {
@@ -361,6 +367,8 @@ size_t dskvs__blk_pool_release(struct dskvs__blk_pool *p, size_t min_bytes)
 			if (done >= n)
 				break;
 			pthread_mutex_unlock(&sh->mu);
+			struct timespec ts = { 0, BLK_RELEASE_PAUSE_NS };
+			nanosleep(&ts, NULL);
 			pthread_mutex_lock(&sh->mu);
 		}
 		pthread_mutex_unlock(&sh->mu);

@@ -194,8 +194,10 @@ DSKVS_LOCAL void dskvs__blk_pool_trim(struct dskvs__blk_pool *p);
 /* Once at least min_bytes (and at least 1) were freed to the pool's slabs
  * since their last release, give back the empty pages of every slab that
  * had some (dskvs__slab_release, under its shard's lock, taken for a few
- * regions at a time). Any thread: the janitor, at idle and, under load, at
- * most every second or so. Returns the bytes given back. */
+ * regions at a time, with a pause between). May sleep; not while holding a
+ * shard's lock: the janitor, at idle and, under load, at most every second
+ * or so. Returns the bytes given back (madvised: an upper bound of what
+ * was resident). */
 DSKVS_LOCAL size_t dskvs__blk_pool_release(struct dskvs__blk_pool *p,
                                            size_t min_bytes);
 

@@ -121,6 +121,17 @@ static void region_advise(struct dskvs__slab_region *r, bool huge)
 	r->huge = huge;
 }
 
+/* A region's garbage, in system pages: those that hold no live object,
+ * pages never handed out aside. */
+static unsigned region_garbage(const struct dskvs__slab_region *r)
+{
+	unsigned g = 0;
+	for (unsigned i = SLAB_HDR_PAGES * SLAB_SYS_PER;
+	     i < SLAB_PAGES * SLAB_SYS_PER; i++)
+		g += r->sys_live[i] == 0;
+	return g - r->fresh * SLAB_SYS_PER;
+}
+
 /* Map a region on a 2 MiB boundary: map 4 MiB, unmap the ends. */
 static struct dskvs__slab_region *region_map(struct dskvs__slab *s)
 {
@@ -147,9 +158,11 @@ static struct dskvs__slab_region *region_map(struct dskvs__slab *s)
 		(void)madvise(r0, SLAB_REGION, MADV_HUGEPAGE);
 	r->huge = s->nregions >= 1;
 	r->owner = s;
-	/* A second region: the first was full, and asks now too (khugepaged
-	 * may collapse it later). */
-	if (s->nregions == 1 && !s->regions->huge)
+	r->fresh = SLAB_DATA_PAGES;
+	/* A second region: the first asks now too (khugepaged may collapse
+	 * it later), unless a release found it sparse. */
+	if (s->nregions == 1 && !s->regions->huge &&
+	    region_garbage(s->regions) <= SLAB_DATA_PAGES * SLAB_SYS_PER / 16)
 		region_advise(s->regions, true);
 	r->next = s->regions;
 	if (s->regions != NULL)
@@ -224,6 +237,10 @@ void *dskvs__slab_alloc(struct dskvs__slab *s, size_t size)
 		pg->bump = 0;
 		pg->free = NULL;
 		pg->sys_released = 0;
+		if (!pg->used_once) {
+			pg->used_once = 1;
+			r->fresh--;
+		}
 		/* Nothing in it is anyone's until carved. */
 		SLAB_POISON(page_base(pg), SLAB_PAGE);
 		list_push(&s->partial[cls], pg, SLAB_ON_PARTIAL);
@@ -315,15 +332,23 @@ static size_t release_in_use(struct dskvs__slab *s,
 		}
 		o = nx;
 	}
+	/* Runs of adjacent pages: one madvise each. */
 	char *a = (char *)r + base * SLAB_SYS;
-	for (unsigned k = 0; k < SLAB_SYS_PER; k++) {
-		if (!(mask & (1u << k)))
+	for (unsigned k = 0; k < SLAB_SYS_PER;) {
+		if (!(mask & (1u << k))) {
+			k++;
 			continue;
-		if (madvise(a + (size_t)k * SLAB_SYS, SLAB_SYS,
-		            MADV_DONTNEED) == 0) {
-			pg->sys_released |= (uint8_t)(1u << k);
-			given += SLAB_SYS;
 		}
+		unsigned j = k;
+		while (j < SLAB_SYS_PER && (mask & (1u << j)))
+			j++;
+		if (madvise(a + (size_t)k * SLAB_SYS,
+		            (size_t)(j - k) * SLAB_SYS, MADV_DONTNEED) == 0) {
+			for (unsigned m = k; m < j; m++)
+				pg->sys_released |= (uint8_t)(1u << m);
+			given += (size_t)(j - k) * SLAB_SYS;
+		}
+		k = j;
 	}
 	/* Its room may have been only those free objects. */
 	if (pg->where == SLAB_ON_PARTIAL && pg->free == NULL &&
@@ -381,7 +406,8 @@ static void region_rotate(struct dskvs__slab *s, struct dskvs__slab_region *r)
 size_t dskvs__slab_release(struct dskvs__slab *s, unsigned max_regions)
 {
 	size_t given = 0;
-	/* Inside pages in use only where the system page is SLAB_SYS. */
+	/* Pages are given back only where the system page is SLAB_SYS: a
+	 * larger one would be rounded up over live neighbours. */
 	bool sys4k = sysconf(_SC_PAGESIZE) == SLAB_SYS;
 	const unsigned sys_data = SLAB_DATA_PAGES * SLAB_SYS_PER;
 
@@ -391,26 +417,27 @@ size_t dskvs__slab_release(struct dskvs__slab *s, unsigned max_regions)
 		s->spare = NULL;
 		given += SLAB_REGION;
 	}
+	if (!sys4k)
+		return given;
 	for (unsigned n = 0; n < max_regions && n < s->nregions; n++) {
 		struct dskvs__slab_region *r = s->regions;
-		if (sys4k)
-			for (unsigned i = SLAB_HDR_PAGES; i < SLAB_PAGES; i++)
-				if (r->page[i].where == SLAB_ON_PARTIAL ||
-				    r->page[i].where == SLAB_ON_NONE)
-					given +=
-					    release_in_use(s, r, &r->page[i]);
-		given += release_empty(s, r);
-		/* What is given back now: the system pages no object
-		 * touches (a failed madvise aside). */
-		unsigned gone = 0;
-		for (unsigned i = SLAB_HDR_PAGES * SLAB_SYS_PER;
-		     i < SLAB_PAGES * SLAB_SYS_PER; i++)
-			gone += r->sys_live[i] == 0;
-		if (r->huge && gone > sys_data / 8)
-			region_advise(r, false);
-		else if (!r->huge && gone <= sys_data / 16 && s->nregions > 1)
-			region_advise(r, true);
+		unsigned garbage = region_garbage(r);
 		region_rotate(s, r);
+		if (garbage <= sys_data / 8) {
+			/* Dense: huge pages are worth more than what giving
+			 * back would win (and khugepaged would fill it in). */
+			if (!r->huge && garbage <= sys_data / 16 &&
+			    s->nregions > 1)
+				region_advise(r, true);
+			continue;
+		}
+		if (r->huge)
+			region_advise(r, false);
+		for (unsigned i = SLAB_HDR_PAGES; i < SLAB_PAGES; i++)
+			if (r->page[i].where == SLAB_ON_PARTIAL ||
+			    r->page[i].where == SLAB_ON_NONE)
+				given += release_in_use(s, r, &r->page[i]);
+		given += release_empty(s, r);
 	}
 	return given;
 }

@@ -33,20 +33,33 @@
  * boundary). dskvs__slab_release gives the empty pages of partly used
  * regions back to the system (MADV_DONTNEED: RSS drops at once), so after
  * a random delete of 99.9% only the 4 KiB system pages that still hold an
- * object stay resident, as with malloc_trim. A region whose in-use pages fall
- * under a quarter is advised MADV_NOHUGEPAGE at release, so that khugepaged
- * does not collapse its few resident pages back into a whole 2 MiB page; it is
- * advised MADV_HUGEPAGE again once it is three-quarters used. A slab's
- * first region is advised only once a second one is needed: a small store
- * stays on 4 KiB pages and a few KiB of memory.
+ * object stay resident, as with malloc_trim.
+ *
+ * Huge pages and giving back pull against each other: MADV_DONTNEED on part
+ * of a huge page splits it, and khugepaged (max_ptes_none 511: one resident
+ * page is enough) folds a region that still asks for huge pages back into
+ * a whole 2 MiB, filling in what was given back. So a release decides per
+ * region, from its garbage: the system pages that hold no live object,
+ * not counting pages never handed out (a region being filled is not
+ * garbage). Up to an eighth of garbage, the region keeps (or, at up to a
+ * sixteenth, gets back) its huge-page advice and nothing inside it is given
+ * back: at most 256 KiB a region stay resident unused. Past an eighth, it
+ * is advised MADV_NOHUGEPAGE and every system page with no live object is
+ * given back. A slab's first region asks only once a second is mapped, and
+ * only if its garbage is that small: a small store stays on 4 KiB pages
+ * and a few KiB of memory. Only where the system page is 4 KiB; elsewhere
+ * a release only unmaps the spare region.
  *
  * Locking: none inside. Every call on a slab (and every free of an object
  * it owns) is made under the one lock its owner keeps for it (blk.c: the
  * shard's mutex). dskvs__slab_of only reads the region header's `owner`,
  * written once before any object of the region was handed out.
  *
- * Under ASan a free object is poisoned until it is handed out again, and a
- * region is unpoisoned before it is unmapped.
+ * Under ASan a free object is poisoned until it is handed out again, every
+ * object is followed by a poisoned red zone of SLAB_REDZONE bytes (an
+ * overflow into the next object is reported, as with malloc), a page is
+ * poisoned until its objects are carved, and a region is unpoisoned
+ * before it is unmapped.
  */
 #ifndef DSKVS_SLAB_H
 #define DSKVS_SLAB_H
@@ -87,14 +100,16 @@ struct dskvs__slab_page {
 	 * (no object on them; free objects on them dropped from `free`).
 	 * An empty page given back whole is on the slab's `empty_rel`. */
 	uint8_t sys_released;
+	uint8_t used_once; /* handed out a class since the region was mapped */
 };
 
 struct dskvs__slab;
 struct dskvs__slab_region {
 	struct dskvs__slab *owner;              /* constant */
 	struct dskvs__slab_region *prev, *next; /* the owner's regions */
-	unsigned used; /* pages holding at least one object */
-	bool huge;     /* advised MADV_HUGEPAGE now */
+	unsigned used;  /* pages holding at least one object */
+	bool huge;      /* advised MADV_HUGEPAGE now */
+	unsigned fresh; /* data pages never handed out a class */
 	struct dskvs__slab_page page[SLAB_PAGES];
 	/* Objects handed out that touch each system page (an object crosses
 	 * at most one system page boundary). */
