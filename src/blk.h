@@ -186,10 +186,10 @@ DSKVS_LOCAL void dskvs__blk_pool_destroy(struct dskvs__blk_pool *p);
  * batch); never waits. */
 DSKVS_LOCAL void dskvs__blk_pool_flush(struct dskvs__blk_pool *p);
 
-/* Give the free lists' blocks back to their slabs (or malloc) and every
- * slab's empty pages back to the system (any thread; takes each shard's
- * lock in turn, and holds it through the madvise calls). The janitor,
- * once its store is idle. */
+/* Give the free lists' blocks back to their slabs (or malloc), then the
+ * slabs' garbage back to the system (dskvs__blk_pool_release). May sleep;
+ * takes each shard's lock in turn, never two. The janitor, once its store
+ * is idle. */
 DSKVS_LOCAL void dskvs__blk_pool_trim(struct dskvs__blk_pool *p);
 /* Once at least min_bytes (and at least 1) were freed to the pool's slabs
  * since their last release, give back the empty pages of every slab that

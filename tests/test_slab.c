@@ -713,22 +713,44 @@ Test(slab, concurrent_alloc_free_with_chunked_release)
 	dskvs__blk_pool_destroy(&cpool);
 }
 
+/* Objects of sz bytes that fill one region's data pages exactly. */
+static size_t per_region(size_t sz)
+{
+	return (size_t)SLAB_DATA_PAGES * (SLAB_PAGE / (sz + SLAB_REDZONE));
+}
+
+/* n objects of sz bytes from a fresh slab s, in a calloc'd array. */
+static void **alloc_n(struct dskvs__slab *s, size_t n, size_t sz)
+{
+	void **v = calloc(n, sizeof(*v));
+	cr_assert_not_null(v);
+	dskvs__slab_init(s);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = dskvs__slab_alloc(s, sz);
+		cr_assert_not_null(v[i]);
+	}
+	return v;
+}
+
+/* Free what is left of v (NULL slots skipped), then the slab and v. */
+static void free_n(struct dskvs__slab *s, void **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] != NULL)
+			dskvs__slab_free(s, v[i]);
+	dskvs__slab_destroy(s);
+	free(v);
+}
+
 /* A release while a region is being filled must not cost it its huge
  * page: pages never handed out are not garbage (the rule counted them,
  * advised the young region MADV_NOHUGEPAGE and gave its empty pages back,
  * splitting the huge page it got on first touch). */
 Test(slab, a_release_while_loading_keeps_the_young_region_huge)
 {
-	enum { SZ = 256 };
-	size_t per =
-	    (size_t)SLAB_DATA_PAGES * (SLAB_PAGE / (SZ + SLAB_REDZONE));
-	size_t n = per + per / 10;
-	void **v = calloc(n, sizeof(*v));
-	cr_assert_not_null(v);
+	size_t n = per_region(256) + per_region(256) / 10;
 	struct dskvs__slab s;
-	dskvs__slab_init(&s);
-	for (size_t i = 0; i < n; i++)
-		v[i] = dskvs__slab_alloc(&s, SZ);
+	void **v = alloc_n(&s, n, 256);
 	cr_assert_eq(s.nregions, 2);
 	struct dskvs__slab_region *young = s.regions;
 	cr_assert(young->huge);
@@ -736,10 +758,7 @@ Test(slab, a_release_while_loading_keeps_the_young_region_huge)
 	cr_assert(young->huge, "a release midway un-advised the young region");
 	cr_assert_eq(given, 0, "a release with nothing freed gave back %zu",
 	             given);
-	for (size_t i = 0; i < n; i++)
-		dskvs__slab_free(&s, v[i]);
-	dskvs__slab_destroy(&s);
-	free(v);
+	free_n(&s, v, n);
 }
 
 /* A region that keeps asking for huge pages gives nothing back inside it:
@@ -748,16 +767,10 @@ Test(slab, a_release_while_loading_keeps_the_young_region_huge)
  * given back, with 7% of the pages emptied). */
 Test(slab, a_dense_region_keeps_its_huge_page)
 {
-	enum { SZ = 256, R = 3 };
-	size_t per =
-	    (size_t)SLAB_DATA_PAGES * (SLAB_PAGE / (SZ + SLAB_REDZONE));
-	size_t n = R * per;
-	void **v = calloc(n, sizeof(*v));
-	cr_assert_not_null(v);
+	enum { R = 3 };
+	size_t n = R * per_region(256);
 	struct dskvs__slab s;
-	dskvs__slab_init(&s);
-	for (size_t i = 0; i < n; i++)
-		v[i] = dskvs__slab_alloc(&s, SZ);
+	void **v = alloc_n(&s, n, 256);
 	cr_assert_eq(s.nregions, R);
 	for (size_t i = 0; i < n; i++) {
 		size_t pg = ((uintptr_t)v[i] % SLAB_REGION) / SLAB_PAGE;
@@ -773,11 +786,7 @@ Test(slab, a_dense_region_keeps_its_huge_page)
 	             "%zu bytes given back from regions that keep "
 	             "asking for huge pages",
 	             given);
-	for (size_t i = 0; i < n; i++)
-		if (v[i])
-			dskvs__slab_free(&s, v[i]);
-	dskvs__slab_destroy(&s);
-	free(v);
+	free_n(&s, v, n);
 }
 
 /* Mapping a second region advises the first too, but not one a release
@@ -785,16 +794,9 @@ Test(slab, a_dense_region_keeps_its_huge_page)
  * has no room for another class without being full. */
 Test(slab, a_second_region_leaves_a_sparse_first_one_alone)
 {
-	enum { SZ = 256 };
-	size_t per =
-	    (size_t)SLAB_DATA_PAGES * (SLAB_PAGE / (SZ + SLAB_REDZONE));
-	size_t n = 2 * per;
-	void **v = calloc(n, sizeof(*v));
-	cr_assert_not_null(v);
+	size_t n = 2 * per_region(256);
 	struct dskvs__slab s;
-	dskvs__slab_init(&s);
-	for (size_t i = 0; i < n; i++)
-		v[i] = dskvs__slab_alloc(&s, SZ);
+	void **v = alloc_n(&s, n, 256);
 	cr_assert_eq(s.nregions, 2);
 	struct dskvs__slab_region *r1 = s.regions->next;
 	/* The second region emptied (it becomes the spare); in the first,
@@ -815,9 +817,5 @@ Test(slab, a_second_region_leaves_a_sparse_first_one_alone)
 	cr_assert(!r1->huge, "mapping a second region re-advised a sparse "
 	                     "first one");
 	dskvs__slab_free(&s, o);
-	for (size_t i = 0; i < n; i++)
-		if (v[i])
-			dskvs__slab_free(&s, v[i]);
-	dskvs__slab_destroy(&s);
-	free(v);
+	free_n(&s, v, n);
 }
