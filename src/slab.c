@@ -19,8 +19,6 @@
 #define SLAB_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-enum { SLAB_ON_NONE, SLAB_ON_PARTIAL, SLAB_ON_EMPTY, SLAB_ON_EMPTY_REL };
-
 _Static_assert(SLAB_HDR_PAGES == 1, "the header fits in one slab page");
 _Static_assert(SLAB_PAGE / SLAB_GRAIN <= UINT16_MAX, "objects a page");
 _Static_assert(SLAB_CLASSES <= 256, "class: uint8_t");
@@ -37,12 +35,23 @@ static inline char *page_base(struct dskvs__slab_page *pg)
 	return (char *)r + (size_t)(pg - r->page) * SLAB_PAGE;
 }
 
+/* The first and last system pages (indexes in the region) that the object
+ * at p of size bytes touches: the same or adjacent, as an object is
+ * smaller than a system page. */
+static inline void sys_span(const struct dskvs__slab_region *r, const void *p,
+                            size_t size, size_t *first, size_t *last)
+{
+	size_t off = (uintptr_t)p - (uintptr_t)r;
+	*first = off / SLAB_SYS;
+	*last = (off + size - 1) / SLAB_SYS;
+}
+
 /* Count an object in or out of the system pages it touches. */
 static inline void sys_count(struct dskvs__slab_region *r, const void *p,
                              size_t size, int d)
 {
-	size_t off = (uintptr_t)p - (uintptr_t)r;
-	size_t first = off / SLAB_SYS, last = (off + size - 1) / SLAB_SYS;
+	size_t first, last;
+	sys_span(r, p, size, &first, &last);
 	r->sys_live[first] = (uint16_t)(r->sys_live[first] + d);
 	if (last != first)
 		r->sys_live[last] = (uint16_t)(r->sys_live[last] + d);
@@ -54,9 +63,8 @@ static inline void sys_touch(struct dskvs__slab_region *r,
                              struct dskvs__slab_page *pg, const void *p,
                              size_t size)
 {
-	size_t base = (size_t)(pg - r->page) * SLAB_SYS_PER;
-	size_t off = (uintptr_t)p - (uintptr_t)r;
-	size_t first = off / SLAB_SYS, last = (off + size - 1) / SLAB_SYS;
+	size_t base = (size_t)(pg - r->page) * SLAB_SYS_PER, first, last;
+	sys_span(r, p, size, &first, &last);
 	pg->sys_released &= (uint8_t) ~(1u << (first - base));
 	pg->sys_released &= (uint8_t) ~(1u << (last - base));
 }
@@ -316,15 +324,15 @@ static size_t release_in_use(struct dskvs__slab *s,
 	if (mask == 0)
 		return 0;
 	/* Unlink every free object that touches a page of the mask. */
-	void **prev = &pg->free, *o = pg->free, *prev_obj = NULL;
+	void *o = pg->free, *prev_obj = NULL;
 	while (o != NULL) {
 		void *nx = link_get(o);
-		size_t off = (uintptr_t)o - (uintptr_t)r;
-		size_t first = off / SLAB_SYS - base;
-		size_t last = (off + size - 1) / SLAB_SYS - base;
-		if ((mask >> first & 1) || (mask >> last & 1)) {
+		size_t first, last;
+		sys_span(r, o, size, &first, &last);
+		if ((mask >> (first - base) & 1) ||
+		    (mask >> (last - base) & 1)) {
 			if (prev_obj == NULL)
-				*prev = nx;
+				pg->free = nx;
 			else
 				link_set(prev_obj, nx);
 		} else {

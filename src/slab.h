@@ -86,6 +86,14 @@
 /* The largest object one may ask for. */
 #define SLAB_OBJ_MAX (SLAB_MAX - SLAB_REDZONE)
 
+/* Where a slab page is (its `where`). */
+enum {
+	SLAB_ON_NONE,      /* in use and full */
+	SLAB_ON_PARTIAL,   /* in use, with room: on its class's list */
+	SLAB_ON_EMPTY,     /* empty and resident: on the slab's `empty` */
+	SLAB_ON_EMPTY_REL, /* empty and given back: on `empty_rel` */
+};
+
 struct dskvs__slab_page {
 	/* Either on its class's list of pages with room (partial), on the
 	 * slab's list of empty pages, or full and on no list. */

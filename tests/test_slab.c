@@ -437,6 +437,20 @@ static int cmp_ptr(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Assert that the object at offset off (osz bytes) of region r, on slab
+ * page pi, lies on no system page marked given back. */
+static void on_kept_pages(const struct dskvs__slab_region *r, size_t pi,
+                          size_t off, size_t osz, const char *what)
+{
+	const struct dskvs__slab_page *pg = &r->page[pi];
+	unsigned bf = (unsigned)(off / SLAB_SYS - pi * SLAB_SYS_PER);
+	unsigned bl =
+	    (unsigned)((off + osz - 1) / SLAB_SYS - pi * SLAB_SYS_PER);
+	cr_assert(!(pg->sys_released & (1u << bf)) &&
+	              !(pg->sys_released & (1u << bl)),
+	          "%s object on a system page marked given back", what);
+}
+
 /* Recompute everything the slab keeps from the set of live objects. */
 static void invariants(struct dskvs__slab *s)
 {
@@ -469,12 +483,7 @@ static void invariants(struct dskvs__slab *s)
 			sl[f]++;
 			if (l != f)
 				sl[l]++;
-			unsigned bf = (unsigned)(f - pi * SLAB_SYS_PER);
-			unsigned bl = (unsigned)(l - pi * SLAB_SYS_PER);
-			cr_assert(!(pg->sys_released & (1u << bf)) &&
-			              !(pg->sys_released & (1u << bl)),
-			          "live object on a system page marked given "
-			          "back");
+			on_kept_pages(r, pi, off, osz, "live");
 			lv[pi]++;
 			in_use += osz;
 		}
@@ -489,7 +498,8 @@ static void invariants(struct dskvs__slab *s)
 			cr_assert_eq(pg->live, lv[i], "page live %u, really %u",
 			             pg->live, lv[i]);
 			if (lv[i] == 0) {
-				cr_assert(pg->where == 2 || pg->where == 3,
+				cr_assert(pg->where == SLAB_ON_EMPTY ||
+				              pg->where == SLAB_ON_EMPTY_REL,
 				          "empty page where=%u", pg->where);
 				continue;
 			}
@@ -507,15 +517,8 @@ static void invariants(struct dskvs__slab *s)
 				cr_assert_eq((a - (uintptr_t)base) % osz, 0);
 				cr_assert_lt((a - (uintptr_t)base) / osz,
 				             pg->bump);
-				size_t off = a - (uintptr_t)r;
-				size_t f = off / SLAB_SYS,
-				       l = (off + osz - 1) / SLAB_SYS;
-				unsigned bf = (unsigned)(f - i * SLAB_SYS_PER);
-				unsigned bl = (unsigned)(l - i * SLAB_SYS_PER);
-				cr_assert(!(pg->sys_released & (1u << bf)) &&
-				              !(pg->sys_released & (1u << bl)),
-				          "free-list object on a system page "
-				          "given back");
+				on_kept_pages(r, i, a - (uintptr_t)r, osz,
+				              "free-list");
 				fr[nf++] = a;
 				cr_assert_lt(nf, (size_t)cap + 1,
 				             "free list loops");
@@ -542,11 +545,11 @@ static void invariants(struct dskvs__slab *s)
 				    "a live object on a free list");
 			}
 			bool room = pg->free != NULL || pg->bump < cap;
-			cr_assert_eq(pg->where == 1, room,
+			cr_assert_eq(pg->where == SLAB_ON_PARTIAL, room,
 			             "page where=%u free=%p bump=%u cap=%u",
 			             pg->where, pg->free, pg->bump, cap);
 			if (!room)
-				cr_assert_eq(pg->where, 0);
+				cr_assert_eq(pg->where, SLAB_ON_NONE);
 		}
 		cr_assert_eq(r->used, used);
 	}
@@ -558,7 +561,7 @@ static void invariants(struct dskvs__slab *s)
 		     pg; pv = pg, pg = pg->next) {
 			cr_assert_eq(pg->prev, pv);
 			cr_assert_eq(pg->cls, c);
-			cr_assert_eq(pg->where, 1);
+			cr_assert_eq(pg->where, SLAB_ON_PARTIAL);
 		}
 }
 
