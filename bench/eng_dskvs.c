@@ -111,7 +111,7 @@ static int dk_sync(void *db)
 }
 
 struct memacc {
-	uint64_t n, slots, names;
+	uint64_t n, slots;
 };
 
 static int dk_coll_mem(const char *name, size_t nl, uint64_t members,
@@ -121,8 +121,8 @@ static int dk_coll_mem(const char *name, size_t nl, uint64_t members,
 	uint64_t cap = 64;
 
 	(void)name;
+	(void)nl;
 	(void)vbytes;
-	m->names += nl * members; /* each block repeats its collection name */
 	/* ck_ht doubles when more than half full */
 	while (members * 2 > cap)
 		cap <<= 1;
@@ -132,14 +132,14 @@ static int dk_coll_mem(const char *name, size_t nl, uint64_t members,
 }
 
 /* Where an entry's bytes go, from the public stats plus the block layout
- * of src/blk.h (a 28-byte header: the retire link, seq, refs, lengths;
- * the full "coll/member" key and a NUL; the value), rounded to the slab's
- * 8-byte classes (src/slab.h; over 1016 bytes, glibc's malloc: 8 bytes
- * of chunk header, 16-byte granules). An estimate, shown next to the
- * measured RSS growth. */
+ * of src/blk.h (a 26-byte header: the retire link, seq, refs, lengths;
+ * the member name and a NUL; the value; no copy of the collection name),
+ * rounded to the slab's 8-byte classes (src/slab.h; over 1016 bytes,
+ * glibc's malloc: 8 bytes of chunk header, 16-byte granules). An
+ * estimate, shown next to the measured RSS growth. */
 static void dk_mem_report(void *db, char *out, size_t outlen)
 {
-	struct memacc m = { 0, 0, 0 };
+	struct memacc m = { 0, 0 };
 	dskvs_stats st;
 
 	if (dskvs_stats_get(db, &st) != DSKVS_OK || st.entries == 0)
@@ -147,16 +147,14 @@ static void dk_mem_report(void *db, char *out, size_t outlen)
 	dskvs_list_collections(db, dk_coll_mem, &m);
 	/* live_bytes counts member names and values */
 	double kv = (double)st.live_bytes / (double)st.entries;
-	double coll = m.n ? (double)m.names / (double)m.n : 0;
-	double req = 28 + coll + 1 + kv + 1; /* header, coll, '/', ..., NUL */
+	double req = 26 + kv + 1; /* header, member, NUL, value */
 	double chunk = (uint64_t)(req + 7) / 8 * 8 <= 1016
 	                   ? (double)((uint64_t)(req + 7) / 8 * 8)
 	                   : (double)((uint64_t)(req + 8 + 15) / 16 * 16);
 	snprintf(out, outlen,
-	         "est: slots=%.1fB/entry(32B each) block_header=28B "
-	         "collection_name_copy=%.1fB alloc_overhead=%.1fB",
-	         m.n ? (double)m.slots / (double)m.n : 0, coll + 2,
-	         chunk - req);
+	         "est: slots=%.1fB/entry(32B each) block_header=26B "
+	         "alloc_overhead=%.1fB",
+	         m.n ? (double)m.slots / (double)m.n : 0, chunk - req);
 }
 
 const struct bench_engine bench_engine_dskvs = {

@@ -320,8 +320,8 @@ static int get_all_k(dskvs *s, const struct dskvs__key *k, dskvs_visit_fn fn,
 		 * thread holds, walked without taking it again. */
 		const struct upd_frame *f = upd_frame_of(s);
 		c = f ? (struct dskvs__coll *)f->c : NULL;
-		if (c == NULL || k->clen != c->nlen ||
-		    memcmp(k->coll, c->name, k->clen) != 0) {
+		if (c == NULL || k->clen != c->name.len ||
+		    memcmp(k->coll, c->name.s, k->clen) != 0) {
 			dskvs__rcu_read_unlock();
 			return dskvs__fail(
 			    DSKVS_EINVAL,
@@ -397,7 +397,7 @@ int dskvs_list_collections(dskvs *s, dskvs_collection_fn fn, void *arg)
 			if (cnt == 0)
 				continue;
 			rc =
-			    fn(v[i]->name, v[i]->nlen, cnt,
+			    fn(v[i]->name.s, v[i]->name.len, cnt,
 			       __atomic_load_n(&v[i]->vbytes, __ATOMIC_RELAXED),
 			       arg);
 		}
@@ -456,17 +456,20 @@ static int publish_locked(dskvs *s, struct dskvs__coll *c, struct dskvs__blk *b,
 	int rc;
 
 	dskvs__member_room_locked(c);
-	DSKVS_HOOK(DSKVS__HOOK_ENQUEUE, dskvs__tag(b, DSKVS_OP_PUT));
+	DSKVS_HOOK(DSKVS__HOOK_ENQUEUE,
+	           (&(struct dskvs__rec_ref){ dskvs__tag(b, DSKVS_OP_PUT),
+	                                      &c->name }));
 	*seq = dskvs__queue_reserve(&s->q, &sl);
 	b->seq = *seq;
 	rc = dskvs__member_set_locked(c, b, prev);
 	if (rc != DSKVS_OK) {
-		dskvs__queue_commit(&s->q, &sl, NULL, DSKVS_OP_NOP);
+		dskvs__queue_commit(&s->q, &sl, NULL, NULL, DSKVS_OP_NOP);
 		return rc;
 	}
 	/* Committed before the lock is released: log order is memory
 	 * order. */
-	dskvs__queue_commit(&s->q, &sl, b, DSKVS_OP_PUT);
+	dskvs__coll_note_record_locked(c, *seq);
+	dskvs__queue_commit(&s->q, &sl, &c->name, b, DSKVS_OP_PUT);
 	return DSKVS_OK;
 }
 
@@ -497,8 +500,7 @@ static int put_k(dskvs *s, const struct dskvs__key *k, const void *val,
 	if ((rc = write_ok(s, "dskvs_put")) != DSKVS_OK)
 		return rc;
 	/* Table reference + queue reference. */
-	b = dskvs__blk_alloc(&s->t.pool, k->coll, k->clen, k->member, k->mlen,
-	                     val, len, 2);
+	b = dskvs__blk_alloc(&s->t.pool, k->member, k->mlen, val, len, 2);
 	if (b == NULL)
 		return dskvs__fail(DSKVS_ENOMEM, "value block of %zu bytes",
 		                   len);
@@ -689,7 +691,9 @@ static uint64_t remove_locked(dskvs *s, struct dskvs__coll *c,
 	/* The record carries the removed block's key: one more reference,
 	 * dropped by the janitor. */
 	__atomic_add_fetch(&prev->refs, 1, __ATOMIC_RELAXED);
-	uint64_t seq = dskvs__queue_enqueue(&s->q, prev, DSKVS_OP_DEL);
+	uint64_t seq =
+	    dskvs__queue_enqueue(&s->q, &c->name, prev, DSKVS_OP_DEL);
+	dskvs__coll_note_record_locked(c, seq);
 	*dropped = drop_if_empty_locked(s, c);
 	return seq;
 }
@@ -768,8 +772,7 @@ static int delete_all_k(dskvs *s, const struct dskvs__key *k, uint64_t *seq_out)
 	if ((rc = write_ok(s, "dskvs_delete_all")) != DSKVS_OK)
 		return rc;
 	/* The record, allocated first so that ENOMEM changes nothing. */
-	rec =
-	    dskvs__blk_alloc(&s->t.pool, k->coll, k->clen, NULL, 0, NULL, 0, 1);
+	rec = dskvs__blk_alloc(&s->t.pool, NULL, 0, NULL, 0, 1);
 	if (rec == NULL)
 		return dskvs__fail(DSKVS_ENOMEM, "dskvs_delete_all record");
 	dskvs__rcu_read_lock();
@@ -794,7 +797,8 @@ static int delete_all_k(dskvs *s, const struct dskvs__key *k, uint64_t *seq_out)
 	/* Dead first, record queued, then out of the table: a writer that
 	 * re-creates the collection finds it gone only after the DeleteAll's
 	 * record is in the queue, so its own record is ordered after it. */
-	seq = dskvs__queue_enqueue(&s->q, rec, DSKVS_OP_DELALL);
+	seq = dskvs__queue_enqueue(&s->q, &c->name, rec, DSKVS_OP_DELALL);
+	dskvs__coll_note_record_locked(c, seq);
 	dskvs__coll_kill_locked(&s->t, c);
 	dskvs__coll_release(c);
 	/* Readers inside a read-side section may still walk the members;
@@ -878,8 +882,8 @@ static int update_k(dskvs *s, const struct dskvs__key *k, dskvs_update_fn fn,
 	} else if (r == DSKVS_UPDATE_SET) {
 		rc = value_ok(nv, nl, "dskvs_update callback");
 		if (rc == DSKVS_OK) {
-			b = dskvs__blk_alloc(&s->t.pool, k->coll, k->clen,
-			                     k->member, k->mlen, nv, nl, 2);
+			b = dskvs__blk_alloc(&s->t.pool, k->member, k->mlen, nv,
+			                     nl, 2);
 			rc = b ? publish_locked(s, c, b, &prev, &seq)
 			       : DSKVS_ENOMEM;
 			if (rc != DSKVS_OK) {
@@ -1092,9 +1096,8 @@ static int batch_prepare(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 	for (size_t i = 0; i < n; i++) {
 		if (w[i].del)
 			continue;
-		w[i].b = dskvs__blk_alloc(&s->t.pool, ck->coll, ck->clen,
-		                          w[i].member, w[i].mlen, w[i].val,
-		                          w[i].len, 2);
+		w[i].b = dskvs__blk_alloc(&s->t.pool, w[i].member, w[i].mlen,
+		                          w[i].val, w[i].len, 2);
 		if (w[i].b == NULL) {
 			batch_free_blocks(w, i);
 			return dskvs__fail(DSKVS_ENOMEM,
@@ -1182,7 +1185,7 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 		if (rc != DSKVS_OK) {
 			batch_undo_locked(s, c, w, i);
 			for (unsigned k = 0; k < n; k++)
-				dskvs__queue_slot_set(&s->q, &sl, k, NULL,
+				dskvs__queue_slot_set(&s->q, &sl, k, NULL, NULL,
 				                      DSKVS_OP_NOP);
 			dskvs__queue_commit_n(&s->q, &sl);
 			dskvs__members_hold(c, false);
@@ -1200,9 +1203,11 @@ static int write_batch_k(dskvs *s, const struct dskvs__key *ck, struct bw *w,
 		unsigned op =
 		    w[i].op | (last != n && i < last ? DSKVS_OP_GRP : 0);
 		dskvs__queue_slot_set(
-		    &s->q, &sl, (unsigned)i,
+		    &s->q, &sl, (unsigned)i, &c->name,
 		    w[i].op == DSKVS_OP_PUT ? w[i].b : w[i].prev, op);
 	}
+	if (last != n)
+		dskvs__coll_note_record_locked(c, first + last);
 	/* Committed before the lock is released: log order is memory
 	 * order. */
 	dskvs__queue_commit_n(&s->q, &sl);

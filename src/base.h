@@ -166,8 +166,8 @@ DSKVS_LOCAL ssize_t dskvs__read_all(int fd, void *buf, size_t n, off_t off);
  * the point.
  */
 enum dskvs__hook_point {
-	/* queue.c: a writer is about to queue a record (arg: the tagged
-	 * record pointer); it holds the record's collection lock. */
+	/* queue.c: a writer is about to queue a record (arg: its struct
+	 * dskvs__rec_ref, blk.h); it holds the record's collection lock. */
 	DSKVS__HOOK_ENQUEUE = 1,
 	/* blk.c: a block's last reference is gone, just before it is freed
 	 * or recycled into its store's pool (arg: the block). */

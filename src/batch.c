@@ -121,17 +121,19 @@ static int ensure_scratch(struct dskvs__janitor *j, size_t bytes, size_t iovs)
  * the bytes written.
  */
 int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd, uint64_t off,
-                                 void **recs, size_t n, uint64_t first_seq,
-                                 const uint64_t *seqs, uint32_t salt,
-                                 uint32_t batch, bool end, uint64_t *bytes)
+                                 struct dskvs__rec_ref *recs, size_t n,
+                                 uint64_t first_seq, const uint64_t *seqs,
+                                 uint32_t salt, uint32_t batch, bool end,
+                                 uint64_t *bytes)
 {
 	size_t copy = 0, iovs = 1, total = 0, last = n;
 	for (size_t i = 0; i < n; i++) {
 		unsigned op;
-		struct dskvs__blk *b = dskvs__untag(recs[i], &op);
+		struct dskvs__blk *b = dskvs__untag(recs[i].p, &op);
 		if (op == DSKVS_OP_NOP)
 			continue;
-		size_t klen = dskvs__blk_klen(b), vlen = dskvs__op_vlen(b, op);
+		size_t klen = dskvs__op_klen(recs[i].name, b, op);
+		size_t vlen = dskvs__op_vlen(b, op);
 		copy += DSKVS_REC_HDR + klen;
 		if (vlen <= COPY_MAX)
 			copy += vlen;
@@ -151,10 +153,12 @@ int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd, uint64_t off,
 	int cnt = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned op;
-		struct dskvs__blk *b = dskvs__untag(recs[i], &op);
+		struct dskvs__blk *b = dskvs__untag(recs[i].p, &op);
 		if (op == DSKVS_OP_NOP)
 			continue;
-		size_t klen = dskvs__blk_klen(b), vlen = dskvs__op_vlen(b, op);
+		const struct dskvs__name *coll = recs[i].name;
+		size_t klen = dskvs__op_klen(coll, b, op);
+		size_t vlen = dskvs__op_vlen(b, op);
 		const char *val = dskvs__blk_val(b);
 		uint64_t seq = seqs        ? seqs[i]
 		               : first_seq ? first_seq + i
@@ -162,13 +166,20 @@ int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd, uint64_t off,
 		unsigned flags = (end && i == last) ? DSKVS_REC_END : 0;
 		/* A batch of writes: every record but its last. Never with
 		 * DSKVS_REC_END: the drain keeps such a batch whole. */
-		if (dskvs__tag_grp(recs[i]))
+		if (dskvs__tag_grp(recs[i].p))
 			flags |= DSKVS_REC_GRP;
+		/* The key, "coll/member" (or "coll"), put together after the
+		 * header's place; the header's checksum covers it there. */
+		char *key = p + DSKVS_REC_HDR;
+		memcpy(key, coll->s, coll->len);
+		if (op != DSKVS_OP_DELALL) {
+			key[coll->len] = '/';
+			memcpy(key + coll->len + 1, dskvs__blk_member(b),
+			       b->mlen);
+		}
 		dskvs__rec_hdr_encode((unsigned char *)p, salt, op, flags,
-		                      batch, b->key, klen, val, vlen, seq);
-		p += DSKVS_REC_HDR;
-		memcpy(p, b->key, klen);
-		p += klen;
+		                      batch, key, klen, val, vlen, seq);
+		p = key + klen;
 		if (vlen <= COPY_MAX) {
 			memcpy(p, val, vlen);
 			p += vlen;
@@ -192,25 +203,26 @@ int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd, uint64_t off,
 	return DSKVS_OK;
 }
 
-void dskvs__records_release(void **recs, size_t n)
+void dskvs__records_release(struct dskvs__rec_ref *recs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned op;
-		struct dskvs__blk *b = dskvs__untag(recs[i], &op);
+		struct dskvs__blk *b = dskvs__untag(recs[i].p, &op);
 		if (op != DSKVS_OP_NOP)
 			dskvs__blk_unref(b);
 	}
 }
 
-uint64_t dskvs__records_bytes(void **recs, size_t n)
+uint64_t dskvs__records_bytes(const struct dskvs__rec_ref *recs, size_t n)
 {
 	uint64_t sum = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned op;
-		struct dskvs__blk *b = dskvs__untag(recs[i], &op);
+		struct dskvs__blk *b = dskvs__untag(recs[i].p, &op);
 		if (op != DSKVS_OP_NOP)
-			sum += dskvs__rec_size(dskvs__blk_klen(b),
-			                       dskvs__op_vlen(b, op));
+			sum +=
+			    dskvs__rec_size(dskvs__op_klen(recs[i].name, b, op),
+			                    dskvs__op_vlen(b, op));
 	}
 	return sum;
 }

@@ -29,33 +29,29 @@ static inline unsigned blk_class(size_t rounded)
 	return (unsigned)(rounded / SLAB_GRAIN);
 }
 
-static void blk_fill(struct dskvs__blk *b, const char *coll, size_t clen,
-                     const char *member, size_t mlen, const void *val,
-                     size_t vlen, uint32_t refs)
+static void blk_fill(struct dskvs__blk *b, const char *member, size_t mlen,
+                     const void *val, size_t vlen, uint32_t refs)
 {
 	b->next = NULL;
 	b->seq = 0;
 	b->refs = refs;
 	b->vlen = (uint32_t)vlen;
-	b->clen = (uint16_t)clen;
 	b->mlen = (uint16_t)mlen;
-	memcpy(b->key, coll, clen);
-	b->key[clen] = member ? '/' : '\0';
 	if (mlen)
-		memcpy(b->key + clen + 1, member, mlen);
-	b->key[clen + 1 + mlen] = '\0';
+		memcpy(b->key, member, mlen);
+	b->key[mlen] = '\0';
 	if (vlen)
 		memcpy(dskvs__blk_val(b), val, vlen);
 }
 
-static inline size_t blk_size(size_t clen, size_t mlen, size_t vlen)
+static inline size_t blk_size(size_t mlen, size_t vlen)
 {
-	return offsetof(struct dskvs__blk, key) + clen + 1 + mlen + 1 + vlen;
+	return offsetof(struct dskvs__blk, key) + mlen + 1 + vlen;
 }
 
 static inline size_t blk_rounded_size(const struct dskvs__blk *b)
 {
-	return blk_round(blk_size(b->clen, b->mlen, b->vlen));
+	return blk_round(blk_size(b->mlen, b->vlen));
 }
 
 static inline struct dskvs__blk_shard *shard_of_slab(struct dskvs__slab *s)
@@ -113,12 +109,11 @@ static inline struct dskvs__blk_shard *shard_of(struct dskvs__blk_pool *p)
 	return &p->sh[(my_shard - 1) % BLK_SHARDS];
 }
 
-struct dskvs__blk *dskvs__blk_alloc(struct dskvs__blk_pool *p, const char *coll,
-                                    size_t clen, const char *member,
-                                    size_t mlen, const void *val, size_t vlen,
-                                    uint32_t refs)
+struct dskvs__blk *dskvs__blk_alloc(struct dskvs__blk_pool *p,
+                                    const char *member, size_t mlen,
+                                    const void *val, size_t vlen, uint32_t refs)
 {
-	size_t sz = blk_round(blk_size(clen, mlen, vlen));
+	size_t sz = blk_round(blk_size(mlen, vlen));
 	struct dskvs__blk *b = NULL;
 
 	if (sz <= BLK_POOL_MAX_SIZE) {
@@ -142,7 +137,7 @@ struct dskvs__blk *dskvs__blk_alloc(struct dskvs__blk_pool *p, const char *coll,
 	} else if ((b = malloc(sz)) == NULL) {
 		return NULL;
 	}
-	blk_fill(b, coll, clen, member, mlen, val, vlen, refs);
+	blk_fill(b, member, mlen, val, vlen, refs);
 	return b;
 }
 

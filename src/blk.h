@@ -14,9 +14,13 @@
 
 /* ---- value blocks -------------------------------------------------------
  *
- * One allocation holds a whole entry: header, the full key "coll/member", a
- * NUL, then the value. The members table's key points at the member part, its
+ * One allocation holds a whole entry: header, the member name, a NUL,
+ * then the value. The members table's key points at the member name, its
  * value at the block. A published block is immutable except for `refs`.
+ * The collection's name is not in the block: a record that carries the
+ * block carries its collection's name beside it (queue.h, struct
+ * dskvs__rec_ref), and the collection lives until the janitor is done
+ * with its last record (table.h, "collections and their records").
  *
  * References: the table holds one while the block is published; a queued log
  * record holds one until the janitor has written it; a compaction snapshot
@@ -26,9 +30,8 @@
  * read-side section can finish with it. The last reference frees (or, in
  * the RCU callback, recycles).
  *
- * The same layout, with member == NULL at creation (no '/' after the
- * collection name, mlen == 0), carries the collection name of a DeleteAll
- * record through the queue.
+ * A DeleteAll record's block has no member and no value (mlen == vlen ==
+ * 0): its record is its collection's name alone.
  */
 struct dskvs__blk {
 	/* Once unpublished: the link of its shard's overflow list of retired
@@ -50,29 +53,36 @@ struct dskvs__blk {
 	uint64_t seq;
 	uint32_t refs; /* atomic */
 	uint32_t vlen;
-	uint16_t clen;
 	uint16_t mlen;
-	/* clen bytes, then '/' for a member's block or NUL for a DeleteAll
-	 * record (which has no member, so that an empty member, mlen == 0,
-	 * still has a key "coll/"), mlen bytes (any bytes, NUL included),
-	 * NUL, vlen bytes */
+	/* mlen bytes of member name (any bytes, NUL included), NUL, vlen
+	 * bytes */
 	char key[];
 };
 
 static inline char *dskvs__blk_member(struct dskvs__blk *b)
 {
-	return b->key + b->clen + 1;
-}
-/* Length of the record key: "coll/member" for a member's block, "coll" for
- * a DeleteAll record. */
-static inline size_t dskvs__blk_klen(const struct dskvs__blk *b)
-{
-	return b->key[b->clen] == '/' ? (size_t)b->clen + 1 + b->mlen : b->clen;
+	return b->key;
 }
 static inline char *dskvs__blk_val(struct dskvs__blk *b)
 {
-	return b->key + b->clen + 1 + b->mlen + 1;
+	return b->key + b->mlen + 1;
 }
+
+/* A collection's name, where its collection keeps it (table.h). */
+struct dskvs__name {
+	uint16_t len;
+	char s[];
+};
+
+/* A log record on its way to a log: its block tagged with its op
+ * (queue.h's dskvs__tag), and the name of its collection, which the record
+ * key starts with ("coll/member", or "coll" for a DeleteAll). Whoever holds
+ * one keeps a reference on the block, and keeps the collection alive as
+ * table.h says ("collections and their records"). */
+struct dskvs__rec_ref {
+	void *p;
+	const struct dskvs__name *name;
+};
 
 /* ---- the block pool: batched retirement and recycled blocks ------------
  *
@@ -201,13 +211,12 @@ DSKVS_LOCAL void dskvs__blk_pool_trim(struct dskvs__blk_pool *p);
 DSKVS_LOCAL size_t dskvs__blk_pool_release(struct dskvs__blk_pool *p,
                                            size_t min_bytes);
 
-/* A block holding coll/member and a copy of val, with `refs` references
- * and seq 0. member == NULL makes a DeleteAll record (mlen must be 0); a
- * member of mlen 0 is an empty member name. From the calling thread's
- * shard of p: its free list, else its slab, else (over BLK_POOL_MAX_SIZE)
- * malloc. NULL when out of memory. Any thread; takes the shard's lock. */
+/* A block holding member and a copy of val, with `refs` references and
+ * seq 0 (member NULL with mlen 0 for a DeleteAll record). From the calling
+ * thread's shard of p: its free list, else its slab, else (over
+ * BLK_POOL_MAX_SIZE) malloc. NULL when out of memory. Any thread; takes
+ * the shard's lock. */
 DSKVS_LOCAL struct dskvs__blk *dskvs__blk_alloc(struct dskvs__blk_pool *p,
-                                                const char *coll, size_t clen,
                                                 const char *member, size_t mlen,
                                                 const void *val, size_t vlen,
                                                 uint32_t refs);

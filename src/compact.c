@@ -72,7 +72,7 @@
 /* Records the janitor dequeued while gathering the snapshot: they go into
  * the new file after it. Janitor-private. */
 struct held {
-	void **recs;
+	struct dskvs__rec_ref *recs;
 	uint64_t *seqs;
 	size_t n, cap;
 	bool healthy; /* the store had no sticky error when it began */
@@ -109,7 +109,7 @@ static int snapshot_progress(void *arg, bool busy)
 	}
 	if (h->n + n > h->cap) {
 		size_t cap = (h->n + n) * 2;
-		void **r = realloc(h->recs, cap * sizeof(*r));
+		struct dskvs__rec_ref *r = realloc(h->recs, cap * sizeof(*r));
 		if (r)
 			h->recs = r;
 		uint64_t *q = r ? realloc(h->seqs, cap * sizeof(*q)) : NULL;
@@ -164,17 +164,18 @@ static void flush_behind(int fd, uint64_t *prev_off, uint64_t *prev_len,
 
 /* End of the chunk that starts at recs[i]: bounded like a batch, so the
  * scratch buffer stays at batch_max_bytes plus one record. */
-static size_t chunk_end(struct dskvs__janitor *j, void **recs, size_t i,
-                        size_t n)
+static size_t chunk_end(struct dskvs__janitor *j,
+                        const struct dskvs__rec_ref *recs, size_t i, size_t n)
 {
 	size_t e = i, bytes = 0;
 	while (e < n && e - i < j->opts->batch_max_records &&
 	       bytes < j->opts->batch_max_bytes) {
 		unsigned op;
-		struct dskvs__blk *b = dskvs__untag(recs[e], &op);
+		struct dskvs__blk *b = dskvs__untag(recs[e].p, &op);
 		if (op != DSKVS_OP_NOP)
-			bytes += dskvs__rec_size(dskvs__blk_klen(b),
-			                         dskvs__op_vlen(b, op));
+			bytes +=
+			    dskvs__rec_size(dskvs__op_klen(recs[e].name, b, op),
+			                    dskvs__op_vlen(b, op));
 		e++;
 	}
 	return e;
@@ -240,7 +241,7 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 {
 	uint64_t t0 = dskvs__now_ns(), snap_bytes = 0, tail, off, w, t_pos;
 	uint64_t prev_off = 0, prev_len = 0;
-	struct dskvs__blk **v = NULL;
+	struct dskvs__rec_ref *v = NULL;
 	size_t n = 0, i = 0;
 	int fd, e = 0;
 	const char *what = "";
@@ -268,9 +269,10 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 	 * (a write queues its record under the lock the gather took). */
 	t_pos = dskvs__queue_committed_pos(j->q);
 	for (size_t k = 0; k < n; k++) {
-		snap_bytes +=
-		    dskvs__rec_size(dskvs__blk_klen(v[k]), v[k]->vlen);
-		v[k] = dskvs__tag(v[k], DSKVS_OP_PUT);
+		struct dskvs__blk *b = v[k].p;
+		snap_bytes += dskvs__rec_size(
+		    dskvs__op_klen(v[k].name, b, DSKVS_OP_PUT), b->vlen);
+		v[k].p = dskvs__tag(b, DSKVS_OP_PUT);
 	}
 	tail = DSKVS_FILE_HDR + snap_bytes;
 	for (size_t k = 0; k < h.n;) {
@@ -293,13 +295,12 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 	h = (struct held){ .healthy = healthy, .j = j };
 
 	for (off = DSKVS_FILE_HDR; i < n;) {
-		size_t end = chunk_end(j, (void **)v, i, n);
-		e = dskvs__janitor_write_records(j, fd, off, (void **)(v + i),
-		                                 end - i, 0, NULL, salt, 0,
-		                                 false, &w)
+		size_t end = chunk_end(j, v, i, n);
+		e = dskvs__janitor_write_records(j, fd, off, v + i, end - i, 0,
+		                                 NULL, salt, 0, false, &w)
 		        ? -j->io_errno
 		        : 0;
-		dskvs__records_release((void **)(v + i), end - i);
+		dskvs__records_release(v + i, end - i);
 		i = end;
 		if (e) {
 			what = "writing the snapshot";
@@ -425,8 +426,7 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 	return DSKVS_OK;
 
 abandon_snap:
-	for (; i < n; i++)
-		dskvs__blk_unref(dskvs__untag((void *)v[i], &(unsigned){ 0 }));
+	dskvs__records_release(v + i, n - i);
 abandon_held:
 	free(v);
 	dskvs__records_release(h.recs, h.n);

@@ -115,6 +115,9 @@ static void *janitor_main(void *arg)
 	uint64_t released_ns = 0;       /* the last busy slab release */
 
 	for (;;) {
+		/* Here the janitor holds no record: the collections removed
+		 * since can go (table.h, "collections and their records"). */
+		dskvs__colls_sweep(j->t, j->q->seq_base + j->q->dequeued);
 		size_t n = dskvs__janitor_drain(j, 0);
 		if (n) {
 			dskvs__janitor_batch(j, n, false);

@@ -54,7 +54,8 @@ struct dskvs__janitor {
 
 	/* Janitor-private scratch, bounded by the batch options (a chunk of a
 	 * compaction is bounded like a batch). */
-	void **batch; /* tagged record pointers: 2 * batch_max_records */
+	/* records: 2 * batch_max_records */
+	struct dskvs__rec_ref *batch;
 	char *scratch;
 	size_t scratch_cap;
 	struct iovec *iov;
@@ -164,12 +165,10 @@ DSKVS_LOCAL size_t dskvs__janitor_drain(struct dskvs__janitor *j,
  * DSKVS_EIO or DSKVS_ENOMEM, with the errno in j->io_errno for the caller's
  * message; *bytes gets the bytes written. Scratch stays within the batch limits
  * plus one record. */
-DSKVS_LOCAL int dskvs__janitor_write_records(struct dskvs__janitor *j, int fd,
-                                             uint64_t off, void **recs,
-                                             size_t n, uint64_t first_seq,
-                                             const uint64_t *seqs,
-                                             uint32_t salt, uint32_t batch,
-                                             bool end, uint64_t *bytes);
+DSKVS_LOCAL int dskvs__janitor_write_records(
+    struct dskvs__janitor *j, int fd, uint64_t off, struct dskvs__rec_ref *recs,
+    size_t n, uint64_t first_seq, const uint64_t *seqs, uint32_t salt,
+    uint32_t batch, bool end, uint64_t *bytes);
 /* Write and sync one batch of n records just drained (the first at
  * position dequeued - n) to the current log, publish it durable, and mark
  * it when nothing else is queued; on failure set the sticky error. Keeps
@@ -184,8 +183,9 @@ DSKVS_LOCAL void dskvs__janitor_batch(struct dskvs__janitor *j, size_t n,
  * Failures are logged, not sticky. */
 DSKVS_LOCAL void dskvs__janitor_seal_tail(struct dskvs__janitor *j);
 /* Drop the queue's reference of each record; their log bytes. */
-DSKVS_LOCAL void dskvs__records_release(void **recs, size_t n);
-DSKVS_LOCAL uint64_t dskvs__records_bytes(void **recs, size_t n);
+DSKVS_LOCAL void dskvs__records_release(struct dskvs__rec_ref *recs, size_t n);
+DSKVS_LOCAL uint64_t dskvs__records_bytes(const struct dskvs__rec_ref *recs,
+                                          size_t n);
 
 /* compact.c: rewrite the log with only the live set (a rewrite after a
  * sticky error if `rewrite` and the store has one). DSKVS_OK or DSKVS_EIO

@@ -164,15 +164,19 @@ uint64_t dskvs__queue_reserve(struct dskvs__queue *q, struct dskvs__slot *sl)
 }
 
 void dskvs__queue_commit(struct dskvs__queue *q, struct dskvs__slot *sl,
-                         struct dskvs__blk *b, unsigned op)
+                         const struct dskvs__name *coll, struct dskvs__blk *b,
+                         unsigned op)
 {
-	if (op == DSKVS_OP_NOP)
+	if (op == DSKVS_OP_NOP) {
 		b = NULL;
-	else
-		__atomic_add_fetch(
-		    &q->pending_bytes,
-		    dskvs__rec_size(dskvs__blk_klen(b), dskvs__op_vlen(b, op)),
-		    __ATOMIC_RELAXED);
+		coll = NULL;
+	} else {
+		__atomic_add_fetch(&q->pending_bytes,
+		                   dskvs__rec_size(dskvs__op_klen(coll, b, op),
+		                                   dskvs__op_vlen(b, op)),
+		                   __ATOMIC_RELAXED);
+	}
+	q->ring_name[sl->ticket & q->ring.mask] = coll;
 	*sl->slot = dskvs__tag(b, op);
 	commit(q, sl->ticket);
 	kick(q);
@@ -218,17 +222,23 @@ uint64_t dskvs__queue_reserve_n(struct dskvs__queue *q, struct dskvs__slots *sl,
 
 void dskvs__queue_slot_set(struct dskvs__queue *q,
                            const struct dskvs__slots *sl, unsigned int i,
-                           struct dskvs__blk *b, unsigned op)
+                           const struct dskvs__name *coll, struct dskvs__blk *b,
+                           unsigned op)
 {
-	if ((op & DSKVS_OP_MASK) == DSKVS_OP_NOP)
+	unsigned code = op & DSKVS_OP_MASK;
+	if (code == DSKVS_OP_NOP) {
 		b = NULL;
-	else
+		coll = NULL;
+	} else {
 		__atomic_add_fetch(
 		    &q->pending_bytes,
-		    dskvs__rec_size(dskvs__blk_klen(b),
-		                    dskvs__op_vlen(b, op & DSKVS_OP_MASK)),
+		    dskvs__rec_size(dskvs__op_klen(coll, b, code),
+		                    dskvs__op_vlen(b, code)),
 		    __ATOMIC_RELAXED);
-	q->ring_buf[(sl->ticket + i) & q->ring.mask].value = dskvs__tag(b, op);
+	}
+	unsigned int at = (sl->ticket + i) & q->ring.mask;
+	q->ring_name[at] = coll;
+	q->ring_buf[at].value = dskvs__tag(b, op);
 }
 
 void dskvs__queue_commit_n(struct dskvs__queue *q,
@@ -247,11 +257,13 @@ void dskvs__queue_commit_n(struct dskvs__queue *q,
 	kick(q);
 }
 
-uint64_t dskvs__queue_enqueue(struct dskvs__queue *q, struct dskvs__blk *b,
-                              unsigned op)
+uint64_t dskvs__queue_enqueue(struct dskvs__queue *q,
+                              const struct dskvs__name *coll,
+                              struct dskvs__blk *b, unsigned op)
 {
 	struct dskvs__slot sl;
-	DSKVS_HOOK(DSKVS__HOOK_ENQUEUE, dskvs__tag(b, op));
+	DSKVS_HOOK(DSKVS__HOOK_ENQUEUE,
+	           (&(struct dskvs__rec_ref){ dskvs__tag(b, op), coll }));
 	uint64_t seq = dskvs__queue_reserve(q, &sl);
 
 	/* A block records the write that created it. Only for puts: a
@@ -262,7 +274,7 @@ uint64_t dskvs__queue_enqueue(struct dskvs__queue *q, struct dskvs__blk *b,
 	 * publication (see the declaration). */
 	if (op == DSKVS_OP_PUT)
 		b->seq = seq;
-	dskvs__queue_commit(q, &sl, b, op);
+	dskvs__queue_commit(q, &sl, coll, b, op);
 	return seq;
 }
 
@@ -326,29 +338,48 @@ void dskvs__queue_publish_durable(struct dskvs__queue *q, uint64_t count)
 	notify_efd(q);
 }
 
-size_t dskvs__queue_drain(struct dskvs__queue *q, void **batch,
+/*
+ * ck_ring's single-consumer dequeue (_ck_ring_dequeue_sc), taking each
+ * slot's name along, and moving c_head once for the whole batch: a slot
+ * is the producers' again once c_head passes it, so both it and its name
+ * are read before that store, which is a release (ck_ring: store fence).
+ */
+size_t dskvs__queue_drain(struct dskvs__queue *q, struct dskvs__rec_ref *batch,
                           size_t max_records, size_t max_bytes, uint64_t limit)
 {
 	size_t n = 0, bytes = 0;
 	size_t max = limit ? (size_t)limit : max_records;
-	void *p;
-
+	const unsigned int mask = q->ring.mask;
+	unsigned int consumer = ck_pr_load_uint(&q->ring.c_head);
+	unsigned int producer = ck_pr_load_uint(&q->ring.p_tail);
 	bool in_group = false;
 
+	ck_pr_fence_load();
 	/* Past the bounds while inside a batch of writes: its records were
 	 * committed at once, so the rest are there, and at most max_records
 	 * - 1 of them (api.c's limit). */
-	while ((in_group || (n < max && bytes < max_bytes)) &&
-	       ck_ring_dequeue_mpsc(&q->ring, q->ring_buf, &p)) {
+	while (in_group || (n < max && bytes < max_bytes)) {
+		if (consumer == producer) {
+			producer = ck_pr_load_uint(&q->ring.p_tail);
+			if (consumer == producer)
+				break;
+			ck_pr_fence_load();
+		}
+		unsigned int at = consumer++ & mask;
+		void *p = q->ring_buf[at].value;
 		unsigned op;
 		struct dskvs__blk *b = dskvs__untag(p, &op);
-		batch[n++] = p;
-		in_group = dskvs__tag_grp(p);
+		batch[n].p = p;
+		batch[n].name = q->ring_name[at];
 		if (op != DSKVS_OP_NOP)
-			bytes += dskvs__rec_size(dskvs__blk_klen(b),
-			                         dskvs__op_vlen(b, op));
+			bytes += dskvs__rec_size(
+			    dskvs__op_klen(batch[n].name, b, op),
+			    dskvs__op_vlen(b, op));
+		n++;
+		in_group = dskvs__tag_grp(p);
 	}
 	if (n) {
+		__atomic_store_n(&q->ring.c_head, consumer, __ATOMIC_RELEASE);
 		__atomic_store_n(&q->dequeued, q->dequeued + n,
 		                 __ATOMIC_RELEASE);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -380,7 +411,8 @@ int dskvs__queue_init(struct dskvs__queue *q, unsigned int capacity,
 	while (q->ring_cap < capacity)
 		q->ring_cap <<= 1;
 	q->ring_buf = aligned_alloc(64, q->ring_cap * sizeof(*q->ring_buf));
-	if (q->ring_buf == NULL)
+	q->ring_name = calloc(q->ring_cap, sizeof(*q->ring_name));
+	if (q->ring_buf == NULL || q->ring_name == NULL)
 		return DSKVS_ENOMEM;
 	ck_ring_init(&q->ring, q->ring_cap);
 	return DSKVS_OK;
@@ -396,6 +428,8 @@ void dskvs__queue_destroy(struct dskvs__queue *q)
 	pthread_cond_destroy(&q->durable_cv);
 	free(q->ring_buf);
 	q->ring_buf = NULL;
+	free(q->ring_name);
+	q->ring_name = NULL;
 }
 
 int dskvs__queue_refuse(struct dskvs__queue *q, const char *what)

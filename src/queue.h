@@ -17,6 +17,10 @@ struct dskvs__queue {
 	 * them in ticket order. One consumer, the janitor. */
 	ck_ring_t ring DSKVS_ALIGNED;
 	ck_ring_buffer_t *ring_buf;
+	/* Beside each ring slot, the name of its record's collection:
+	 * written by the slot's producer before its commit, read by the
+	 * consumer before it moves past the slot (drain). */
+	const struct dskvs__name **ring_name;
 	unsigned int ring_cap;
 
 	/* A record at ring position p (64-bit, counting from 0 at open) has
@@ -113,28 +117,39 @@ static inline size_t dskvs__op_vlen(const struct dskvs__blk *b, unsigned op)
 	return op == DSKVS_OP_PUT ? b->vlen : 0;
 }
 
+/* The length of the record key: "coll/member", or "coll" for a DeleteAll. */
+static inline size_t dskvs__op_klen(const struct dskvs__name *coll,
+                                    const struct dskvs__blk *b, unsigned op)
+{
+	return op == DSKVS_OP_DELALL ? coll->len
+	                             : (size_t)coll->len + 1 + b->mlen;
+}
+
 /* Set up a queue of at least `capacity` slots (a power of two). */
 DSKVS_LOCAL int dskvs__queue_init(struct dskvs__queue *q, unsigned int capacity,
                                   const struct dskvs__diag *diag);
 DSKVS_LOCAL void dskvs__queue_destroy(struct dskvs__queue *q);
 
 /* ---- producers -------------------------------------------------------------
- * Queue a record; returns its sequence number. Call with the collection
+ * Queue a record of collection `coll` (the name its collection holds:
+ * the collection must stay alive until the janitor is done with the
+ * record, table.h); returns its sequence number. Call with the collection
  * lock of the record's key held: that is what makes log order equal memory
  * order (DESIGN rule 5). May sleep (not spin) while the ring is full; never
  * inside a read-side section's grace period wait (it waits on the consumer,
  * which never waits for a grace period). Sets a put's b->seq, so use it
  * only for a put whose block is not yet published, or for deletes. */
 DSKVS_LOCAL uint64_t dskvs__queue_enqueue(struct dskvs__queue *q,
+                                          const struct dskvs__name *coll,
                                           struct dskvs__blk *b, unsigned op);
 
 /* The same in two steps, for a write that must know its sequence number
  * before readers can see it (a put sets b->seq, the value's version, then
  * publishes b, then commits):
  *   seq = dskvs__queue_reserve(q, &slot);   ... publish ...
- *   dskvs__queue_commit(q, &slot, b, DSKVS_OP_PUT);
+ *   dskvs__queue_commit(q, &slot, coll, b, DSKVS_OP_PUT);
  * or, when the write failed after the reservation, commit with
- * DSKVS_OP_NOP (b ignored): the slot is skipped by the janitor and its
+ * DSKVS_OP_NOP (coll and b ignored): the slot is skipped by the janitor and its
  * sequence number is never used. Same lock rule as enqueue. Every reserve
  * is followed by exactly one commit, without sleeping in between: every
  * later producer (of any collection) waits for it, and the janitor sees
@@ -147,6 +162,7 @@ DSKVS_LOCAL uint64_t dskvs__queue_reserve(struct dskvs__queue *q,
                                           struct dskvs__slot *sl);
 DSKVS_LOCAL void dskvs__queue_commit(struct dskvs__queue *q,
                                      struct dskvs__slot *sl,
+                                     const struct dskvs__name *coll,
                                      struct dskvs__blk *b, unsigned op);
 /* The same for the n records of a dskvs_write_batch (1 <= n <= the
  * ring's capacity - 1): n consecutive slots, reserved at once (sleeping
@@ -161,12 +177,13 @@ struct dskvs__slots {
 DSKVS_LOCAL uint64_t dskvs__queue_reserve_n(struct dskvs__queue *q,
                                             struct dskvs__slots *sl,
                                             unsigned int n);
-/* Set slot i of a reservation to b with op (DSKVS_OP_NOP: b ignored; may
- * carry DSKVS_OP_GRP). */
+/* Set slot i of a reservation to b of collection coll with op
+ * (DSKVS_OP_NOP: coll and b ignored; may carry DSKVS_OP_GRP). */
 DSKVS_LOCAL void dskvs__queue_slot_set(struct dskvs__queue *q,
                                        const struct dskvs__slots *sl,
-                                       unsigned int i, struct dskvs__blk *b,
-                                       unsigned op);
+                                       unsigned int i,
+                                       const struct dskvs__name *coll,
+                                       struct dskvs__blk *b, unsigned op);
 DSKVS_LOCAL void dskvs__queue_commit_n(struct dskvs__queue *q,
                                        const struct dskvs__slots *sl);
 /* Sequence number of the latest committed record (any thread). */
@@ -195,7 +212,8 @@ DSKVS_LOCAL bool dskvs__queue_empty(struct dskvs__queue *q);
  * max_records records: api.c's limit) and
  * `limit` must fall on the end of a batch of writes (a committed position
  * does: such a batch is committed at once). */
-DSKVS_LOCAL size_t dskvs__queue_drain(struct dskvs__queue *q, void **batch,
+DSKVS_LOCAL size_t dskvs__queue_drain(struct dskvs__queue *q,
+                                      struct dskvs__rec_ref *batch,
                                       size_t max_records, size_t max_bytes,
                                       uint64_t limit);
 /* The position the ring's committed records reach. */

@@ -315,9 +315,10 @@ static struct dskvs__coll *coll_new(struct dskvs__tables *t, const char *name,
 	}
 	shape_reset(&c->shape, &c->members, cap);
 	pthread_mutex_init(&c->lock, NULL);
-	c->nlen = (uint16_t)len;
-	memcpy(c->name, name, len);
-	c->name[len] = '\0';
+	c->t = t;
+	c->name.len = (uint16_t)len;
+	memcpy(c->name.s, name, len);
+	c->name.s[len] = '\0';
 	return c;
 }
 
@@ -335,9 +336,47 @@ static void coll_free(struct dskvs__coll *c)
 	free(c);
 }
 
+/* The destroy of a removed collection, a grace period after its removal:
+ * now, or once the janitor is done with its records ("collections and
+ * their records", table.h). */
 static void coll_free_cb(struct rcu_head *h)
 {
-	coll_free(caa_container_of(h, struct dskvs__coll, rcu));
+	struct dskvs__coll *c = caa_container_of(h, struct dskvs__coll, rcu);
+	struct dskvs__tables *t = c->t;
+	if (c->last_seq <= __atomic_load_n(&t->done_seq, __ATOMIC_ACQUIRE)) {
+		coll_free(c);
+		return;
+	}
+	pthread_mutex_lock(&t->zombies_mu);
+	c->zombie_next = t->zombies;
+	t->zombies = c;
+	__atomic_store_n(&t->n_zombies, t->n_zombies + 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&t->zombies_mu);
+}
+
+void dskvs__colls_sweep(struct dskvs__tables *t, uint64_t done_seq)
+{
+	__atomic_store_n(&t->done_seq, done_seq, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&t->n_zombies, __ATOMIC_RELAXED) == 0)
+		return; /* a destroy that missed done_seq pushes later: the
+		           next sweep sees it */
+	pthread_mutex_lock(&t->zombies_mu);
+	struct dskvs__coll *all = t->zombies, *keep = NULL, *nx;
+	size_t kept = 0;
+	t->zombies = NULL;
+	for (struct dskvs__coll *c = all; c != NULL; c = nx) {
+		nx = c->zombie_next;
+		if (c->last_seq <= done_seq) {
+			coll_free(c);
+		} else {
+			c->zombie_next = keep;
+			keep = c;
+			kept++;
+		}
+	}
+	t->zombies = keep;
+	__atomic_store_n(&t->n_zombies, kept, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&t->zombies_mu);
 }
 
 /* Call inside a read-side section. */
@@ -380,8 +419,8 @@ coll_create(struct dskvs__tables *t, const char *name, size_t len, uint64_t cap)
 	if (c == NULL) {
 		fresh = coll_new(t, name, len, cap);
 		if (fresh != NULL) {
-			ck_ht_hash(&h, &t->colls, fresh->name, (uint16_t)len);
-			ck_ht_entry_set(&e, h, fresh->name, (uint16_t)len,
+			ck_ht_hash(&h, &t->colls, fresh->name.s, (uint16_t)len);
+			ck_ht_entry_set(&e, h, fresh->name.s, (uint16_t)len,
 			                fresh);
 			if (ck_ht_put_spmc(&t->colls, h, &e)) {
 				shape_note_insert(&t->colls_shape, &t->colls);
@@ -402,8 +441,8 @@ static void coll_unlink(struct dskvs__tables *t, struct dskvs__coll *c)
 	ck_ht_hash_t h;
 	ck_ht_entry_t e;
 	pthread_mutex_lock(&t->colls_lock);
-	ck_ht_hash(&h, &t->colls, c->name, c->nlen);
-	ck_ht_entry_key_set(&e, c->name, c->nlen);
+	ck_ht_hash(&h, &t->colls, c->name.s, c->name.len);
+	ck_ht_entry_key_set(&e, c->name.s, c->name.len);
 	if (ck_ht_remove_spmc(&t->colls, h, &e))
 		shape_note_remove(&t->colls_shape, &t->colls,
 		                  ck_ht_count(&t->colls), COLLS_INITIAL);
@@ -465,6 +504,10 @@ int dskvs__tables_init(struct dskvs__tables *t, uint64_t seed)
 {
 	t->seed = seed;
 	t->hint = NULL;
+	t->done_seq = 0;
+	t->zombies = NULL;
+	t->n_zombies = 0;
+	pthread_mutex_init(&t->zombies_mu, NULL);
 	dskvs__blk_pool_init(&t->pool);
 	pthread_mutex_init(&t->colls_lock, NULL);
 	if (!ck_ht_init(&t->colls, HT_MODE, NULL, &dskvs__ht_allocator,
@@ -482,6 +525,12 @@ void dskvs__tables_destroy(struct dskvs__tables *t)
 		coll_free(ck_ht_entry_value(e));
 	ck_ht_destroy(&t->colls);
 	pthread_mutex_destroy(&t->colls_lock);
+	for (struct dskvs__coll *c = t->zombies, *nx; c != NULL; c = nx) {
+		nx = c->zombie_next;
+		coll_free(c);
+	}
+	t->zombies = NULL;
+	pthread_mutex_destroy(&t->zombies_mu);
 	dskvs__blk_pool_destroy(&t->pool);
 }
 
@@ -559,19 +608,19 @@ static int colls_names(struct dskvs__tables *t, char **out, size_t *bytes,
 	pthread_mutex_lock(&t->colls_lock);
 	while (ck_ht_next(&t->colls, &it, &e)) {
 		struct dskvs__coll *c = ck_ht_entry_value(e);
-		if (len + 2 + c->nlen > cap) {
-			char *p = realloc(buf, cap * 2 + c->nlen);
+		if (len + 2 + c->name.len > cap) {
+			char *p = realloc(buf, cap * 2 + c->name.len);
 			if (p == NULL) {
 				pthread_mutex_unlock(&t->colls_lock);
 				free(buf);
 				return DSKVS_ENOMEM;
 			}
 			buf = p;
-			cap = cap * 2 + c->nlen;
+			cap = cap * 2 + c->name.len;
 		}
-		memcpy(buf + len, &c->nlen, 2);
-		memcpy(buf + len + 2, c->name, c->nlen);
-		len += 2 + (size_t)c->nlen;
+		memcpy(buf + len, &c->name.len, 2);
+		memcpy(buf + len + 2, c->name.s, c->name.len);
+		len += 2 + (size_t)c->name.len;
 		cnt++;
 	}
 	pthread_mutex_unlock(&t->colls_lock);
@@ -591,10 +640,10 @@ static int colls_names(struct dskvs__tables *t, char **out, size_t *bytes,
  * were dequeued after the gather began, so the compaction writes them after
  * the snapshot (compact.c).
  */
-int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
+int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__rec_ref **out,
                     size_t *nout, int (*progress)(void *, bool), void *arg)
 {
-	struct dskvs__blk **all = NULL;
+	struct dskvs__rec_ref *all = NULL;
 	char *names = NULL;
 	size_t nbytes = 0, nc = 0, n = 0, cap = 0;
 	int rc;
@@ -651,8 +700,10 @@ int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
 			}
 		}
 		if (rc == DSKVS_OK) {
-			if (m) /* v is NULL for an empty collection */
-				memcpy(all + n, v, m * sizeof(*v));
+			for (size_t j = 0; j < m; j++)
+				all[n + j] =
+				    (struct dskvs__rec_ref){ .p = v[j],
+					                     .name = &c->name };
 			n += m;
 			free(v);
 		}
@@ -665,7 +716,7 @@ int dskvs__snapshot(struct dskvs__tables *t, struct dskvs__blk ***out,
 	free(names);
 	if (rc != DSKVS_OK) {
 		for (size_t j = 0; j < n; j++)
-			dskvs__blk_unref(all[j]);
+			dskvs__blk_unref(all[j].p);
 		free(all);
 		return rc;
 	}
@@ -714,7 +765,7 @@ void dskvs__totals(struct dskvs__tables *t, uint64_t *colls, uint64_t *entries,
 			 * name and '/' of each key: member + value bytes */
 			*live +=
 			    __atomic_load_n(&c->log_bytes, __ATOMIC_RELAXED) -
-			    cnt * (DSKVS_REC_HDR + c->nlen + 1);
+			    cnt * (DSKVS_REC_HDR + c->name.len + 1);
 			*log_live +=
 			    __atomic_load_n(&c->log_bytes, __ATOMIC_RELAXED);
 		}
@@ -723,9 +774,11 @@ void dskvs__totals(struct dskvs__tables *t, uint64_t *colls, uint64_t *entries,
 	dskvs__rcu_read_unlock();
 }
 
-static inline uint64_t blk_rec_bytes(const struct dskvs__blk *b)
+/* The log bytes of a member's put record. */
+static inline uint64_t blk_rec_bytes(const struct dskvs__coll *c,
+                                     const struct dskvs__blk *b)
 {
-	return dskvs__rec_size(dskvs__blk_klen(b), b->vlen);
+	return dskvs__rec_size((size_t)c->name.len + 1 + b->mlen, b->vlen);
 }
 
 /* Account for `nb` replacing `ob` (either may be NULL). Under c->lock. */
@@ -736,12 +789,12 @@ static inline void account(struct dskvs__coll *c, struct dskvs__blk *nb,
 	if (nb) {
 		cnt++;
 		vb += nb->vlen;
-		lb += blk_rec_bytes(nb);
+		lb += blk_rec_bytes(c, nb);
 	}
 	if (ob) {
 		cnt--;
 		vb -= ob->vlen;
-		lb -= blk_rec_bytes(ob);
+		lb -= blk_rec_bytes(c, ob);
 	}
 	/* Relaxed atomic stores: stats read these without the lock. */
 	__atomic_store_n(&c->count, cnt, __ATOMIC_RELAXED);
@@ -877,8 +930,7 @@ int dskvs__replay_put(struct dskvs__tables *t, const char *key, size_t klen,
 		dskvs__rcu_read_unlock();
 		return DSKVS_ENOMEM;
 	}
-	b = dskvs__blk_alloc(&t->pool, k.coll, k.clen, k.member, k.mlen, val,
-	                     vlen, 1);
+	b = dskvs__blk_alloc(&t->pool, k.member, k.mlen, val, vlen, 1);
 	if (b == NULL) {
 		dskvs__rcu_read_unlock();
 		return DSKVS_ENOMEM;

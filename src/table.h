@@ -54,8 +54,16 @@ struct dskvs__coll {
 #endif
 	/* for the deferred destroy after removal */
 	struct rcu_head rcu DSKVS_ALIGNED;
-	uint16_t nlen;
-	char name[]; /* key of the table of collections points here */
+	struct dskvs__tables *t; /* constant */
+	/* The sequence number of the last record queued for the collection
+	 * (0: none): written under `lock` by the writer that queued it
+	 * (dskvs__coll_note_record_locked); read by the destroy after
+	 * removal, which the removal orders after every write of it. */
+	uint64_t last_seq;
+	struct dskvs__coll *zombie_next; /* under the tables' zombies_mu */
+	/* Last: its bytes follow, NUL-terminated. The key of the table of
+	 * collections points at name.s; queued records point at name. */
+	struct dskvs__name name;
 };
 
 /* The table of collections: key = name inside the collection, value = the
@@ -72,7 +80,39 @@ struct dskvs__tables {
 	 * opening thread before the replay threads start, cleared after
 	 * they are joined; constant while they run. */
 	const struct dskvs__replay_hint *hint;
+	/* Collections and their records (below): done_seq, written by the
+	 * janitor (release), read by the destroy of a removed collection
+	 * (acquire); the removed collections whose records were still
+	 * queued, under zombies_mu (the destroy pushes, the janitor frees),
+	 * with n_zombies read racily as a hint. */
+	uint64_t done_seq;
+	pthread_mutex_t zombies_mu;
+	struct dskvs__coll *zombies;
+	size_t n_zombies;
 };
+
+/* ---- collections and their records --------------------------------------
+ * A queued record carries its collection's name by pointer, not a copy
+ * (blk.h), so a collection must outlive its records: removed from the
+ * table (DeleteAll, a delete of its last member), it is freed after a
+ * grace period only once the janitor is done with the last record queued
+ * for it, c->last_seq: done_seq, which the janitor raises where it holds
+ * no record (the top of its loop: dskvs__colls_sweep), has reached it.
+ * Until then the destroy leaves it on the zombies list, which the sweep
+ * walks. Replay queues nothing (last_seq 0). A compaction runs on the
+ * janitor thread between two sweeps, so the collections of its snapshot
+ * and of the records it holds stay alive until it returns: a collection
+ * in the snapshot had members, and is removed only by a record (a delete
+ * or a DeleteAll) queued after the snapshot's sweep. */
+static inline void dskvs__coll_note_record_locked(struct dskvs__coll *c,
+                                                  uint64_t seq)
+{
+	c->last_seq = seq;
+}
+/* The janitor holds no record with a sequence number up to done_seq:
+ * raise t->done_seq and free the removed collections that waited for it.
+ * The janitor thread only, holding no record; takes zombies_mu. */
+DSKVS_LOCAL void dskvs__colls_sweep(struct dskvs__tables *t, uint64_t done_seq);
 
 extern struct ck_malloc dskvs__ht_allocator;
 DSKVS_LOCAL int dskvs__tables_init(struct dskvs__tables *t, uint64_t seed);
@@ -153,8 +193,9 @@ DSKVS_LOCAL int dskvs__colls_gather(struct dskvs__tables *t,
 
 /* Snapshot of the live set for compaction: every published block with a
  * reference taken (its seq, the version, was written once before it was
- * published, so it needs no copy). *out is malloc'd; the caller unrefs
- * each block.
+ * published, so it needs no copy), untagged, with its collection's name
+ * (alive until the next dskvs__colls_sweep: above). *out is malloc'd; the
+ * caller unrefs each block. The janitor thread only.
  * Collection locks are only tried: while one is busy, progress(arg, true)
  * is called (the janitor drains its queue there, since the lock holder may
  * be a writer waiting for queue space), and after each collection
@@ -163,7 +204,7 @@ DSKVS_LOCAL int dskvs__colls_gather(struct dskvs__tables *t,
  * read-side section: it opens one per collection and calls progress
  * outside them (progress may fsync). */
 DSKVS_LOCAL int dskvs__snapshot(struct dskvs__tables *t,
-                                struct dskvs__blk ***out, size_t *n,
+                                struct dskvs__rec_ref **out, size_t *n,
                                 int (*progress)(void *arg, bool busy),
                                 void *arg);
 /* Sum of the log bytes of live records; racy (monitoring and the

@@ -492,14 +492,19 @@ Test(churn, drain_with_limit_keeps_byte_bound)
 	struct dskvs__queue q;
 	static struct dskvs__blk_pool pool;
 	static char val[4000];
-	void *batch[256];
+	static const struct {
+		uint16_t len;
+		char s[2];
+	} coll = { 1, "c" };
+	struct dskvs__rec_ref batch[256];
 	dskvs__blk_pool_init(&pool);
 	cr_assert_eq(dskvs__queue_init(&q, 256, NULL), DSKVS_OK);
 	for (int i = 0; i < 200; i++) {
-		struct dskvs__blk *b = dskvs__blk_alloc(&pool, "c", 1, "m", 1,
-		                                        val, sizeof(val), 1);
+		struct dskvs__blk *b =
+		    dskvs__blk_alloc(&pool, "m", 1, val, sizeof(val), 1);
 		cr_assert_not_null(b);
-		dskvs__queue_enqueue(&q, b, DSKVS_OP_PUT);
+		dskvs__queue_enqueue(&q, (const struct dskvs__name *)&coll, b,
+		                     DSKVS_OP_PUT);
 	}
 	size_t rec = dskvs__rec_size(3, sizeof(val)), max_bytes = 64 * 1024;
 	size_t got = 0;
@@ -592,8 +597,7 @@ Test(churn, pool_retire_waits_for_readers_past_every_carrier)
 	memset(val, 'v', sizeof(val));
 	dskvs__blk_pool_init(&pool);
 	for (int i = 0; i < N; i++) {
-		v[i] = dskvs__blk_alloc(&pool, "c", 1, "m", 1, val, sizeof(val),
-		                        1);
+		v[i] = dskvs__blk_alloc(&pool, "m", 1, val, sizeof(val), 1);
 		cr_assert_not_null(v[i]);
 	}
 	dskvs__hook = pool_hook;
@@ -626,7 +630,7 @@ Test(churn, pool_retire_waits_for_readers_past_every_carrier)
 	cr_assert_gt(pooled, 0, "nothing recycled");
 	/* A recycled block comes back for the next allocation of its size. */
 	struct dskvs__blk *b =
-	    dskvs__blk_alloc(&pool, "c", 1, "m", 1, val, sizeof(val), 1);
+	    dskvs__blk_alloc(&pool, "m", 1, val, sizeof(val), 1);
 	bool reused = false;
 	for (int i = 0; i < N && !reused; i++)
 		reused = v[i] == b;

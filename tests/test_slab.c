@@ -321,7 +321,7 @@ static void *alloc_many(void *arg)
 	struct xfree *x = arg;
 	static const char val[100];
 	for (size_t i = 0; i < 4096; i++) {
-		x->b[i] = dskvs__blk_alloc(x->pool, "c", 1, "m", 1, val,
+		x->b[i] = dskvs__blk_alloc(x->pool, "m", 1, val,
 		                           sizeof(val) - i % 64, 1);
 		cr_assert_not_null(x->b[i]);
 	}
@@ -675,8 +675,7 @@ static void *cwriter(void *arg)
 			size_t vlen = (size_t)(x >> 40) % 1000;
 			for (size_t i = 0; i < vlen; i++)
 				val[i] = (unsigned char)(vlen + i);
-			b = dskvs__blk_alloc(&cpool, "c", 1, "m", 1, val, vlen,
-			                     1);
+			b = dskvs__blk_alloc(&cpool, "m", 1, val, vlen, 1);
 			cr_assert_not_null(b);
 			b = __atomic_exchange_n(&cslot[id][k], b,
 			                        __ATOMIC_ACQ_REL);

@@ -140,7 +140,7 @@ static char *dump_store(dskvs *s)
 	DT_RC(dskvs__colls_gather(&s->t, &cv, &nc), DSKVS_OK);
 	char **names = calloc(nc + 1, sizeof(*names));
 	for (size_t i = 0; i < nc; i++)
-		names[i] = dt_fmt("%s", cv[i]->name);
+		names[i] = dt_fmt("%s", cv[i]->name.s);
 	free(cv);
 	dskvs__rcu_read_unlock();
 	for (size_t i = 0; i < nc; i++) {
@@ -285,11 +285,13 @@ static void hook(int point, void *arg)
 	if (point != DSKVS__HOOK_ENQUEUE)
 		return;
 	unsigned op;
-	struct dskvs__blk *b = dskvs__untag(arg, &op);
+	const struct dskvs__rec_ref *rr = arg;
+	const struct dskvs__name *nm = rr->name;
+	(void)dskvs__untag(rr->p, &op);
 	if (g.check_room && op == DSKVS_OP_PUT) {
 		/* Inside the writer's read-side section, its lock held. */
 		struct dskvs__coll *c =
-		    dskvs__coll_lookup(&g.s->t, b->key, b->clen);
+		    dskvs__coll_lookup(&g.s->t, nm->s, nm->len);
 		g.room_map = c ? ck_pr_load_ptr(&c->members.map) : NULL;
 	}
 	if (g.check_order) {
@@ -297,7 +299,7 @@ static void hook(int point, void *arg)
 		 * safe. Its collection must still be in the table and be
 		 * locked (by the writer: the case has one writer). */
 		struct dskvs__coll *c =
-		    dskvs__coll_lookup(&g.s->t, b->key, b->clen);
+		    dskvs__coll_lookup(&g.s->t, nm->s, nm->len);
 		pthread_mutex_lock(&g.mu);
 		g.enqueued++;
 		if (c == NULL) {
@@ -305,14 +307,14 @@ static void hook(int point, void *arg)
 			snprintf(g.order_why, sizeof(g.order_why),
 			         "op %u on %.*s queued after its collection "
 			         "left the table",
-			         op, (int)b->clen, b->key);
+			         op, (int)nm->len, nm->s);
 		} else if (pthread_mutex_trylock(&c->lock) == 0) {
 			pthread_mutex_unlock(&c->lock);
 			g.order_bad++;
 			snprintf(g.order_why, sizeof(g.order_why),
 			         "op %u on %.*s queued without the collection "
 			         "lock",
-			         op, (int)b->clen, b->key);
+			         op, (int)nm->len, nm->s);
 		}
 		pthread_mutex_unlock(&g.mu);
 	}

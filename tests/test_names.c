@@ -1,0 +1,307 @@
+/*
+ * A block does not copy its collection's name: a queued record points at
+ * the name its collection holds (blk.h, queue.h), so the collection must
+ * outlive every record queued for it, and the compaction's snapshot
+ * (table.h, "collections and their records"). These tests break that
+ * promise where it could break: a collection removed while its records
+ * wait behind a stalled janitor, many of them, and one removed in the
+ * middle of a compaction that holds its blocks. A name freed too early is
+ * a use after free under ASan and, without it, a record written with
+ * whatever bytes took the name's place (the reopen checks the log).
+ */
+#include "testutil.h"
+
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+TestSuite(names, .init = tu_setup, .fini = tu_teardown, .timeout = 120);
+
+/* ---- the memory the name took --------------------------------------- */
+
+/* The bytes of blocks the store's slabs have handed out. */
+static size_t slab_in_use(dskvs *s)
+{
+	size_t sum = 0;
+	for (int i = 0; i < BLK_SHARDS; i++) {
+		struct dskvs__blk_shard *sh = &s->t.pool.sh[i];
+		pthread_mutex_lock(&sh->mu);
+		sum += sh->slab.in_use;
+		pthread_mutex_unlock(&sh->mu);
+	}
+	return sum;
+}
+
+Test(names, a_block_holds_no_copy_of_its_collection_name)
+{
+	enum { N = 200, CLEN = 400 };
+	char key[CLEN + 16], val[8] = "12345678";
+	memset(key, 'c', CLEN);
+	dskvs *s = tu_open(tu_dir);
+	size_t before = slab_in_use(s);
+	for (int i = 0; i < N; i++) {
+		snprintf(key + CLEN, 16, "/m%03d", i);
+		tu_put(s, key, val, sizeof(val));
+	}
+	cr_assert_eq(dskvs_sync(s), DSKVS_OK);
+	size_t per = (slab_in_use(s) - before) / N;
+	/* Header, "m000", NUL, value: 26 + 4 + 1 + 8, in an 8-byte class
+	 * (and ASan's red zone). */
+	cr_assert_leq(per, 40 + SLAB_REDZONE,
+	              "%zu bytes per block for a 4-byte member and an 8-byte "
+	              "value: the %d-byte collection name is in it",
+	              per, CLEN);
+	/* What the log holds still names the collection. */
+	tu_close(s);
+	s = tu_open(tu_dir);
+	snprintf(key + CLEN, 16, "/m%03d", N - 1);
+	tu_check(s, key, val, sizeof(val));
+	tu_close(s);
+}
+
+/* ---- a janitor that waits ------------------------------------------- */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool closed;  /* fdatasync waits while set */
+	bool waiting; /* the janitor is waiting in it */
+	int (*real)(int);
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false,
+	   NULL };
+
+static int gated_fdatasync(int fd)
+{
+	pthread_mutex_lock(&gate.mu);
+	while (gate.closed) {
+		gate.waiting = true;
+		pthread_cond_broadcast(&gate.cv);
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	}
+	gate.waiting = false;
+	pthread_mutex_unlock(&gate.mu);
+	return gate.real(fd);
+}
+
+/* Close the gate and wait until the janitor is stuck in it with the
+ * record of one put (so that whatever follows stays queued). */
+static void stall_janitor(dskvs *s)
+{
+	gate.real = dskvs__io.fdatasync;
+	dskvs__io.fdatasync = gated_fdatasync;
+	pthread_mutex_lock(&gate.mu);
+	gate.closed = true;
+	pthread_mutex_unlock(&gate.mu);
+	tu_put(s, "stall/x", "x", 1);
+	pthread_mutex_lock(&gate.mu);
+	while (!gate.waiting)
+		pthread_cond_wait(&gate.cv, &gate.mu);
+	pthread_mutex_unlock(&gate.mu);
+}
+
+static void release_janitor(void)
+{
+	pthread_mutex_lock(&gate.mu);
+	gate.closed = false;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.mu);
+	dskvs__io.fdatasync = gate.real;
+}
+
+static size_t zombies(dskvs *s)
+{
+	pthread_mutex_lock(&s->t.zombies_mu);
+	size_t n = 0;
+	for (struct dskvs__coll *c = s->t.zombies; c; c = c->zombie_next)
+		n++;
+	pthread_mutex_unlock(&s->t.zombies_mu);
+	return n;
+}
+
+/* The janitor has passed the top of its loop after everything queued so
+ * far, and every removed collection's destroy has run: two synced writes
+ * after a barrier (the first batch may have begun before the barrier
+ * ended; the second begins after a sweep that followed the first). */
+static void settle(dskvs *s)
+{
+	dskvs__rcu_barrier();
+	for (int i = 0; i < 2; i++) {
+		tu_put(s, "settle/x", "x", 1);
+		cr_assert_eq(dskvs_sync(s), DSKVS_OK);
+	}
+}
+
+/* The log file's bytes (malloc'd, *len). */
+static char *read_log(size_t *len)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/dskvs.log", tu_dir);
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *p = malloc((size_t)n + 1);
+	cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return p;
+}
+
+static bool log_has(const char *p, size_t len, const char *s)
+{
+	return memmem(p, len, s, strlen(s)) != NULL;
+}
+
+Test(names, a_record_outlives_its_collection)
+{
+	dskvs *s = tu_open(tu_dir);
+	stall_janitor(s);
+	/* Removed by a DeleteAll, and by the delete of its last member. */
+	tu_put(s, "gone-by-delete-all/m", "v1", 2);
+	cr_assert_eq(dskvs_delete_all(s, "gone-by-delete-all"), DSKVS_OK);
+	tu_put(s, "gone-by-delete/m", "v2", 2);
+	cr_assert_eq(dskvs_delete(s, "gone-by-delete/m"), DSKVS_OK);
+	/* Their destroys have run: they wait for the janitor. */
+	dskvs__rcu_barrier();
+	cr_expect_eq(zombies(s), 2, "%zu removed collections kept, not 2",
+	             zombies(s));
+	/* Memory a too-early free gave back is taken again, and written. */
+	for (int i = 0; i < 64; i++) {
+		char k[64];
+		snprintf(k, sizeof(k), "%-18d/m", i);
+		tu_put(s, k, "w", 1);
+	}
+	release_janitor();
+	settle(s);
+	cr_assert_eq(zombies(s), 0, "%zu removed collections never freed",
+	             zombies(s));
+	tu_close(s);
+
+	size_t len;
+	char *log = read_log(&len);
+	cr_assert(log_has(log, len, "gone-by-delete-all/mv1"));
+	cr_assert(log_has(log, len, "gone-by-delete/mv2"));
+	/* The DeleteAll's key is the name alone: a second one. */
+	const char *at = memmem(log, len, "gone-by-delete-all", 18);
+	cr_assert_not_null(at);
+	cr_assert_not_null(memmem(at + 18, len - (size_t)(at + 18 - log),
+	                          "gone-by-delete-all", 18),
+	                   "no DeleteAll record of gone-by-delete-all");
+	free(log);
+
+	s = tu_open(tu_dir);
+	tu_check_absent(s, "gone-by-delete-all/m");
+	tu_check_absent(s, "gone-by-delete/m");
+	tu_check_str(s, "stall/x", "x");
+	tu_close(s);
+}
+
+Test(names, many_removed_collections_wait_and_then_go)
+{
+	enum { N = 3000 };
+	dskvs *s = tu_open(tu_dir);
+	stall_janitor(s);
+	char k[64];
+	for (int i = 0; i < N; i++) {
+		snprintf(k, sizeof(k), "churn%d/m", i);
+		tu_put(s, k, "v", 1);
+		snprintf(k, sizeof(k), "churn%d", i);
+		cr_assert_eq(dskvs_delete_all(s, k), DSKVS_OK);
+	}
+	dskvs__rcu_barrier();
+	cr_assert_eq(zombies(s), N);
+	release_janitor();
+	settle(s);
+	cr_assert_eq(zombies(s), 0);
+	tu_close(s);
+	s = tu_open(tu_dir);
+	dskvs_stats st;
+	cr_assert_eq(dskvs_stats_get(s, &st), DSKVS_OK);
+	/* stall, settle */
+	cr_assert_eq(st.collections, 2, "%llu collections after replay",
+	             (unsigned long long)st.collections);
+	tu_close(s);
+}
+
+/* ---- a compaction whose collection goes ------------------------------ */
+
+#define COLLS   8
+#define MEMBERS 50
+
+static struct {
+	dskvs *s;
+	int armed;
+	int rc[COLLS];
+	size_t zombies;
+} g;
+
+static void gather_hook(int point, void *arg)
+{
+	(void)arg;
+	if (point != DSKVS__HOOK_GATHER ||
+	    !__atomic_load_n(&g.armed, __ATOMIC_ACQUIRE))
+		return;
+	g.armed = 0;
+	/* Between two collections of the gather, on the janitor thread:
+	 * every collection goes, those gathered already too, and their
+	 * destroys run before the snapshot is written. */
+	for (int i = 0; i < COLLS; i++) {
+		char c[16];
+		snprintf(c, sizeof(c), "k%d", i);
+		g.rc[i] = dskvs_delete_all(g.s, c);
+	}
+	dskvs__rcu_barrier();
+	g.zombies = zombies(g.s);
+}
+
+Test(names, a_compaction_keeps_the_names_of_its_snapshot)
+{
+	char key[32], val[64];
+	dskvs *s = tu_open(tu_dir);
+	for (int i = 0; i < COLLS; i++)
+		for (int m = 0; m < MEMBERS; m++) {
+			snprintf(key, sizeof(key), "k%d/m%d", i, m);
+			snprintf(val, sizeof(val), "value %d %d", i, m);
+			tu_put(s, key, val, strlen(val));
+		}
+	tu_put(s, "keep/x", "kept", 4);
+	cr_assert_eq(dskvs_sync(s), DSKVS_OK);
+	g.s = s;
+	dskvs__hook = gather_hook;
+	__atomic_store_n(&g.armed, 1, __ATOMIC_RELEASE);
+	int rc = dskvs_compact(s);
+	dskvs__hook = NULL;
+	cr_assert_eq(rc, DSKVS_OK);
+	cr_assert_eq(g.armed, 0, "the gather never called its hook");
+	for (int i = 0; i < COLLS; i++)
+		cr_assert_eq(g.rc[i], DSKVS_OK);
+	/* Every collection was in the table when the gather began, and at
+	 * least the one gathered before the hook is in the snapshot. */
+	cr_assert_geq(g.zombies, 1);
+	/* The compacted log holds the snapshot's records under their
+	 * collections' names: those gathered before the hook. */
+	size_t len, found = 0;
+	char *log = read_log(&len);
+	for (int i = 0; i < COLLS; i++) {
+		snprintf(key, sizeof(key), "k%d/m%d", i, MEMBERS - 1);
+		found += log_has(log, len, key);
+	}
+	free(log);
+	cr_assert_geq(found, 1, "no snapshot record names its collection");
+	settle(s);
+	cr_assert_eq(zombies(s), 0);
+	tu_close(s);
+
+	s = tu_open(tu_dir);
+	for (int i = 0; i < COLLS; i++) {
+		snprintf(key, sizeof(key), "k%d/m0", i);
+		tu_check_absent(s, key);
+	}
+	tu_check_str(s, "keep/x", "kept");
+	tu_close(s);
+}
