@@ -102,22 +102,6 @@ bool dskvs__queue_empty(struct dskvs__queue *q)
 	       ck_pr_load_uint(&q->ring.c_head);
 }
 
-static inline bool ring_full(struct dskvs__queue *q)
-{
-	unsigned int head = ck_pr_load_uint(&q->ring.p_head);
-	return head - ck_pr_load_uint(&q->ring.c_head) >= q->ring.mask;
-}
-
-static void wait_space(struct dskvs__queue *q)
-{
-	pthread_mutex_lock(&q->mu);
-	__atomic_add_fetch(&q->space_waiters, 1, __ATOMIC_SEQ_CST);
-	while (ring_full(q))
-		pthread_cond_wait(&q->space_cv, &q->mu);
-	__atomic_sub_fetch(&q->space_waiters, 1, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&q->mu);
-}
-
 static void kick(struct dskvs__queue *q)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -136,27 +120,61 @@ static void kick(struct dskvs__queue *q)
  * producer would spin away a whole time slice (a convoy we measured at ~100
  * writes/s on 2 cores under ASan). So spin briefly, then yield the CPU. The
  * protocol on p_tail is ck_ring's own: wait until p_tail == ticket, store
- * fence, p_tail = ticket + 1.
+ * fence, p_tail = ticket + n (n slots of a batch of writes at once).
  */
-static inline void commit(struct dskvs__queue *q, unsigned int ticket)
+static inline void commit(struct dskvs__queue *q, unsigned int ticket,
+                          unsigned int n)
 {
 	unsigned spins = 0;
-	while (ck_pr_load_uint(&q->ring.p_tail) != ticket) {
+	while (__atomic_load_n(&q->ring.p_tail, __ATOMIC_ACQUIRE) != ticket) {
 		if (++spins < 128)
 			ck_pr_stall();
 		else
 			sched_yield();
 	}
-	ck_pr_fence_store();
-	ck_pr_store_uint(&q->ring.p_tail, ticket + 1);
+	/* ck_ring: store fence, p_tail = ticket + n. A release store, so
+	 * that ThreadSanitizer sees the slots and their names published
+	 * (ck_pr's stores are inline assembly it cannot see). */
+	__atomic_store_n(&q->ring.p_tail, ticket + n, __ATOMIC_RELEASE);
 	DSKVS_HOOK(DSKVS__HOOK_PUBLISH, q);
+}
+
+/*
+ * Claim n consecutive slots: ck_ring's MPSC reserve (a CAS on p_head) for
+ * n slots instead of one, sleeping while fewer than n are free. Returns
+ * the first ticket. c_head is read with acquire: the consumer read the
+ * slots it freed (and their names) before its release store of c_head,
+ * so a producer's write into a reused slot comes after those reads.
+ */
+static unsigned int ring_claim(struct dskvs__queue *q, unsigned int n)
+{
+	unsigned int producer = ck_pr_load_uint(&q->ring.p_head);
+	for (;;) {
+		unsigned int consumer =
+		    __atomic_load_n(&q->ring.c_head, __ATOMIC_ACQUIRE);
+		if (producer - consumer + n <= q->ring.mask) {
+			if (ck_pr_cas_uint_value(&q->ring.p_head, producer,
+			                         producer + n, &producer))
+				return producer;
+			continue;
+		}
+		/* Not n free: sleep until the consumer makes room. */
+		pthread_mutex_lock(&q->mu);
+		__atomic_add_fetch(&q->space_waiters, 1, __ATOMIC_SEQ_CST);
+		while (ck_pr_load_uint(&q->ring.p_head) -
+		           ck_pr_load_uint(&q->ring.c_head) + n >
+		       q->ring.mask)
+			pthread_cond_wait(&q->space_cv, &q->mu);
+		__atomic_sub_fetch(&q->space_waiters, 1, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&q->mu);
+		producer = ck_pr_load_uint(&q->ring.p_head);
+	}
 }
 
 uint64_t dskvs__queue_reserve(struct dskvs__queue *q, struct dskvs__slot *sl)
 {
-	while ((sl->slot = ck_ring_enqueue_reserve_mpsc(&q->ring, q->ring_buf,
-	                                                &sl->ticket)) == NULL)
-		wait_space(q);
+	sl->ticket = ring_claim(q, 1);
+	sl->slot = &q->ring_buf[sl->ticket & q->ring.mask].value;
 	return q->seq_base +
 	       widen(__atomic_load_n(&q->dequeued, __ATOMIC_ACQUIRE),
 	             sl->ticket) +
@@ -178,45 +196,23 @@ void dskvs__queue_commit(struct dskvs__queue *q, struct dskvs__slot *sl,
 	}
 	q->ring_name[sl->ticket & q->ring.mask] = coll;
 	*sl->slot = dskvs__tag(b, op);
-	commit(q, sl->ticket);
+	commit(q, sl->ticket, 1);
 	kick(q);
 }
 
 /*
- * n consecutive slots at once: ck_ring's reserve (a CAS on p_head) for n
- * slots instead of one. The consumer reads a slot only once p_tail has
- * passed it, and commit_n moves p_tail past all n at once, so it sees the
- * whole batch of writes or none of it.
+ * n consecutive slots at once (ring_claim). The consumer reads a slot only
+ * once p_tail has passed it, and commit_n moves p_tail past all n at once,
+ * so it sees the whole batch of writes or none of it.
  */
 uint64_t dskvs__queue_reserve_n(struct dskvs__queue *q, struct dskvs__slots *sl,
                                 unsigned int n)
 {
-	unsigned int producer = ck_pr_load_uint(&q->ring.p_head);
-	for (;;) {
-		ck_pr_fence_load();
-		unsigned int consumer = ck_pr_load_uint(&q->ring.c_head);
-		if (producer - consumer + n <= q->ring.mask) {
-			if (ck_pr_cas_uint_value(&q->ring.p_head, producer,
-			                         producer + n, &producer))
-				break;
-			continue;
-		}
-		/* Not n free: sleep until the consumer makes room. */
-		pthread_mutex_lock(&q->mu);
-		__atomic_add_fetch(&q->space_waiters, 1, __ATOMIC_SEQ_CST);
-		while (ck_pr_load_uint(&q->ring.p_head) -
-		           ck_pr_load_uint(&q->ring.c_head) + n >
-		       q->ring.mask)
-			pthread_cond_wait(&q->space_cv, &q->mu);
-		__atomic_sub_fetch(&q->space_waiters, 1, __ATOMIC_SEQ_CST);
-		pthread_mutex_unlock(&q->mu);
-		producer = ck_pr_load_uint(&q->ring.p_head);
-	}
-	sl->ticket = producer;
+	sl->ticket = ring_claim(q, n);
 	sl->n = n;
 	return q->seq_base +
 	       widen(__atomic_load_n(&q->dequeued, __ATOMIC_ACQUIRE),
-	             producer) +
+	             sl->ticket) +
 	       1;
 }
 
@@ -244,16 +240,7 @@ void dskvs__queue_slot_set(struct dskvs__queue *q,
 void dskvs__queue_commit_n(struct dskvs__queue *q,
                            const struct dskvs__slots *sl)
 {
-	unsigned spins = 0;
-	while (ck_pr_load_uint(&q->ring.p_tail) != sl->ticket) {
-		if (++spins < 128)
-			ck_pr_stall();
-		else
-			sched_yield();
-	}
-	ck_pr_fence_store();
-	ck_pr_store_uint(&q->ring.p_tail, sl->ticket + sl->n);
-	DSKVS_HOOK(DSKVS__HOOK_PUBLISH, q);
+	commit(q, sl->ticket, sl->n);
 	kick(q);
 }
 
@@ -343,6 +330,8 @@ void dskvs__queue_publish_durable(struct dskvs__queue *q, uint64_t count)
  * slot's name along, and moving c_head once for the whole batch: a slot
  * is the producers' again once c_head passes it, so both it and its name
  * are read before that store, which is a release (ck_ring: store fence).
+ * p_tail is read with acquire (ck_ring: a load fence), pairing with the
+ * commit's release.
  */
 size_t dskvs__queue_drain(struct dskvs__queue *q, struct dskvs__rec_ref *batch,
                           size_t max_records, size_t max_bytes, uint64_t limit)
@@ -351,19 +340,19 @@ size_t dskvs__queue_drain(struct dskvs__queue *q, struct dskvs__rec_ref *batch,
 	size_t max = limit ? (size_t)limit : max_records;
 	const unsigned int mask = q->ring.mask;
 	unsigned int consumer = ck_pr_load_uint(&q->ring.c_head);
-	unsigned int producer = ck_pr_load_uint(&q->ring.p_tail);
+	unsigned int producer =
+	    __atomic_load_n(&q->ring.p_tail, __ATOMIC_ACQUIRE);
 	bool in_group = false;
 
-	ck_pr_fence_load();
 	/* Past the bounds while inside a batch of writes: its records were
 	 * committed at once, so the rest are there, and at most max_records
 	 * - 1 of them (api.c's limit). */
 	while (in_group || (n < max && bytes < max_bytes)) {
 		if (consumer == producer) {
-			producer = ck_pr_load_uint(&q->ring.p_tail);
+			producer =
+			    __atomic_load_n(&q->ring.p_tail, __ATOMIC_ACQUIRE);
 			if (consumer == producer)
 				break;
-			ck_pr_fence_load();
 		}
 		unsigned int at = consumer++ & mask;
 		void *p = q->ring_buf[at].value;

@@ -322,9 +322,10 @@ static struct dskvs__coll *coll_new(struct dskvs__tables *t, const char *name,
 	return c;
 }
 
-/* Free a collection and drop the table's reference on each block. Only once
- * no reader can reach it: after a grace period, or single-threaded. */
-static void coll_free(struct dskvs__coll *c)
+/* Drop a collection's members: the table's reference on each block, and
+ * its map. Only once no reader can reach it: after a grace period, or
+ * single-threaded. */
+static void coll_empty(struct dskvs__coll *c)
 {
 	ck_ht_iterator_t it = CK_HT_ITERATOR_INITIALIZER;
 	ck_ht_entry_t *e;
@@ -332,51 +333,65 @@ static void coll_free(struct dskvs__coll *c)
 		dskvs__blk_unref(ck_ht_entry_value(e));
 	ck_ht_destroy(&c->members);
 	pthread_mutex_destroy(&c->lock);
+}
+
+static void coll_free_struct(struct dskvs__coll *c)
+{
 	dskvs__note_freed(malloc_usable_size(c));
 	free(c);
 }
 
-/* The destroy of a removed collection, a grace period after its removal:
- * now, or once the janitor is done with its records ("collections and
- * their records", table.h). */
+static void coll_free(struct dskvs__coll *c)
+{
+	coll_empty(c);
+	coll_free_struct(c);
+}
+
+/* The destroy of a removed collection, a grace period after its removal.
+ * Its members go at once (a queued record holds its own reference on its
+ * block); the collection itself, which holds the name its records point
+ * at, now or once the janitor is done with them ("collections and their
+ * records", table.h). done_seq is read under zombies_mu, which the sweep
+ * holds while it raises it: a destroy either sees the raise or is on the
+ * list the sweep walks. */
 static void coll_free_cb(struct rcu_head *h)
 {
 	struct dskvs__coll *c = caa_container_of(h, struct dskvs__coll, rcu);
 	struct dskvs__tables *t = c->t;
-	if (c->last_seq <= __atomic_load_n(&t->done_seq, __ATOMIC_ACQUIRE)) {
-		coll_free(c);
-		return;
-	}
+	coll_empty(c);
 	pthread_mutex_lock(&t->zombies_mu);
-	c->zombie_next = t->zombies;
-	t->zombies = c;
-	__atomic_store_n(&t->n_zombies, t->n_zombies + 1, __ATOMIC_RELAXED);
+	bool done = c->last_seq <= t->done_seq;
+	if (!done) {
+		c->zombie_next = t->zombies;
+		t->zombies = c;
+	}
 	pthread_mutex_unlock(&t->zombies_mu);
+	if (done)
+		coll_free_struct(c);
 }
 
 void dskvs__colls_sweep(struct dskvs__tables *t, uint64_t done_seq)
 {
-	__atomic_store_n(&t->done_seq, done_seq, __ATOMIC_RELEASE);
-	if (__atomic_load_n(&t->n_zombies, __ATOMIC_RELAXED) == 0)
-		return; /* a destroy that missed done_seq pushes later: the
-		           next sweep sees it */
+	struct dskvs__coll *keep = NULL, *gone = NULL, *nx;
+
 	pthread_mutex_lock(&t->zombies_mu);
-	struct dskvs__coll *all = t->zombies, *keep = NULL, *nx;
-	size_t kept = 0;
-	t->zombies = NULL;
-	for (struct dskvs__coll *c = all; c != NULL; c = nx) {
+	t->done_seq = done_seq;
+	for (struct dskvs__coll *c = t->zombies; c != NULL; c = nx) {
 		nx = c->zombie_next;
 		if (c->last_seq <= done_seq) {
-			coll_free(c);
+			c->zombie_next = gone;
+			gone = c;
 		} else {
 			c->zombie_next = keep;
 			keep = c;
-			kept++;
 		}
 	}
 	t->zombies = keep;
-	__atomic_store_n(&t->n_zombies, kept, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&t->zombies_mu);
+	for (struct dskvs__coll *c = gone; c != NULL; c = nx) {
+		nx = c->zombie_next;
+		coll_free_struct(c);
+	}
 }
 
 /* Call inside a read-side section. */
@@ -506,7 +521,6 @@ int dskvs__tables_init(struct dskvs__tables *t, uint64_t seed)
 	t->hint = NULL;
 	t->done_seq = 0;
 	t->zombies = NULL;
-	t->n_zombies = 0;
 	pthread_mutex_init(&t->zombies_mu, NULL);
 	dskvs__blk_pool_init(&t->pool);
 	pthread_mutex_init(&t->colls_lock, NULL);
@@ -525,9 +539,10 @@ void dskvs__tables_destroy(struct dskvs__tables *t)
 		coll_free(ck_ht_entry_value(e));
 	ck_ht_destroy(&t->colls);
 	pthread_mutex_destroy(&t->colls_lock);
+	/* Emptied already by their destroys. */
 	for (struct dskvs__coll *c = t->zombies, *nx; c != NULL; c = nx) {
 		nx = c->zombie_next;
-		coll_free(c);
+		coll_free_struct(c);
 	}
 	t->zombies = NULL;
 	pthread_mutex_destroy(&t->zombies_mu);

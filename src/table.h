@@ -80,15 +80,14 @@ struct dskvs__tables {
 	 * opening thread before the replay threads start, cleared after
 	 * they are joined; constant while they run. */
 	const struct dskvs__replay_hint *hint;
-	/* Collections and their records (below): done_seq, written by the
-	 * janitor (release), read by the destroy of a removed collection
-	 * (acquire); the removed collections whose records were still
-	 * queued, under zombies_mu (the destroy pushes, the janitor frees),
-	 * with n_zombies read racily as a hint. */
-	uint64_t done_seq;
+	/* Collections and their records (below), all under zombies_mu:
+	 * done_seq, raised by the janitor's sweep, read by the destroy of a
+	 * removed collection; the removed collections whose records were
+	 * still queued (the destroy pushes, the sweep frees), emptied of
+	 * their members already. */
 	pthread_mutex_t zombies_mu;
+	uint64_t done_seq;
 	struct dskvs__coll *zombies;
-	size_t n_zombies;
 };
 
 /* ---- collections and their records --------------------------------------
@@ -99,11 +98,15 @@ struct dskvs__tables {
  * for it, c->last_seq: done_seq, which the janitor raises where it holds
  * no record (the top of its loop: dskvs__colls_sweep), has reached it.
  * Until then the destroy leaves it on the zombies list, which the sweep
- * walks. Replay queues nothing (last_seq 0). A compaction runs on the
- * janitor thread between two sweeps, so the collections of its snapshot
- * and of the records it holds stay alive until it returns: a collection
- * in the snapshot had members, and is removed only by a record (a delete
- * or a DeleteAll) queued after the snapshot's sweep. */
+ * walks. Its members go at the destroy, a grace period after the removal
+ * (each queued record holds its own block reference): a zombie keeps its
+ * struct and name only, so a compaction, during which no sweep runs,
+ * holds at most that much for each collection removed meanwhile. Replay queues
+ * nothing (last_seq 0). A compaction runs on the janitor thread between two
+ * sweeps, so the collections of its snapshot and of the records it holds stay
+ * alive until it returns: a collection in the snapshot had members, and is
+ * removed only by a record (a delete or a DeleteAll) queued after the
+ * snapshot's sweep. */
 static inline void dskvs__coll_note_record_locked(struct dskvs__coll *c,
                                                   uint64_t seq)
 {
