@@ -5,13 +5,16 @@
  *
  * DESIGN
  * ------
- * Producers (writers) reserve a slot with ck_ring's reserve/commit pair
- * while they hold the writer lock of the record's collection, so each
- * record learns its ticket (its ring position), from which its sequence
- * number follows: seq = seq_base + pos + 1. Commits happen in ticket order,
- * so what the consumer can see is always a prefix of the positions handed
- * out, and the log order of every key equals the order in which its writes
- * were applied in memory. There is one consumer, the janitor.
+ * Producers (writers) reserve a slot and commit it, with ck_ring's MPSC
+ * protocol (reimplemented here, ring_claim and commit, with __atomic
+ * operations), while they hold the writer lock of the record's collection,
+ * so each record learns its ticket (its ring position), from which its
+ * sequence number follows: seq = seq_base + pos + 1. Beside each slot the
+ * producer leaves its record's collection name (ring_name), which the
+ * consumer takes along before it frees the slot. Commits happen in ticket
+ * order, so what the consumer can see is always a prefix of the positions
+ * handed out, and the log order of every key equals the order in which its
+ * writes were applied in memory. There is one consumer, the janitor.
  *
  * Waking. The consumer sleeps on wake_cv when the ring is empty, after
  * raising `consumer_sleeping`. A producer, after committing, issues a full
