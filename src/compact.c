@@ -426,7 +426,8 @@ int dskvs__compact_run(struct dskvs__janitor *j, bool rewrite)
 	return DSKVS_OK;
 
 abandon_snap:
-	dskvs__records_release(v + i, n - i);
+	if (v != NULL) /* NULL for an empty store */
+		dskvs__records_release(v + i, n - i);
 abandon_held:
 	free(v);
 	dskvs__records_release(h.recs, h.n);
