@@ -422,3 +422,13 @@ void dskvs__blk_pool_destroy(struct dskvs__blk_pool *p)
 	}
 	memset(p, 0, sizeof(*p));
 }
+
+void dskvs__blk_pool_fork_lock(struct dskvs__blk_pool *p, bool lock)
+{
+	for (unsigned i = 0; i < BLK_SHARDS; i++) {
+		if (lock)
+			pthread_mutex_lock(&p->sh[i].mu);
+		else
+			pthread_mutex_unlock(&p->sh[i].mu);
+	}
+}

@@ -191,6 +191,13 @@ DSKVS_LOCAL void dskvs__blk_pool_init(struct dskvs__blk_pool *p);
  * other thread can reach the pool's blocks and no callback of it is
  * pending: after an rcu_barrier, at close or on open failure. */
 DSKVS_LOCAL void dskvs__blk_pool_destroy(struct dskvs__blk_pool *p);
+/* Take (lock) or give back (!lock) every shard's lock, in shard order:
+ * fork's prepare and parent/child handlers only (store.c), so that no lock
+ * of the pool is held at fork by a thread the child does not have. The
+ * shard locks are leaves: taking them all waits only for their holders'
+ * short critical sections. */
+DSKVS_LOCAL void dskvs__blk_pool_fork_lock(struct dskvs__blk_pool *p,
+                                           bool lock);
 /* Hand the retired blocks of every shard to call_rcu (each shard whose
  * lock is free and that has a free carrier). Any thread (the janitor, at each
  * batch); never waits. */

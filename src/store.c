@@ -59,20 +59,34 @@ static dskvs **open_stores; /* under open_mu */
 static size_t n_open, cap_open;
 static pthread_once_t rcu_once = PTHREAD_ONCE_INIT;
 
+/* With the call_rcu threads paused (before_fork), every open store's
+ * callback locks are taken, so that none is held at fork by a thread the
+ * child does not inherit: the child runs the callbacks the parent left
+ * pending (liburcu hands them to its own call_rcu thread), and one of them
+ * waiting on such a lock would hang every rcu_barrier in the child. */
+static void fork_locks(bool lock)
+{
+	for (size_t i = 0; i < n_open; i++)
+		dskvs__tables_fork_lock(&open_stores[i]->t, lock);
+}
+
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&open_mu);
 	dskvs__rcu_before_fork();
+	fork_locks(true);
 }
 
 static void fork_parent(void)
 {
+	fork_locks(false);
 	dskvs__rcu_after_fork_parent();
 	pthread_mutex_unlock(&open_mu);
 }
 
 static void fork_child(void)
 {
+	fork_locks(false);
 	dskvs__rcu_after_fork_child();
 	for (size_t i = 0; i < n_open; i++) {
 		if (open_stores[i]->lockfd >= 0) {

@@ -370,6 +370,17 @@ static void coll_free_cb(struct rcu_head *h)
 		coll_free_struct(c);
 }
 
+void dskvs__tables_fork_lock(struct dskvs__tables *t, bool lock)
+{
+	if (lock) {
+		pthread_mutex_lock(&t->zombies_mu);
+		dskvs__blk_pool_fork_lock(&t->pool, true);
+	} else {
+		dskvs__blk_pool_fork_lock(&t->pool, false);
+		pthread_mutex_unlock(&t->zombies_mu);
+	}
+}
+
 void dskvs__colls_sweep(struct dskvs__tables *t, uint64_t done_seq)
 {
 	struct dskvs__coll *keep = NULL, *gone = NULL, *nx;

@@ -112,6 +112,12 @@ static inline void dskvs__coll_note_record_locked(struct dskvs__coll *c,
 {
 	c->last_seq = seq;
 }
+/* Take (lock) or give back (!lock) the leaf locks that a call_rcu
+ * callback of these tables takes (zombies_mu, the pool's shard locks):
+ * fork's handlers only (store.c), with the call_rcu threads paused, so
+ * that a callback the child inherits from the parent never waits for a
+ * lock that a thread of the parent held at fork. */
+DSKVS_LOCAL void dskvs__tables_fork_lock(struct dskvs__tables *t, bool lock);
 /* The janitor holds no record with a sequence number up to done_seq:
  * raise t->done_seq and free the removed collections that waited for it.
  * The janitor thread only, holding no record; takes zombies_mu. */
