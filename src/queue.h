@@ -12,14 +12,18 @@
 #include <pthread.h>
 
 struct dskvs__queue {
-	/* MPSC ring of tagged pointers (block | op). Producers reserve a slot
-	 * under the collection lock of the write; ck_ring's commit publishes
-	 * them in ticket order. One consumer, the janitor. */
+	/* MPSC ring of tagged pointers (block | op), on ck_ring's layout
+	 * with its protocol done in queue.c: producers reserve a slot under
+	 * the collection lock of the write and commit in ticket order
+	 * (p_tail, release); one consumer, the janitor, reads slots below
+	 * p_tail (acquire) and frees them by moving c_head (release), which
+	 * producers read (acquire) before reusing a slot. */
 	ck_ring_t ring DSKVS_ALIGNED;
 	ck_ring_buffer_t *ring_buf;
 	/* Beside each ring slot, the name of its record's collection:
 	 * written by the slot's producer before its commit, read by the
-	 * consumer before it moves past the slot (drain). */
+	 * consumer before it moves past the slot (drain); ordered like the
+	 * slot itself, by p_tail and c_head. */
 	const struct dskvs__name **ring_name;
 	unsigned int ring_cap;
 

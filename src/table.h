@@ -100,13 +100,12 @@ struct dskvs__tables {
  * Until then the destroy leaves it on the zombies list, which the sweep
  * walks. Its members go at the destroy, a grace period after the removal
  * (each queued record holds its own block reference): a zombie keeps its
- * struct and name only, so a compaction, during which no sweep runs,
- * holds at most that much for each collection removed meanwhile. Replay queues
- * nothing (last_seq 0). A compaction runs on the janitor thread between two
- * sweeps, so the collections of its snapshot and of the records it holds stay
- * alive until it returns: a collection in the snapshot had members, and is
- * removed only by a record (a delete or a DeleteAll) queued after the
- * snapshot's sweep. */
+ * struct and name only. Replay queues nothing (last_seq 0). A compaction
+ * runs on the janitor thread between two sweeps, so the collections of its
+ * snapshot and of the records it holds stay alive until it returns (a
+ * collection in the snapshot had members, and is removed only by a record,
+ * a delete or a DeleteAll, queued after the snapshot's sweep); what it
+ * costs is a struct for each collection removed meanwhile. */
 static inline void dskvs__coll_note_record_locked(struct dskvs__coll *c,
                                                   uint64_t seq)
 {

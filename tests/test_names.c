@@ -140,17 +140,9 @@ static void settle(dskvs *s)
 /* The log file's bytes (malloc'd, *len). */
 static char *read_log(size_t *len)
 {
-	char path[512];
-	snprintf(path, sizeof(path), "%s/dskvs.log", tu_dir);
-	FILE *f = fopen(path, "rb");
-	cr_assert_not_null(f);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *p = malloc((size_t)n + 1);
-	cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
+	char *path = tu_log_path(tu_dir);
+	char *p = tu_read_file(path, len);
+	free(path);
 	return p;
 }
 
